@@ -1,0 +1,21 @@
+//! EKS authentication shared by every function of the suite.
+//!
+//! - [`token`]: the bearer token aws-iam-authenticator and `aws eks get-token` make: a
+//!   SigV4-presigned STS `GetCallerIdentity` URL, base64url-encoded (signed by `aws-sigv4`).
+//! - [`provider`]: a cached token source over a credentials provider (the Lambda execution
+//!   role, optionally an assumed role), refreshed before the token or the credentials expire.
+//! - [`client`]: a `kube::Client` that verifies TLS against the cluster CA and attaches a
+//!   fresh bearer token per request, refreshing once on 401.
+//!
+//! Nothing secret is ever formatted by `Debug`: see [`Secret`].
+pub mod client;
+pub mod endpoint;
+pub mod provider;
+mod secret;
+pub mod token;
+
+pub use client::{BearerSource, ClusterAccess, KubeClientError, kube_client};
+pub use endpoint::StsEndpoint;
+pub use provider::{EksTokenProvider, ProviderError};
+pub use secret::Secret;
+pub use token::{EksToken, TOKEN_LIFETIME, TokenError, presign};

@@ -1,0 +1,14 @@
+//! Plumbing every function of the suite shares: logging, typed environment configuration
+//! with clear errors, and the AWS SDK configuration.
+pub mod aws;
+pub mod env;
+
+pub use env::{ConfigError, Env};
+
+/// Logs as Lambda asks: JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`, text otherwise; the
+/// level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (default INFO). Each line logged while
+/// handling an event carries the request id (the runtime's `requestId` span).
+/// This is lambda_runtime's own subscriber: nothing here to maintain.
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
