@@ -147,7 +147,8 @@ fn exec_info_selects_the_api_version() {
 #[test]
 fn bad_input_is_one_line_and_exit_1() {
     let bin = env!("CARGO_BIN_EXE_eks-token");
-    let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
         (
             &["--region", "us-west-2"],
             &[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")],
