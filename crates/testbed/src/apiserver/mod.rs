@@ -1,0 +1,1 @@
+//! The local Kubernetes API server (in progress).

@@ -1,0 +1,146 @@
+//! The Lambda Runtime API emulator: `cargo lambda watch --only-lambda-apis`, with the real
+//! function binaries polling it and `cargo lambda invoke` sending events, as in production
+//! minus the sandbox.
+//!
+//! One emulator serves several functions: each function process polls its own queue at
+//! `http://127.0.0.1:PORT/.rt/<name>`, and `cargo lambda invoke <name>` feeds that queue. The
+//! emulator only accepts names of binaries in this workspace (it reads `cargo metadata`), so a
+//! function's name is its binary's name.
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::{Error, Result, Supervised};
+
+const START_DEADLINE: Duration = Duration::from_secs(30);
+const INVOKE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The workspace root: the emulator must run where `cargo metadata` finds the functions.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A running emulator on a free loopback port; stopped when dropped.
+pub struct LambdaEmulator {
+    /// Held so the emulator stops when this is dropped.
+    _process: Supervised,
+    port: u16,
+}
+
+impl LambdaEmulator {
+    pub fn start() -> Result<LambdaEmulator> {
+        // cargo-lambda takes a port, not :0, so pick a free one; a lost race shows as an
+        // early exit and is retried.
+        let mut last = None;
+        for _ in 0..3 {
+            let port = free_port()?;
+            let mut command = Supervised::wrapped_command("cargo");
+            command
+                .current_dir(workspace_root())
+                .args([
+                    "lambda",
+                    "watch",
+                    "--only-lambda-apis",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                ])
+                .arg(port.to_string())
+                .env("NO_COLOR", "1");
+            let mut process = Supervised::spawn("cargo lambda watch", command)?;
+            match process.wait_until(START_DEADLINE, || {
+                TcpStream::connect(("127.0.0.1", port)).ok()
+            }) {
+                Ok(_) => {
+                    return Ok(LambdaEmulator {
+                        _process: process,
+                        port,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("three attempts"))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `AWS_LAMBDA_RUNTIME_API` for the function `name`.
+    pub fn runtime_api(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/.rt/{name}", self.port)
+    }
+
+    /// Starts the function binary `binary` as `name`, with the environment Lambda gives every
+    /// function (JSON logs, 128 MB) plus `env` (its configuration and credentials).
+    pub fn spawn_function<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        name: &str,
+        binary: &Path,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Supervised> {
+        let mut command = Supervised::wrapped_command(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api(name))
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            // Never fall back to a developer's ~/.aws or to instance metadata.
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in env {
+            command.env(k.as_ref(), v.as_ref());
+        }
+        Supervised::spawn(name, command)
+    }
+
+    /// Sends `event` to `name` with `cargo lambda invoke` and waits for the answer: the
+    /// function's response, or `Err` with the function's error (or the emulator's).
+    pub fn invoke(&self, name: &str, event: &serde_json::Value) -> Result<serde_json::Value> {
+        let began = Instant::now();
+        let out = Command::new("cargo")
+            .current_dir(workspace_root())
+            .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
+            .arg(self.port.to_string())
+            .args(["--output-format", "json", "--data-ascii"])
+            .arg(event.to_string())
+            .arg(name)
+            .env("NO_COLOR", "1")
+            .output()
+            .map_err(|e| Error::new(format!("cannot run cargo lambda invoke: {e}")))?;
+        if began.elapsed() > INVOKE_DEADLINE {
+            return Err(Error::new(format!(
+                "invoke {name} took {:?}",
+                began.elapsed()
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(Error::new(format!(
+                "invoke {name} failed: {}{}",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                stdout.trim()
+            )));
+        }
+        serde_json::from_str(stdout.trim()).map_err(|e| {
+            Error::new(format!(
+                "invoke {name}: response is not JSON ({e}): {stdout}"
+            ))
+        })
+    }
+}
+
+fn free_port() -> Result<u16> {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::new(format!("no free loopback port: {e}")))
+}

@@ -1,0 +1,172 @@
+//! moto's server, behind `tools/moto_gateway.py`, one per [`Moto::start`] call.
+//!
+//! The gateway closes two gaps of moto (see ARCHITECTURE.md, "Known gaps of moto"):
+//! CloudWatch over Smithy RPC v2 CBOR (what aws-sdk-cloudwatch speaks), and presigned STS
+//! GetCallerIdentity GETs (EKS tokens), whose SigV4 signature it verifies with the secret moto
+//! holds for the access key. Everything else goes to moto untouched.
+
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
+use super::{Error, Result, Supervised};
+
+/// The gateway script, found from this crate's source directory at compile time.
+pub const GATEWAY_SCRIPT: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/moto_gateway.py");
+
+/// Static credentials for test set-up calls (creating roles, queues, ...). moto accepts any
+/// key; it answers GetCallerIdentity for an unknown key as `arn:aws:sts::123456789012:user/moto`.
+pub const SETUP_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const SETUP_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// moto's default account id.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running moto (behind the gateway) on a free loopback port; stopped when dropped.
+pub struct Moto {
+    process: Supervised,
+    endpoint: String,
+    region: String,
+    startup: Duration,
+}
+
+impl Moto {
+    /// Starts a fresh moto for region `us-east-1`.
+    pub fn start() -> Result<Moto> {
+        Moto::start_in_region("us-east-1")
+    }
+
+    /// Starts a fresh moto; [`Moto::region`], [`Moto::sdk_config`] and [`Moto::env_for`] use
+    /// `region`.
+    pub fn start_in_region(region: &str) -> Result<Moto> {
+        let began = Instant::now();
+        let mut command = Command::new("python3");
+        command.arg(GATEWAY_SCRIPT).args(["--port", "0"]);
+        let mut process = Supervised::spawn("moto gateway", command)?;
+        let endpoint = process.wait_for_line(START_DEADLINE, |line| {
+            line.strip_prefix("ready ").map(str::to_owned)
+        })?;
+        Ok(Moto {
+            process,
+            endpoint,
+            region: region.to_owned(),
+            startup: began.elapsed(),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("endpoint ends with a port")
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// How long [`Moto::start`] took, from spawn to the gateway's ready line.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// The gateway's last lines of output (for diagnosing a failed test).
+    pub fn output_tail(&self) -> String {
+        self.process.output_tail()
+    }
+
+    /// An SdkConfig for test SET-UP, with static credentials. Code under test builds its own
+    /// from the environment given by [`Moto::env_for`].
+    pub async fn sdk_config(&self) -> SdkConfig {
+        let setup = Credentials::new(
+            SETUP_ACCESS_KEY_ID,
+            SETUP_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "testbed-setup",
+        );
+        self.sdk_config_for(&setup).await
+    }
+
+    /// An SdkConfig pointing at this moto and signing with `credentials`.
+    pub async fn sdk_config_for(&self, credentials: &Credentials) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(credentials.clone())
+            .http_client(http_client())
+            .load()
+            .await
+    }
+
+    /// STS AssumeRole against moto: credentials that moto knows (GetCallerIdentity answers the
+    /// assumed-role ARN; the gateway verifies presigned tokens made with them). This is how a
+    /// test gives a function "its execution role". The role need not exist in moto's IAM.
+    pub async fn assume_role(&self, role_arn: &str, session_name: &str) -> Result<Credentials> {
+        let sts = aws_sdk_sts::Client::new(&self.sdk_config().await);
+        let out = sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::new(format!(
+                    "AssumeRole {role_arn} against moto: {}",
+                    aws_sdk_sts::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| Error::new("AssumeRole answered without credentials"))?;
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            SystemTime::try_from(*c.expiration()).ok(),
+            "moto-assume-role",
+        ))
+    }
+
+    /// The environment a Lambda function would get for an execution role with `credentials`,
+    /// plus `AWS_ENDPOINT_URL` pointing every SDK client at this moto.
+    pub fn env_for(&self, credentials: &Credentials) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("AWS_ACCESS_KEY_ID", credentials.access_key_id().to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                credentials.secret_access_key().to_owned(),
+            ),
+        ];
+        if let Some(token) = credentials.session_token() {
+            env.push(("AWS_SESSION_TOKEN", token.to_owned()));
+        }
+        env.extend([
+            ("AWS_REGION", self.region.clone()),
+            ("AWS_DEFAULT_REGION", self.region.clone()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+        ]);
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+}
+
+/// An SDK HTTP client (rustls + ring, as the workspace uses) that also speaks plain http://
+/// to loopback stand-ins. aws-config is built without a default client.
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}

@@ -1,0 +1,239 @@
+//! Supervised child processes that die with the test process.
+//!
+//! Each child gets a piped stdin that is never written. The write end lives only in this
+//! process (std opens pipes close-on-exec), so when the test process exits, however it exits
+//! (SIGKILL included), the child sees EOF on stdin. Programs that watch their stdin (our moto
+//! gateway) exit on it; programs that do not (prometheus) run under [`Supervised::spawn_wrapped`],
+//! a small `sh` wrapper that turns that EOF into a SIGTERM.
+//!
+//! stdout and stderr are drained by background threads for the child's whole life (a full pipe
+//! would block the child) and their last lines are kept for error messages.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{Error, Result};
+
+const TAIL_LINES: usize = 40;
+
+/// How long [`Drop`] waits for a child to leave after closing its stdin, before SIGKILL.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `"$@"` in the background, in its own process group when `setsid` is there, and waits
+/// for it; a second background job holds the original stdin (through fd 3: asynchronous lists
+/// get /dev/null as stdin otherwise) and at EOF sends SIGTERM to the program's whole group
+/// (so that its own children, e.g. cargo's, go too). The wrapper exits with the program, so an
+/// early exit (port already taken, bad flag) is seen as such. Written for dash: `kill -s SIG
+/// -- -PGID` is the form it accepts.
+const WRAPPER: &str = r#"exec 3<&0
+if command -v setsid >/dev/null; then setsid "$@" 3<&- </dev/null &
+else "$@" 3<&- </dev/null &
+fi
+pid=$!
+{ cat >/dev/null; kill -s TERM -- "-$pid" 2>/dev/null || kill -s TERM "$pid"; } <&3 3<&- >/dev/null 2>&1 &
+exec 3<&-
+wait "$pid""#;
+
+/// A child process killed when dropped, and when the test process dies.
+pub struct Supervised {
+    name: String,
+    child: Child,
+    stdout: Receiver<String>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Supervised {
+    /// Spawns `command` (its stdio is taken over). Use for programs that exit at stdin EOF.
+    pub fn spawn(name: &str, mut command: Command) -> Result<Supervised> {
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .map_err(|e| Error::new(format!("cannot start {name} ({command:?}): {e}")))?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (lines, stdout) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout is piped");
+        let err = child.stderr.take().expect("stderr is piped");
+        drain(out, tail.clone(), Some(lines));
+        drain(err, tail.clone(), None);
+        Ok(Supervised {
+            name: name.to_owned(),
+            child,
+            stdout,
+            tail,
+        })
+    }
+
+    /// Spawns `program args...` under the stdin-watching `sh` wrapper, for programs that do not
+    /// watch their stdin themselves.
+    pub fn spawn_wrapped<I, S>(name: &str, program: &str, args: I) -> Result<Supervised>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = Supervised::wrapped_command(program);
+        command.args(args);
+        Supervised::spawn(name, command)
+    }
+
+    /// A `Command` that runs `program` under the stdin-watching `sh` wrapper: add arguments,
+    /// environment and working directory to it (they pass through `sh`), then
+    /// [`Supervised::spawn`] it.
+    pub fn wrapped_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(WRAPPER).arg("sh").arg(program);
+        command
+    }
+
+    /// The OS process id of the direct child (the `sh` wrapper for wrapped programs).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a stdout line for which `ready` returns `Some`, and returns that value.
+    /// Fails, with the child's output tail, if the child exits or `deadline` passes first.
+    pub fn wait_for_line<T>(
+        &mut self,
+        deadline: Duration,
+        mut ready: impl FnMut(&str) -> Option<T>,
+    ) -> Result<T> {
+        let until = Instant::now() + deadline;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(value) = ready(&line) {
+                        return Ok(value);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(self.failure(&format!("not ready within {deadline:?}")));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // stdout closed: the child is exiting; give it a moment to be reaped.
+                    let status = self.exit_within(Duration::from_secs(2));
+                    return Err(self.failure(&exited(status)));
+                }
+            }
+        }
+    }
+
+    /// Polls `ready` every 25 ms until it returns `Some`, failing if the child exits or
+    /// `deadline` passes first.
+    pub fn wait_until<T>(
+        &mut self,
+        deadline: Duration,
+        mut ready: impl FnMut() -> Option<T>,
+    ) -> Result<T> {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(value) = ready() {
+                return Ok(value);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(self.failure(&exited(Some(status))));
+            }
+            if Instant::now() >= until {
+                return Err(self.failure(&format!("not ready within {deadline:?}")));
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// SIGKILLs the direct child now and reaps it (a wrapped program is then stopped by its
+    /// wrapper's stdin watcher, as when the test process dies).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the child has exited (and with what status).
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The last lines the child wrote to stdout and stderr, interleaved as read.
+    pub fn output_tail(&self) -> String {
+        let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn exit_within(&mut self, grace: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + grace;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < until => thread::sleep(Duration::from_millis(10)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// EOF first, so that a wrapped program is stopped by its wrapper (a SIGKILL of the
+    /// wrapper alone would orphan it); SIGKILL only if that does not work in time.
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        if self.exit_within(EXIT_GRACE).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn failure(&mut self, what: &str) -> Error {
+        // Stop it now so that the tail is complete and nothing lingers.
+        self.stop();
+        // The drain threads may still be copying the last lines.
+        thread::sleep(Duration::from_millis(50));
+        Error::new(format!(
+            "{} {what}; its last output:\n{}",
+            self.name,
+            self.output_tail()
+        ))
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn exited(status: Option<ExitStatus>) -> String {
+    match status {
+        Some(status) => format!("exited early ({status})"),
+        None => "closed its stdout".to_owned(),
+    }
+}
+
+fn drain(
+    stream: impl Read + Send + 'static,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    lines: Option<mpsc::Sender<String>>,
+) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            {
+                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line.clone());
+            }
+            if let Some(lines) = &lines {
+                // The receiver is gone once the owner is dropped; keep draining regardless.
+                let _ = lines.send(line);
+            }
+        }
+    });
+}

@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""A thin WSGI gateway in front of moto's server app (the one `moto_server` runs).
+
+moto's backends hold all state; this file only translates two kinds of request that moto
+cannot route, and passes everything else through untouched:
+
+1. Smithy RPC v2 CBOR (`POST /service/<Service>/operation/<Op>`), which aws-sdk-cloudwatch
+   1.100+ speaks: re-sent to moto as CloudWatch's JSON protocol, answer converted back.
+2. Presigned STS GetCallerIdentity GETs (EKS tokens): moto sends requests without an
+   Authorization header to S3 and verifies no signature. The gateway verifies the SigV4 query
+   signature with the secret moto holds for the key, then forwards with an Authorization header.
+
+Usage: moto_gateway.py [--port N] [--ignore-stdin] [--verbose]
+Prints `ready http://127.0.0.1:PORT` once bound. Exits on stdin EOF (its parent died) or SIGTERM.
+"""
+
+import argparse, base64, datetime, gzip, hashlib, hmac, json, logging, os, signal, sys, threading, uuid
+from urllib.parse import quote, unquote
+from xml.etree import ElementTree
+
+import botocore.session
+import cbor2
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+MOTO = DomainDispatcherApplication(create_backend_app)
+
+# ---------------------------------------------------------------- 1. RPC v2 CBOR -> JSON
+
+# Smithy service shape name (the path segment) -> botocore service name. The shape name is
+# also the JSON protocol's X-Amz-Target prefix.
+CBOR_SERVICES = {"GraniteServiceVersion20100801": "cloudwatch"}
+_models, _models_lock = {}, threading.Lock()
+
+
+def service_model(name):
+    with _models_lock:
+        if name not in _models:
+            _models[name] = botocore.session.get_session().get_service_model(name)
+        return _models[name]
+
+
+def cbor_to_json(value):
+    """CBOR is self-describing: tag-1 timestamps (decoded by cbor2 as datetimes) become epoch
+    seconds and byte strings base64, as the JSON protocol wants them."""
+    if isinstance(value, dict):
+        return {k: cbor_to_json(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [cbor_to_json(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def epoch_seconds(value):
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    try:
+        return float(value)
+    except ValueError:  # ISO 8601; fromisoformat takes a trailing Z from Python 3.11 on
+        parsed = datetime.datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        return parsed.timestamp()
+
+
+def json_to_cbor(shape, value):
+    """JSON does not say which strings are timestamps or blobs, nor which numbers are doubles
+    (the Rust decoder rejects an integer where it expects a double): the model does."""
+    if value is None or shape is None:
+        return value
+    kind = shape.type_name
+    if kind == "structure":
+        return {k: json_to_cbor(shape.members[k], v) for k, v in value.items()
+                if k in shape.members and v is not None}
+    if kind == "list":
+        return [json_to_cbor(shape.member, v) for v in value]
+    if kind == "map":
+        return {k: json_to_cbor(shape.value, v) for k, v in value.items()}
+    if kind == "timestamp":
+        seconds = epoch_seconds(value)
+        return cbor2.CBORTag(1, int(seconds) if float(seconds).is_integer() else float(seconds))
+    if kind == "blob":
+        return base64.b64decode(value) if isinstance(value, str) else value
+    if kind in ("double", "float"):
+        return float(value)
+    if kind in ("integer", "long", "short", "byte"):
+        return int(value)
+    return value
+
+
+def cbor_response(status, body, headers=()):
+    response = Response(cbor2.dumps(body), status=status, content_type="application/cbor")
+    response.headers["smithy-protocol"] = "rpc-v2-cbor"
+    for name, value in headers:
+        response.headers[name] = value
+    return response
+
+
+def cbor_error(status, code, message, headers=()):
+    # What aws-sdk-cloudwatch's cbor_errors.rs reads: `__type` (a `ns#` prefix is trimmed)
+    # and `message`; an `x-amzn-query-error: Code;Type` header, when present, wins.
+    return cbor_response(status, {"__type": code, "message": message}, headers)
+
+
+def rpcv2_cbor(request):
+    parts = request.path.strip("/").split("/")  # service, <Service>, operation, <Op>
+    if len(parts) != 4 or parts[0] != "service" or parts[2] != "operation":
+        return cbor_error(404, "UnknownOperationException", f"no route for {request.path}")
+    target, op = parts[1], parts[3]
+    if target not in CBOR_SERVICES:
+        return cbor_error(404, "UnknownOperationException", f"service {target} is not served")
+    model = service_model(CBOR_SERVICES[target])
+    if op not in model.operation_names:  # moto would crash with a 500 HTML page
+        return cbor_error(404, "UnknownOperationException", f"unknown operation {op}")
+    raw = request.get_data()
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":  # PutMetricData
+        raw = gzip.decompress(raw)
+    params = cbor_to_json(cbor2.loads(raw)) if raw else {}
+    environ = Request.from_values(
+        path="/", method="POST", data=json.dumps(params).encode(),
+        headers=[(k, v) for k, v in request.headers.items()
+                 if k.lower() not in ("content-type", "content-length", "content-encoding",
+                                      "accept", "smithy-protocol", "host")]
+        + [("Host", request.host), ("X-Amz-Target", f"{target}.{op}"),
+           ("Content-Type", "application/x-amz-json-1.0")],
+        environ_base={"REMOTE_ADDR": request.remote_addr or "127.0.0.1"},
+    ).environ
+    try:
+        answer = Response.from_app(MOTO, environ, buffered=True)
+    except Exception as error:  # a moto bug: name it in the SDK's error, not an HTML 500
+        logging.getLogger("moto_gateway").exception("moto failed on %s", op)
+        return cbor_error(500, "InternalFailure", f"moto raised {error!r} on {op}")
+    passed = [(k, v) for k, v in answer.headers.items()
+              if k.lower() in ("x-amzn-requestid", "x-amzn-query-error")]
+    text = answer.get_data(as_text=True)
+    try:
+        document = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return cbor_error(500, "InternalFailure", f"moto answered {answer.status}: {text[:500]}")
+    if answer.status_code >= 300:
+        message = document.get("message") or document.get("Message") or ""
+        return cbor_error(answer.status_code, document.get("__type", "InternalFailure"),
+                          message, passed)
+    output = model.operation_model(op).output_shape
+    return cbor_response(answer.status_code, json_to_cbor(output, document) if output else {},
+                         passed)
+
+
+# ---------------------------------------------------------------- 2. presigned STS GET
+
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+SKEW = datetime.timedelta(minutes=15)  # STS ignores X-Amz-Expires; a presigned GET lives 15 min
+
+
+def sts_error(request, status, code, message):
+    request_id = str(uuid.uuid4())
+    if "application/json" in request.headers.get("Accept", ""):
+        body = json.dumps({"Error": {"Code": code, "Message": message, "Type": "Sender"},
+                           "RequestId": request_id})
+        return Response(body, status=status, content_type="application/json",
+                        headers={"x-amzn-RequestId": request_id})
+    body = (f'<ErrorResponse xmlns="{STS_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId>"
+            "</ErrorResponse>")
+    return Response(body, status=status, content_type="text/xml",
+                    headers={"x-amzn-RequestId": request_id})
+
+
+def find_secret(access_key_id):
+    """(secret, session token or None, expiry or None) as moto holds them, or None."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+    for account in list(sts_backends):
+        for backend in list(sts_backends[account].values()):
+            for role in backend.assumed_roles:
+                if role.access_key_id == access_key_id:
+                    return role.secret_access_key, role.session_token, role.expiration
+    for account in list(iam_backends):
+        for backend in list(iam_backends[account].values()):
+            key = backend.access_keys.get(access_key_id)
+            if key is not None and key.status == "Active":
+                return key.secret_access_key, None, None
+    return None
+
+
+def canonical_query(raw_query):
+    pairs = []
+    for item in raw_query.split("&"):
+        if item:
+            name, _, value = item.partition("=")
+            name, value = unquote(name.replace("+", " ")), unquote(value.replace("+", " "))
+            if name != "X-Amz-Signature":
+                pairs.append((quote(name, safe="-_.~"), quote(value, safe="-_.~")))
+    return "&".join(f"{n}={v}" for n, v in sorted(pairs))
+
+
+def expected_signatures(request, secret, query):
+    credential = query["X-Amz-Credential"]
+    _, date, region, service, _ = credential.split("/")
+    signed = query["X-Amz-SignedHeaders"].split(";")
+    headers = "".join(f"{h}:{' '.join(request.headers.get(h, '').split())}\n" for h in signed)
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    raw_query = request.environ.get("QUERY_STRING", "")
+    # The Rust aws-sigv4 presigns with UNSIGNED-PAYLOAD; aws-sdk-go v1 with the empty hash.
+    for payload in ("UNSIGNED-PAYLOAD", hashlib.sha256(b"").hexdigest()):
+        canonical = "\n".join([request.method, quote(request.path, safe="/-_.~"),
+                               canonical_query(raw_query), headers, ";".join(signed), payload])
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", query["X-Amz-Date"],
+                             credential.split("/", 1)[1],
+                             hashlib.sha256(canonical.encode()).hexdigest()])
+        yield hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def presigned_sts(request):
+    query = request.args
+    try:
+        signed_at = datetime.datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+        signed_at = signed_at.replace(tzinfo=datetime.timezone.utc)
+        access_key_id = query["X-Amz-Credential"].split("/")[0]
+        query["X-Amz-SignedHeaders"]
+    except (KeyError, ValueError):
+        return sts_error(request, 400, "IncompleteSignature", "The presigned query is malformed.")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = "%Y%m%dT%H%M%SZ"
+    if now - signed_at > SKEW:
+        return sts_error(request, 403, "SignatureDoesNotMatch",
+                         f"Signature expired: {signed_at.strftime(stamp)} is now earlier than "
+                         f"{(now - SKEW).strftime(stamp)} ({now.strftime(stamp)} - 15 min.)")
+    if signed_at - now > SKEW:
+        return sts_error(request, 403, "SignatureDoesNotMatch",
+                         f"Signature not yet current: {signed_at.strftime(stamp)} is still later "
+                         f"than {(now + SKEW).strftime(stamp)} ({now.strftime(stamp)} + 15 min.)")
+    found = find_secret(access_key_id)
+    if found is None:
+        return sts_error(request, 403, "InvalidClientTokenId",
+                         "The security token included in the request is invalid.")
+    secret, session_token, expiry = found
+    if session_token is not None and query.get("X-Amz-Security-Token") != session_token:
+        return sts_error(request, 403, "InvalidClientTokenId",
+                         "The security token included in the request is invalid.")
+    if expiry is not None and expiry.replace(tzinfo=datetime.timezone.utc) < now:
+        return sts_error(request, 403, "ExpiredToken",
+                         "The security token included in the request is expired")
+    given = query.get("X-Amz-Signature", "")
+    if not any(hmac.compare_digest(given, s) for s in expected_signatures(request, secret, query)):
+        return sts_error(request, 403, "SignatureDoesNotMatch",
+                         "The request signature we calculated does not match the signature you "
+                         "provided. Check your AWS Secret Access Key and signing method. Consult "
+                         "the service documentation for details.")
+    # With an Authorization header moto routes to STS and answers for that access key.
+    environ = dict(request.environ)
+    environ["HTTP_AUTHORIZATION"] = (
+        f"AWS4-HMAC-SHA256 Credential={query['X-Amz-Credential']}, "
+        f"SignedHeaders={query['X-Amz-SignedHeaders']}, Signature={given}")
+    answer = Response.from_app(MOTO, environ, buffered=True)
+    if answer.status_code != 200 or "application/json" not in request.headers.get("Accept", ""):
+        return answer
+    # moto answers XML whatever the Accept header; real STS answers JSON when asked.
+    root = ElementTree.fromstring(answer.get_data())
+    ns = {"s": STS_NS}
+    result = {name: root.findtext(f"s:GetCallerIdentityResult/s:{name}", namespaces=ns)
+              for name in ("Arn", "UserId", "Account")}
+    request_id = root.findtext("s:ResponseMetadata/s:RequestId", namespaces=ns)
+    body = {"GetCallerIdentityResponse": {"GetCallerIdentityResult": result,
+                                          "ResponseMetadata": {"RequestId": request_id}}}
+    return Response(json.dumps(body), status=200, content_type="application/json",
+                    headers={"x-amzn-RequestId": request_id})
+
+
+# ---------------------------------------------------------------- dispatch and serving
+
+def gateway(environ, start_response):
+    request = Request(environ)
+    if request.method == "POST" and request.path.startswith("/service/") \
+            and request.headers.get("smithy-protocol") == "rpc-v2-cbor":
+        return rpcv2_cbor(request)(environ, start_response)
+    if request.method == "GET" and request.args.get("Action") == "GetCallerIdentity" \
+            and "X-Amz-Signature" in request.args and "Authorization" not in request.headers:
+        return presigned_sts(request)(environ, start_response)
+    return MOTO(environ, start_response)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (default)")
+    parser.add_argument("--ignore-stdin", action="store_true",
+                        help="keep running at stdin EOF (for use outside a test process)")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    server = make_server("127.0.0.1", args.port, gateway, threaded=True)
+    os.environ["MOTO_PORT"] = str(server.server_port)  # moto's self-calls (e.g. SQS URLs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"ready http://127.0.0.1:{server.server_port}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    if args.ignore_stdin:
+        threading.Event().wait()
+    while sys.stdin.buffer.read(65536):  # EOF: whoever held our stdin is gone
+        pass
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
