@@ -1,0 +1,8 @@
+//! The Kubernetes verbs the suite's functions share, with typed inputs — not a wrapper over
+//! all of kube: CRD types ([`crd`]), rescaling a Deployment through its scale subresource
+//! with optimistic concurrency ([`scale`]), HPA-style Events ([`events`]) and status
+//! conditions ([`conditions`]).
+pub mod conditions;
+pub mod crd;
+pub mod events;
+pub mod scale;
