@@ -1,0 +1,88 @@
+//! Shared by the apiserver_* test binaries: start a testbed, wait on conditions with a
+//! deadline, read API errors, build the objects the tests use.
+#![allow(dead_code)]
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use testbed::apiserver::{NodeSpec, Testbed, TestbedConfig};
+
+pub async fn start(nodes: &[&str]) -> Testbed {
+    let cfg = TestbedConfig {
+        nodes: nodes
+            .iter()
+            .map(|n| NodeSpec::new(*n).instance(format!("i-{n}")))
+            .collect(),
+        ..Default::default()
+    };
+    Testbed::start(cfg).await.expect("testbed starts")
+}
+
+/// An admin client that does not retry 429/503/504 (kube-rs does by default), for tests
+/// that want to see those statuses.
+pub fn client_no_retry(tb: &Testbed) -> kube::Client {
+    let mut cfg = tb.kube_config(Some(tb.admin_token()));
+    cfg.default_retry = false;
+    kube::Client::try_from(cfg).expect("client")
+}
+
+/// Polls `f` every 20 ms until it yields `Some`, or panics naming `what` after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// (code, reason, message) of an API error; panics on anything else.
+pub fn api_err<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> (u16, String, String) {
+    match r {
+        Err(kube::Error::Api(s)) => (s.code, s.reason.clone(), s.message.clone()),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+pub fn deployment(name: &str, replicas: i32, cpu: &str) -> k8s_openapi::api::apps::v1::Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [{"name": "app", "image": "nginx:1.27",
+                        "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]
+                }
+            }
+        }
+    }))
+    .expect("deployment")
+}
+
+pub fn pdb(
+    name: &str,
+    app: &str,
+    spec: Value,
+) -> k8s_openapi::api::policy::v1::PodDisruptionBudget {
+    let mut spec = spec;
+    spec["selector"] = json!({"matchLabels": {"app": app}});
+    serde_json::from_value(
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": name}, "spec": spec}),
+    )
+    .expect("pdb")
+}
