@@ -1,8 +1,9 @@
 //! The Kubernetes verbs the suite's functions share, with typed inputs — not a wrapper over
 //! all of kube: CRD types ([`crd`]), rescaling a Deployment through its scale subresource
 //! with optimistic concurrency ([`scale`]), HPA-style Events ([`events`]) and status
-//! conditions ([`conditions`]).
+//! conditions ([`conditions`]) and merge-patching a custom resource's status ([`status`]).
 pub mod conditions;
 pub mod crd;
 pub mod events;
 pub mod scale;
+pub mod status;

@@ -4,11 +4,20 @@
 //!
 //! To add a CRD: a module here with a `#[derive(CustomResource, JsonSchema)]` spec, and its
 //! `crd()` in [`all`].
+pub mod lambda_concurrency;
+pub mod metric_alarm;
+pub mod sqs_queue;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 
 /// Every CRD the suite ships.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![]
+    vec![
+        metric_alarm::K8sMetricAlarm::crd(),
+        lambda_concurrency::LambdaConcurrencyScaler::crd(),
+        sqs_queue::SqsQueueScaler::crd(),
+    ]
 }
 
 /// The file name crdgen writes a CRD to: `<plural>.<group>.yaml`, i.e. its metadata.name.

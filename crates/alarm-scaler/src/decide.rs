@@ -1,0 +1,393 @@
+//! The policy, pure: from the K8sMetricAlarm, the Deployment's replicas, the notification and
+//! the time, one [`Plan`]. No I/O.
+//!
+//! - Direction: which of the resource's two alarms fired (the caller finds it by name), not
+//!   the comparison operator: "free memory below X" may well be a scale-up alarm.
+//! - Step: the largest of the direction's policies, `Pods` = value, `Percent` = value% of the
+//!   current replicas rounded UP (so 10% of 3 pods is 1 pod, never 0); at least 1 pod.
+//! - Bounds: the target is clamped to [minReplicas, maxReplicas], and a step never goes
+//!   against its direction: an up alarm raises replicas below the minimum to it, a down alarm
+//!   lowers replicas above the maximum to it, and neither moves replicas the other way.
+//! - Checks, in order: a notification already recorded is a duplicate (SNS redelivered it);
+//!   one published before the last recorded step (either direction) is stale; a step within
+//!   the direction's coolDown of the last step that way waits.
+use jiff::{SignedDuration, Timestamp};
+use k8s_ops::crd::metric_alarm::{
+    Direction, K8sMetricAlarmSpec, K8sMetricAlarmStatus, PolicyType, ScalingBehavior,
+};
+
+/// What the scaler knows when it decides.
+#[derive(Clone, Copy, Debug)]
+pub struct Situation<'a> {
+    pub spec: &'a K8sMetricAlarmSpec,
+    pub status: Option<&'a K8sMetricAlarmStatus>,
+    pub direction: Direction,
+    /// The Deployment's replicas (scale subresource `spec.replicas`).
+    pub replicas: i32,
+    pub message_id: &'a str,
+    /// When SNS published the notification.
+    pub published: Timestamp,
+    pub now: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Step { from: i32, to: i32 },
+    Hold(Hold),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// This notification already caused a step (SNS delivers at least once).
+    Duplicate,
+    /// Published before the last step taken, at `last`: the situation it reports is over.
+    Stale { last: Timestamp },
+    /// The direction's coolDown runs until `until`.
+    Cooldown { until: Timestamp },
+    /// Already at the bound the step would cross.
+    AtBound { replicas: i32, bound: i32 },
+    /// minReplicas > maxReplicas: no target is valid.
+    InvalidBounds { min: i32, max: i32 },
+}
+
+impl Plan {
+    /// The name logged as `decision`.
+    pub fn decision(&self, direction: Direction) -> &'static str {
+        match (self, direction) {
+            (Plan::Step { .. }, Direction::Up) => "scale_up",
+            (Plan::Step { .. }, Direction::Down) => "scale_down",
+            (Plan::Hold(Hold::Duplicate), _) => "duplicate",
+            (Plan::Hold(Hold::Stale { .. }), _) => "stale",
+            (Plan::Hold(Hold::Cooldown { .. }), _) => "cooldown",
+            (Plan::Hold(Hold::AtBound { .. }), _) => "at_bound",
+            (Plan::Hold(Hold::InvalidBounds { .. }), _) => "invalid_bounds",
+        }
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Plan::Step { from, to } => write!(f, "step from {from} to {to}"),
+            Plan::Hold(Hold::Duplicate) => f.write_str("this notification was already acted on"),
+            Plan::Hold(Hold::Stale { last }) => {
+                write!(f, "published before the last step, at {last}")
+            }
+            Plan::Hold(Hold::Cooldown { until }) => write!(f, "in cooldown until {until}"),
+            Plan::Hold(Hold::AtBound { replicas, bound }) => {
+                write!(f, "{replicas} replicas, bound {bound}")
+            }
+            Plan::Hold(Hold::InvalidBounds { min, max }) => {
+                write!(f, "minReplicas {min} exceeds maxReplicas {max}")
+            }
+        }
+    }
+}
+
+pub fn decide(s: Situation<'_>) -> Plan {
+    let records = s.status.map_or([None, None], |st| {
+        [st.last_scale(Direction::Up), st.last_scale(Direction::Down)]
+    });
+    if records
+        .iter()
+        .flatten()
+        .any(|r| r.message_id == s.message_id)
+    {
+        return Plan::Hold(Hold::Duplicate);
+    }
+    if let Some(last) = records.iter().flatten().map(|r| r.notified_at.0).max()
+        && s.published < last
+    {
+        return Plan::Hold(Hold::Stale { last });
+    }
+    let behavior = s.spec.behavior(s.direction);
+    if let Some(last) = s.status.and_then(|st| st.last_scale(s.direction)) {
+        let until = last
+            .time
+            .0
+            .saturating_add(SignedDuration::from_secs(cool_down(behavior)))
+            .unwrap_or(Timestamp::MAX);
+        if s.now < until {
+            return Plan::Hold(Hold::Cooldown { until });
+        }
+    }
+    match target(s.spec, s.direction, s.replicas) {
+        Ok(to) => Plan::Step {
+            from: s.replicas,
+            to,
+        },
+        Err(hold) => Plan::Hold(hold),
+    }
+}
+
+/// The replicas one step in `direction` leads to from `current`, or why there is none. Also
+/// used when the scale changed under us and the step is recomputed from the fresh value.
+pub fn target(spec: &K8sMetricAlarmSpec, direction: Direction, current: i32) -> Result<i32, Hold> {
+    let (min, max) = (spec.min_replicas, spec.max_replicas);
+    if min > max {
+        return Err(Hold::InvalidBounds { min, max });
+    }
+    let step = step(spec.behavior(direction), current);
+    let (to, bound) = match direction {
+        Direction::Up => (current.saturating_add(step).clamp(min, max), max),
+        Direction::Down => (current.saturating_sub(step).clamp(min, max), min),
+    };
+    let with_direction = match direction {
+        Direction::Up => to > current,
+        Direction::Down => to < current,
+    };
+    if with_direction {
+        Ok(to)
+    } else {
+        Err(Hold::AtBound {
+            replicas: current,
+            bound,
+        })
+    }
+}
+
+/// The largest of the policies' steps, at least 1 pod.
+pub fn step(behavior: Option<&ScalingBehavior>, current: i32) -> i32 {
+    let current = i64::from(current.max(0));
+    behavior
+        .into_iter()
+        .flat_map(|b| &b.policies)
+        .map(|p| match p.type_ {
+            PolicyType::Pods => i64::from(p.value),
+            // Rounded up: a percentage of a small Deployment is still a step.
+            PolicyType::Percent => (i64::from(p.value) * current + 99).div_euclid(100),
+        })
+        .max()
+        .unwrap_or(1)
+        .clamp(1, i64::from(i32::MAX)) as i32
+}
+
+fn cool_down(behavior: Option<&ScalingBehavior>) -> i64 {
+    behavior.and_then(|b| b.cool_down).unwrap_or(0).max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_ops::crd::metric_alarm::{ScaleRecord, ScalingPolicy};
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + s).unwrap()
+    }
+
+    fn policies(list: &[(PolicyType, i32)], cool_down: i64) -> ScalingBehavior {
+        ScalingBehavior {
+            cool_down: Some(cool_down),
+            policies: list
+                .iter()
+                .map(|&(type_, value)| ScalingPolicy { type_, value })
+                .collect(),
+        }
+    }
+
+    /// min 2, max 10; up: max(2 pods, 50%), 150 s; down: max(1 pod, 25%), 300 s.
+    fn spec() -> K8sMetricAlarmSpec {
+        use PolicyType::*;
+        K8sMetricAlarmSpec {
+            deployment: "web".into(),
+            min_replicas: 2,
+            max_replicas: 10,
+            scale_up_behavior: Some(policies(&[(Pods, 2), (Percent, 50)], 150)),
+            scale_down_behavior: Some(policies(&[(Pods, 1), (Percent, 25)], 300)),
+            scale_up_alarm_config: None,
+            scale_down_alarm_config: None,
+        }
+    }
+
+    fn record(id: &str, at: i64, notified: i64) -> ScaleRecord {
+        ScaleRecord {
+            time: Time(t(at)),
+            message_id: id.into(),
+            notified_at: Time(t(notified)),
+            alarm_name: "a".into(),
+            from: 1,
+            to: 2,
+        }
+    }
+
+    #[test]
+    fn step_is_the_largest_policy_rounded_up_and_at_least_one() {
+        use PolicyType::*;
+        // (policies, current replicas, step)
+        type Case = (&'static [(PolicyType, i32)], i32, i32);
+        let cases: &[Case] = &[
+            (&[(Pods, 2), (Percent, 50)], 4, 2),
+            (&[(Pods, 2), (Percent, 50)], 6, 3),
+            (&[(Pods, 2), (Percent, 50)], 7, 4), // 3.5 rounds up
+            (&[(Percent, 10)], 3, 1),            // 0.3 rounds up
+            (&[(Percent, 10)], 0, 1),            // 0 replicas: at least one pod
+            (&[(Percent, 200)], 5, 10),
+            (&[(Pods, 0)], 5, 1), // a zero step is still one pod
+            (&[], 5, 1),          // no policies: one pod
+        ];
+        for &(list, current, want) in cases {
+            let b = policies(list, 0);
+            assert_eq!(step(Some(&b), current), want, "{list:?} at {current}");
+        }
+        assert_eq!(step(None, 8), 1, "no behavior: one pod");
+    }
+
+    #[test]
+    fn targets_clamp_to_bounds_and_never_go_against_the_direction() {
+        use Direction::*;
+        let cases: &[(Direction, i32, Result<i32, Hold>)] = &[
+            (Up, 4, Ok(6)),
+            (Up, 8, Ok(10)), // 8 + 4 clamped to max
+            (
+                Up,
+                10,
+                Err(Hold::AtBound {
+                    replicas: 10,
+                    bound: 10,
+                }),
+            ),
+            (
+                Up,
+                12,
+                Err(Hold::AtBound {
+                    replicas: 12,
+                    bound: 10,
+                }),
+            ), // above max: not lowered
+            (Up, 0, Ok(2)), // from zero: one step, raised to min
+            (Up, 1, Ok(3)),
+            (Down, 8, Ok(6)), // 25% of 8 = 2
+            (Down, 3, Ok(2)),
+            (
+                Down,
+                2,
+                Err(Hold::AtBound {
+                    replicas: 2,
+                    bound: 2,
+                }),
+            ),
+            (
+                Down,
+                0,
+                Err(Hold::AtBound {
+                    replicas: 0,
+                    bound: 2,
+                }),
+            ), // below min: not raised
+            (Down, 15, Ok(10)), // above max: lowered to it
+        ];
+        for (direction, current, want) in cases {
+            assert_eq!(
+                &target(&spec(), *direction, *current),
+                want,
+                "{direction} from {current}"
+            );
+        }
+        let inverted = K8sMetricAlarmSpec {
+            min_replicas: 5,
+            max_replicas: 3,
+            ..spec()
+        };
+        assert_eq!(
+            target(&inverted, Up, 4),
+            Err(Hold::InvalidBounds { min: 5, max: 3 })
+        );
+    }
+
+    #[test]
+    fn records_make_duplicates_stale_messages_and_cooldowns() {
+        use Direction::*;
+        let spec = spec();
+        let status = |up: Option<ScaleRecord>, down: Option<ScaleRecord>| K8sMetricAlarmStatus {
+            last_scale_up: up,
+            last_scale_down: down,
+            ..Default::default()
+        };
+        // (status, direction, message id, published, now, plan)
+        type Case = (
+            Option<K8sMetricAlarmStatus>,
+            Direction,
+            &'static str,
+            i64,
+            i64,
+            Plan,
+        );
+        let cases: Vec<Case> = vec![
+            (None, Up, "m1", 0, 1, Plan::Step { from: 4, to: 6 }),
+            (
+                Some(status(Some(record("m1", 1, 0)), None)),
+                Up,
+                "m1",
+                0,
+                500,
+                Plan::Hold(Hold::Duplicate),
+            ),
+            (
+                // Redelivered after a later step the other way: still a duplicate.
+                Some(status(Some(record("m2", 20, 19)), Some(record("m1", 5, 4)))),
+                Up,
+                "m1",
+                4,
+                500,
+                Plan::Hold(Hold::Duplicate),
+            ),
+            (
+                // Up at 1 s; another up alarm at 100 s is inside the 150 s coolDown.
+                Some(status(Some(record("m1", 1, 0)), None)),
+                Up,
+                "m2",
+                100,
+                100,
+                Plan::Hold(Hold::Cooldown { until: t(151) }),
+            ),
+            (
+                Some(status(Some(record("m1", 1, 0)), None)),
+                Up,
+                "m2",
+                151,
+                151,
+                Plan::Step { from: 4, to: 6 },
+            ),
+            (
+                // The up step's cooldown does not hold a step down.
+                Some(status(Some(record("m1", 1, 0)), None)),
+                Down,
+                "m2",
+                10,
+                10,
+                Plan::Step { from: 4, to: 3 },
+            ),
+            (
+                // Down at 10 s: the down coolDown (300 s) holds another down alarm.
+                Some(status(None, Some(record("m1", 10, 9)))),
+                Down,
+                "m2",
+                200,
+                200,
+                Plan::Hold(Hold::Cooldown { until: t(310) }),
+            ),
+            (
+                // Published (50 s) before the last step's notification (60 s): stale.
+                Some(status(None, Some(record("m1", 61, 60)))),
+                Up,
+                "m0",
+                50,
+                400,
+                Plan::Hold(Hold::Stale { last: t(60) }),
+            ),
+        ];
+        for (i, (status, direction, id, published, now, want)) in cases.into_iter().enumerate() {
+            let got = decide(Situation {
+                spec: &spec,
+                status: status.as_ref(),
+                direction,
+                replicas: 4,
+                message_id: id,
+                published: t(published),
+                now: t(now),
+            });
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! alarm-scaler: an SNS-delivered CloudWatch alarm notification → one step of the Deployment
+//! its K8sMetricAlarm names. See the README's "alarm-scaler" section.
+//!
+//! Errors (Lambda retries the async invocation, then sends it to the DLQ): an event that is
+//! not SNS, a message that is not an alarm notification, a Kubernetes or CloudWatch call that
+//! failed. Logged skips (Ok): a state other than ALARM, an alarm no K8sMetricAlarm names, a
+//! K8sMetricAlarm whose Deployment does not exist (also a Warning Event on it), and every
+//! hold (duplicate, stale, cooldown, at a bound).
+mod apply;
+mod cloudwatch;
+mod config;
+mod decide;
+mod event;
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_support::init_tracing();
+    let config = config::Config::from_env(lambda_support::Env::from_process())?;
+    let sdk = lambda_support::aws::load_sdk_config().await;
+    let tokens = eks_auth::EksTokenProvider::from_sdk_config(
+        &sdk,
+        &config.cluster_name,
+        config.assumed_role.as_deref(),
+    )
+    .await?;
+    let scaler = apply::Scaler {
+        kube: eks_auth::kube_client(&config.access, Arc::new(tokens))?,
+        cloudwatch: cloudwatch::CloudWatch::new(&sdk),
+        dry_run: config.dry_run,
+    };
+    lambda_runtime::run(service_fn(|e: LambdaEvent<Value>| handle(&scaler, e))).await
+}
+
+async fn handle(scaler: &apply::Scaler, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let notifications = event::decode(event.payload).inspect_err(|e| {
+        tracing::error!(decision = "reject", reason = %e);
+    })?;
+    let mut outcomes = Vec::with_capacity(notifications.len());
+    for n in &notifications {
+        let outcome = scaler.handle(n, jiff::Timestamp::now()).await;
+        outcomes.push(outcome.inspect_err(|e| {
+            tracing::error!(decision = "error", alarm = %n.alarm_name, reason = %e);
+        })?);
+    }
+    Ok(json!({ "outcomes": outcomes }))
+}
