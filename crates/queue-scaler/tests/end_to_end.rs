@@ -1,0 +1,245 @@
+//! queue-scaler end to end: the real binary under the Lambda emulator, moto for SQS and STS
+//! (two accounts), the testbed API server authenticating the function's EKS token and
+//! authorizing it with `infra/k8s/rbac/queue-scaler.yaml` only.
+mod support;
+
+use std::time::Duration;
+
+use jiff::ToSpan;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use support::{World, create_queue, send};
+
+const PARTNER_ROLE: &str = "arn:aws:iam::999999999999:role/jobs-reader";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keda_semantics_from_and_to_zero_with_status_events_and_per_scaler_errors() {
+    let w = World::start().await;
+    let jobs = create_queue(&w.sqs, "jobs").await;
+    // A queue in another account, readable only through the role the scaler names.
+    let partner_sqs = w.sqs_as(PARTNER_ROLE).await;
+    let partner_jobs = create_queue(&partner_sqs, "partner-jobs").await;
+    for (name, replicas) in [("worker", 0), ("twin", 1), ("partner", 1)] {
+        w.deployment(name, replicas).await;
+    }
+    let keda = |target: &str, queue: &str| json!({"scaleTargetRef": {"name": target}, "queueURL": queue, "queueLength": 10, "maxReplicaCount": 5});
+    w.create_scaler("worker", keda("worker", &jobs)).await;
+    w.create_scaler("twin", keda("twin", &jobs)).await; // same queue: read once
+    w.create_scaler("ghost", keda("ghost", &jobs)).await; // no such Deployment yet
+    w.create_scaler("no-role", keda("partner", "partner-jobs"))
+        .await; // not in our account
+    w.create_scaler(
+        "partner",
+        json!({"scaleTargetRef": {"name": "partner"}, "queueURL": "partner-jobs", "roleArn": PARTNER_ROLE,
+               "queueLength": 5, "minReplicaCount": 1, "maxReplicaCount": 10}),
+    )
+    .await;
+    send(&w.sqs, &jobs, 30).await;
+    send(&partner_sqs, &partner_jobs, 12).await;
+    let t0 = support::t0();
+
+    // DRY_RUN decides and logs, writes nothing.
+    {
+        let mut dry = w.spawn(&[("DRY_RUN", "true")]);
+        let summary = w.invoke(t0).expect("dry run");
+        assert_eq!(
+            (summary["dryRun"].as_bool(), summary["rescaled"].as_u64()),
+            (Some(true), Some(3)),
+            "{summary}"
+        );
+        let line = support::wait_for_log(&mut dry, Duration::from_secs(10), |v| {
+            v["fields"]["scaler"] == "default/worker"
+                && v["fields"]["decision"] == "scale_from_zero"
+        })
+        .expect("a decision line for worker");
+        assert_eq!(line["fields"]["to"].as_i64(), Some(3), "{line}");
+        assert_eq!(w.replicas("worker").await, 0);
+        assert_eq!(w.status("worker").await, Default::default());
+        assert!(w.events("worker").await.is_empty());
+        dry.kill();
+    }
+    let _function = w.spawn(&[]);
+
+    // Run 1: KEDA's example, 30 messages / 10 per replica → 3, straight from zero.
+    let summary = w.invoke(t0).expect("run 1");
+    assert_eq!(
+        (
+            summary["scalers"].as_u64(),
+            summary["rescaled"].as_u64(),
+            summary["errors"].as_u64()
+        ),
+        (Some(5), Some(3), Some(2)),
+        "{summary}"
+    );
+    // jobs once for worker, twin and ghost; partner-jobs: GetQueueUrl + attributes as the
+    // role; partner-jobs by name in our account: GetQueueUrl, refused.
+    assert_eq!(summary["apiCalls"]["sqs"].as_u64(), Some(4), "{summary}");
+    assert_eq!(
+        (
+            w.replicas("worker").await,
+            w.replicas("twin").await,
+            w.replicas("partner").await
+        ),
+        (3, 3, 3)
+    );
+    let s = w.status("worker").await;
+    assert_eq!(
+        (s.current_replicas, s.desired_replicas, s.queue_length),
+        (Some(3), Some(3), Some(30))
+    );
+    assert_eq!(
+        (
+            s.last_scale_time.map(|t| t.0),
+            s.inactive_since,
+            s.observed_generation
+        ),
+        (Some(t0), None, Some(1))
+    );
+    assert_eq!(w.condition("worker", "Active").await.0, "True");
+    assert_eq!(w.condition("worker", "Ready").await.0, "True");
+    assert_eq!(
+        w.events("worker").await,
+        [(
+            "Normal".into(),
+            "SuccessfulRescale".into(),
+            "New size: 3; reason: queue length 30 above activation 0 at zero replicas".into()
+        )]
+    );
+    let (_, _, message) = w.events("partner").await.pop().expect("partner event");
+    assert_eq!(
+        message,
+        "New size: 3; reason: queue length 12 / target 5 per replica"
+    );
+    for (name, reason, message) in [
+        (
+            "ghost",
+            "FailedGetScale",
+            "deployment ghost not found".to_owned(),
+        ),
+        (
+            "no-role",
+            "FailedGetQueueLength",
+            "queue partner-jobs: does not exist".to_owned(),
+        ),
+    ] {
+        let ready = w.condition(name, "Ready").await;
+        assert_eq!(
+            ready,
+            ("False".into(), reason.into(), message.clone()),
+            "{name}"
+        );
+        assert_eq!(
+            w.events(name).await,
+            [("Warning".into(), reason.into(), message)],
+            "{name}"
+        );
+    }
+
+    // The queue drains: inactive from now on; down to one replica while cooling down.
+    w.sqs.purge_queue().queue_url(&jobs).send().await.unwrap();
+    w.invoke(t0 + 60.seconds()).expect("run 2");
+    assert_eq!(w.replicas("worker").await, 1);
+    let s = w.status("worker").await;
+    assert_eq!(s.inactive_since.map(|t| t.0), Some(t0 + 60.seconds()));
+    assert_eq!(w.condition("worker", "Active").await.0, "False");
+    assert_eq!(
+        w.events("ghost").await.len(),
+        1,
+        "a lasting error is not re-announced"
+    );
+
+    // 4 of the 5 cooldown minutes: still one.
+    w.invoke(t0 + 300.seconds()).expect("run 3");
+    assert_eq!(w.replicas("worker").await, 1);
+    assert_eq!(
+        w.status("worker").await.inactive_since.map(|t| t.0),
+        Some(t0 + 60.seconds())
+    );
+
+    // The cooldown is over: zero.
+    w.invoke(t0 + 360.seconds()).expect("run 4");
+    assert_eq!(w.replicas("worker").await, 0);
+    assert_eq!(
+        w.events("worker").await.pop().unwrap().2,
+        "New size: 0; reason: queue inactive (length 0 ≤ activation 0) for the cooldown of 300s"
+    );
+    assert_eq!(
+        w.replicas("partner").await,
+        3,
+        "partner's queue still has 12 messages"
+    );
+
+    // Messages again: from zero at the next run; the errors' causes are fixed meanwhile.
+    send(&w.sqs, &jobs, 3).await;
+    w.deployment("ghost", 0).await;
+    w.scalers()
+        .patch(
+            "no-role",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"roleArn": PARTNER_ROLE}})),
+        )
+        .await
+        .unwrap();
+    let summary = w.invoke(t0 + 420.seconds()).expect("run 5");
+    assert_eq!(summary["errors"].as_u64(), Some(0), "{summary}");
+    assert_eq!(
+        (w.replicas("worker").await, w.replicas("ghost").await),
+        (1, 1)
+    );
+    let s = w.status("worker").await;
+    assert_eq!(
+        (s.inactive_since, s.last_scale_time.map(|t| t.0)),
+        (None, Some(t0 + 420.seconds()))
+    );
+    for name in ["ghost", "no-role"] {
+        let (status, reason, _) = w.condition(name, "Ready").await;
+        assert_eq!(
+            (status.as_str(), reason.as_str()),
+            ("True", "ScalerReady"),
+            "{name} recovered"
+        );
+    }
+    assert_eq!(w.status("no-role").await.observed_generation, Some(2));
+}
+
+/// The sample applies to the generated CRD, and the API server fills in KEDA's defaults from
+/// the schema for a minimal scaler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_applies_and_keda_defaults_are_filled_in() {
+    use testbed::apiserver::{Testbed, TestbedConfig};
+    let tb = Testbed::start(TestbedConfig {
+        manifests: vec![
+            support::repo("infra/k8s/crds/sqsqueuescalers.autoscaling.k8s-lambda.dev.yaml"),
+            support::repo("infra/k8s/samples/sqsqueuescaler.yaml"),
+        ],
+        ..Default::default()
+    })
+    .await
+    .expect("testbed with the sample");
+    tb.load_yaml("apiVersion: autoscaling.k8s-lambda.dev/v1alpha1\nkind: SqsQueueScaler\nmetadata: {name: minimal, namespace: default}\nspec: {scaleTargetRef: {name: w}, queueURL: jobs}\n")
+        .unwrap();
+    let sample = tb
+        .get(
+            "sqsqueuescalers.autoscaling.k8s-lambda.dev",
+            "default",
+            "worker",
+        )
+        .unwrap();
+    assert_eq!(
+        sample["spec"]["roleArn"],
+        "arn:aws:iam::123456789012:role/orders-queue-reader"
+    );
+    let minimal = tb
+        .get(
+            "sqsqueuescalers.autoscaling.k8s-lambda.dev",
+            "default",
+            "minimal",
+        )
+        .unwrap();
+    assert_eq!(
+        minimal["spec"],
+        json!({"scaleTargetRef": {"name": "w", "kind": "Deployment", "apiVersion": "apps/v1"}, "queueURL": "jobs",
+               "queueLength": 5, "activationQueueLength": 0, "scaleOnInFlight": true, "scaleOnDelayed": false,
+               "minReplicaCount": 0, "maxReplicaCount": 100, "cooldownPeriod": 300})
+    );
+}
