@@ -10,8 +10,14 @@
 //! 3. record an Event on the Deployment, HPA style;
 //! 4. re-arm the alarm (SetAlarmState OK in its region), so a lasting breach steps again.
 //!
-//! Kubernetes calls per step: list resources, get scale, patch status, put scale, create
-//! Event; plus SetAlarmState.
+//! Warm containers remember the last list of resources: a step decided from it is safe,
+//! because the claim is guarded by the remembered resourceVersion (a resource changed since
+//! fails the claim with 409 and is read afresh), and the claimed object replaces the
+//! remembered one. Any other outcome (hold, unknown alarm, missing Deployment) is only
+//! final when decided from a fresh list, so a stale memory never makes the function skip.
+//!
+//! Kubernetes calls per step: warm, get scale, patch status, put scale, create Event (4);
+//! cold, one list more. Plus SetAlarmState.
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -39,6 +45,8 @@ pub struct Scaler {
     pub kube: kube::Client,
     pub cloudwatch: CloudWatch,
     pub dry_run: bool,
+    /// The resources as last listed (and claimed), kept while the container is warm.
+    pub known: std::sync::Mutex<Option<Vec<K8sMetricAlarm>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,14 +131,23 @@ impl Scaler {
             outcome.reason = format!("the alarm went to {:?}, not ALARM", n.state);
             return Ok(outcome);
         }
-        for _ in 0..MAX_CLAIMS {
-            let all: Api<K8sMetricAlarm> = Api::all(self.kube.clone());
-            let alarms = all
-                .list(&ListParams::default())
-                .await
-                .map_err(ScalerError::List)?
-                .items;
+        // One pass may come from memory; then at most MAX_CLAIMS from fresh lists.
+        let mut fresh = false;
+        let mut conflicts = 0;
+        while conflicts < MAX_CLAIMS {
+            let remembered = if fresh { None } else { self.remembered() };
+            let alarms = match remembered {
+                Some(alarms) => alarms,
+                None => {
+                    fresh = true;
+                    self.list().await?
+                }
+            };
             let Some((resource, direction)) = owner_of(&alarms, &n.alarm_name) else {
+                if !fresh {
+                    fresh = true;
+                    continue;
+                }
                 outcome.decision = "unknown_alarm";
                 outcome.reason = "no K8sMetricAlarm names this alarm".into();
                 return Ok(outcome);
@@ -144,6 +161,10 @@ impl Scaler {
             let deployments: Api<Deployment> = Api::namespaced(self.kube.clone(), &namespace);
             let read = match deployments.get_scale(&deployment).await {
                 Ok(read) => read,
+                Err(kube::Error::Api(s)) if s.code == 404 && !fresh => {
+                    fresh = true;
+                    continue;
+                }
                 Err(kube::Error::Api(s)) if s.code == 404 => {
                     outcome.decision = "no_deployment";
                     outcome.reason = format!("deployment {namespace}/{deployment} not found");
@@ -172,6 +193,10 @@ impl Scaler {
                 published: n.published,
                 now,
             });
+            if !fresh && (self.dry_run || !matches!(plan, Plan::Step { .. })) {
+                fresh = true;
+                continue;
+            }
             outcome.decision = plan.decision(direction);
             outcome.reason = plan.to_string();
             outcome.from = Some(replicas);
@@ -206,9 +231,19 @@ impl Scaler {
             )
             .await
             {
-                Ok(claimed) => claimed,
-                // Changed since listed (another delivery, alarm-sync, an edit): decide again.
-                Err(StatusError::Conflict { .. } | StatusError::NotFound { .. }) => continue,
+                Ok(claimed) => {
+                    self.remember(&claimed);
+                    claimed
+                }
+                // Changed since read (another delivery, alarm-sync, an edit): decide again
+                // from a fresh list.
+                Err(StatusError::Conflict { .. } | StatusError::NotFound { .. }) => {
+                    if fresh {
+                        conflicts += 1;
+                    }
+                    fresh = true;
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
             let step = Step {
@@ -314,6 +349,41 @@ impl Scaler {
         if let Err(e) = undo {
             tracing::warn!(error = %e, "could not undo the claim of a failed step");
         }
+        self.forget();
+    }
+
+    async fn list(&self) -> Result<Vec<K8sMetricAlarm>, ScalerError> {
+        let all: Api<K8sMetricAlarm> = Api::all(self.kube.clone());
+        let alarms = all
+            .list(&ListParams::default())
+            .await
+            .map_err(ScalerError::List)?
+            .items;
+        *self.memory() = Some(alarms.clone());
+        Ok(alarms)
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Option<Vec<K8sMetricAlarm>>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remembered(&self) -> Option<Vec<K8sMetricAlarm>> {
+        self.memory().clone()
+    }
+
+    /// The claimed object replaces its remembered version (same namespace and name).
+    fn remember(&self, claimed: &K8sMetricAlarm) {
+        if let Some(known) = self.memory().as_mut() {
+            for r in known.iter_mut() {
+                if r.namespace() == claimed.namespace() && r.name_any() == claimed.name_any() {
+                    *r = claimed.clone();
+                }
+            }
+        }
+    }
+
+    fn forget(&self) {
+        *self.memory() = None;
     }
 
     async fn rearm(&self, n: &AlarmNotification, why: &str) -> Result<bool, CloudWatchError> {

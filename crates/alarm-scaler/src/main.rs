@@ -32,6 +32,7 @@ async fn main() -> Result<(), Error> {
         kube: eks_auth::kube_client(&config.access, Arc::new(tokens))?,
         cloudwatch: cloudwatch::CloudWatch::new(&sdk),
         dry_run: config.dry_run,
+        known: Default::default(),
     };
     lambda_runtime::run(service_fn(|e: LambdaEvent<Value>| handle(&scaler, e))).await
 }
