@@ -34,8 +34,33 @@ pub fn startup(binary: &Path, env: &[(&str, &str)]) -> std::io::Result<Startup> 
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    listener.set_nonblocking(false)?;
-    let (mut stream, _) = listener.accept()?;
+    // A function whose init fails exits instead of polling: report that, do not hang.
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(status) = child.try_wait()? {
+                    return Err(std::io::Error::other(format!(
+                        "{} exited before its first poll: {status}",
+                        binary.display()
+                    )));
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(std::io::Error::other(format!(
+                        "{} did not poll within 10 s",
+                        binary.display()
+                    )));
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    stream.set_nonblocking(false)?;
     // The poll is complete once its request line has arrived.
     let mut buf = [0u8; 64];
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;

@@ -7,6 +7,20 @@ use std::time::Duration;
 
 use testbed::bench::{median_iqr, process_time, sorted, startup};
 
+/// Every function binary of the suite, with the variables its init needs beyond the common
+/// ones (its init must succeed for it to reach its first poll).
+const FUNCTIONS: [(&str, &[(&str, &str)]); 6] = [
+    ("alarm-scaler", &[]),
+    (
+        "alarm-sync",
+        &[("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:bench")],
+    ),
+    ("iam-sync", &[]),
+    ("node-autoscaler", &[]),
+    ("concurrency-scaler", &[]),
+    ("queue-scaler", &[]),
+];
+
 const STARTUP_RUNS: usize = 30;
 const PROCESS_RUNS: usize = 20;
 
@@ -52,6 +66,9 @@ fn main() {
     println!(
         "| floor peak RSS at first poll | {m} KiB | {lo}–{hi} KiB | {STARTUP_RUNS} | make bench |"
     );
+    let floor_time = median_iqr(&times).0;
+    let floor_rss = m;
+    functions(&dir, floor_time, floor_rss);
 
     // eks-token against its peer, whole process, same machine, same run.
     let creds = [
@@ -94,4 +111,88 @@ fn main() {
         "| eks-token speed-up over aws eks get-token (target ≥ 50×) | {:.0}× | | | make bench |",
         tm.as_secs_f64() / om.as_secs_f64()
     );
+}
+
+/// Per function: binary and zip size, start-up and peak RSS as ratios to the floor.
+fn functions(dir: &std::path::Path, floor_time: Duration, floor_rss: u64) {
+    let ca = testbed::apiserver::tls::generate(&[]).expect("a CA for CERT_AUTHORITY");
+    let ca_b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(ca.ca_pem.as_bytes())
+    };
+    let common = [
+        ("CLUSTER_NAME", "bench"),
+        ("API_SERVER", "https://127.0.0.1:6443"),
+        ("CERT_AUTHORITY", ca_b64.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_SESSION_TOKEN", "bench"),
+    ];
+    for (name, extra) in FUNCTIONS {
+        let binary = dir.join(name);
+        if !binary.exists() {
+            println!("| {name} | not built | | | make bench |");
+            continue;
+        }
+        let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+        let zip = zip_size(&binary);
+        println!(
+            "| {name} binary / zip (target zip ≤ 8 MB) | {:.2} MB / {} | | | make bench |",
+            size as f64 / 1e6,
+            zip.map(|z| format!("{:.2} MB", z as f64 / 1e6))
+                .unwrap_or_else(|| "zip failed".into())
+        );
+        let env: Vec<(&str, &str)> = common.iter().chain(extra.iter()).copied().collect();
+        let mut failure = None;
+        let samples = sorted(STARTUP_RUNS, || match startup(&binary, &env) {
+            Ok(s) => (s.to_first_poll, s.peak_rss_kib),
+            Err(e) => {
+                failure = Some(e.to_string());
+                (Duration::ZERO, 0)
+            }
+        });
+        if let Some(e) = failure {
+            println!("| {name} start-up | failed: {e} | | | make bench |");
+            continue;
+        }
+        let mut t: Vec<Duration> = samples.iter().map(|s| s.0).collect();
+        t.sort();
+        let mut r: Vec<u64> = samples.iter().map(|s| s.1).collect();
+        r.sort();
+        let (tm, tlo, thi) = median_iqr(&t);
+        let (rm, rlo, rhi) = median_iqr(&r);
+        println!(
+            "| {name} start-up (target ≤ 1.5× floor) | {} = {:.2}× floor | {}–{} | {STARTUP_RUNS} | make bench |",
+            ms(tm),
+            tm.as_secs_f64() / floor_time.as_secs_f64(),
+            ms(tlo),
+            ms(thi)
+        );
+        println!(
+            "| {name} peak RSS (target ≤ 2× floor) | {rm} KiB = {:.2}× floor | {rlo}–{rhi} KiB | {STARTUP_RUNS} | make bench |",
+            rm as f64 / floor_rss as f64
+        );
+    }
+}
+
+/// Size of `binary` zipped as Lambda's `bootstrap` (deflate, as `cargo lambda build
+/// --output-format zip` makes it), with Python's zipfile (on every machine the tests run).
+fn zip_size(binary: &std::path::Path) -> Option<u64> {
+    let out = std::env::temp_dir().join(format!("suite-bench-{}.zip", std::process::id()));
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z: z.write(sys.argv[1], 'bootstrap')",
+        ])
+        .arg(binary)
+        .arg(&out)
+        .status()
+        .ok()?;
+    let size = status
+        .success()
+        .then(|| std::fs::metadata(&out).ok().map(|m| m.len()))
+        .flatten();
+    let _ = std::fs::remove_file(&out);
+    size
 }
