@@ -1,0 +1,177 @@
+//! alarm-sync makes the CloudWatch alarms of the sample K8sMetricAlarm; alarm-scaler steps
+//! its Deployment when the scale-up alarm fires, once per notification.
+use aws_sdk_cloudwatch::types::StateValue;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use serde_json::{Value, json};
+
+use crate::show;
+use crate::world::{Error, World, repo, sample};
+
+const SEED: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: web}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        resources: {requests: {cpu: 100m, memory: 64Mi}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web, namespace: web}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: web}}
+";
+
+pub async fn run(w: &mut World) -> Result<(), Error> {
+    w.tb.load_yaml(SEED)?;
+    w.tb.load_manifests(&[repo("infra/k8s/samples/k8smetricalarm-web.yaml")])?;
+    w.deploy("alarm-sync", &[]).await?;
+    w.deploy("alarm-scaler", &[]).await?;
+    let cw = aws_sdk_cloudwatch::Client::new(&w.aws);
+
+    show::heading(
+        "alarm-sync",
+        "EventBridge schedule → CloudWatch alarms for every K8sMetricAlarm",
+    );
+    show::event("events/alarm-sync/scheduled.json", "");
+    show::before(&format!("CloudWatch alarms: {}", alarms(&cw).await?));
+    let response = w.invoke("alarm-sync", &sample("events/alarm-sync/scheduled.json")?)?;
+    show::decided(&response, 20);
+    show::after(&format!("CloudWatch alarms: {}", alarms(&cw).await?));
+    let resource = w.tb.get(
+        "k8smetricalarms.containerinsights.eks.com",
+        "web",
+        "web-http-rate",
+    );
+    let synced = resource
+        .as_ref()
+        .and_then(|r| r["status"]["conditions"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| format!("{}={} {}", c["type"], c["status"], c["reason"]))
+        .collect::<Vec<_>>()
+        .join(", ");
+    show::after(&format!(
+        "k8smetricalarm web/web-http-rate status: {synced}"
+    ));
+
+    show::heading(
+        "alarm-scaler",
+        "SNS (CloudWatch alarm in ALARM) → step the Deployment by its K8sMetricAlarm",
+    );
+    cw.set_alarm_state()
+        .alarm_name("web-http-rate-high")
+        .state_value(StateValue::Alarm)
+        .state_reason("Threshold Crossed (demo)")
+        .send()
+        .await?;
+    let event = notification(&cw, "web-http-rate-high", "demo-message-1").await?;
+    show::event(
+        "events/alarm-scaler/scale-up-alarm.json",
+        "with the real alarm's ARN and a fresh MessageId",
+    );
+    let deployments: Api<Deployment> = Api::namespaced(w.kube.clone(), "web");
+    show::before(&format!(
+        "deployment web/web replicas={}, alarm web-http-rate-high {}",
+        replicas(&deployments).await?,
+        alarm_state(&cw, "web-http-rate-high").await?
+    ));
+    let response = w.invoke("alarm-scaler", &event)?;
+    show::decided(&response, 20);
+    show::after(&format!(
+        "deployment web/web replicas={}, alarm web-http-rate-high {} (re-armed)",
+        replicas(&deployments).await?,
+        alarm_state(&cw, "web-http-rate-high").await?
+    ));
+    let events: Api<Event> = Api::namespaced(w.kube.clone(), "web");
+    for e in events.list(&Default::default()).await?.items {
+        if e.involved_object.name.as_deref() == Some("web") {
+            show::after(&format!(
+                "Event {} {}: {}",
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default()
+            ));
+        }
+    }
+    show::note("SNS delivers at least once: the same notification again changes nothing");
+    let response = w.invoke("alarm-scaler", &event)?;
+    show::decided(
+        &(json!(response.0["outcomes"][0]["decision"]), response.1),
+        1,
+    );
+    show::after(&format!(
+        "deployment web/web replicas={}",
+        replicas(&deployments).await?
+    ));
+    Ok(())
+}
+
+async fn alarms(cw: &aws_sdk_cloudwatch::Client) -> Result<String, Error> {
+    let out = cw.describe_alarms().send().await?;
+    let names: Vec<&str> = out
+        .metric_alarms()
+        .iter()
+        .filter_map(|a| a.alarm_name())
+        .collect();
+    Ok(if names.is_empty() {
+        "(none)".into()
+    } else {
+        names.join(", ")
+    })
+}
+
+async fn alarm_state(cw: &aws_sdk_cloudwatch::Client, name: &str) -> Result<String, Error> {
+    let out = cw.describe_alarms().alarm_names(name).send().await?;
+    Ok(out
+        .metric_alarms()
+        .first()
+        .and_then(|a| a.state_value())
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|| "missing".into()))
+}
+
+async fn replicas(deployments: &Api<Deployment>) -> Result<i32, Error> {
+    Ok(deployments
+        .get_scale("web")
+        .await?
+        .spec
+        .and_then(|s| s.replicas)
+        .unwrap_or(0))
+}
+
+/// The sample notification, as CloudWatch would publish it now through SNS for `alarm`.
+async fn notification(
+    cw: &aws_sdk_cloudwatch::Client,
+    alarm: &str,
+    message_id: &str,
+) -> Result<Value, Error> {
+    let described = cw.describe_alarms().alarm_names(alarm).send().await?;
+    let found = described
+        .metric_alarms()
+        .first()
+        .ok_or_else(|| format!("alarm {alarm} not in CloudWatch"))?;
+    let mut event = sample("events/alarm-scaler/scale-up-alarm.json")?;
+    let sns = &mut event["Records"][0]["Sns"];
+    let mut message: Value = serde_json::from_str(sns["Message"].as_str().unwrap_or("{}"))?;
+    message["AlarmName"] = json!(alarm);
+    message["AlarmArn"] = json!(found.alarm_arn());
+    sns["Message"] = json!(message.to_string());
+    sns["MessageId"] = json!(message_id);
+    sns["Timestamp"] = json!(jiff::Timestamp::now().to_string());
+    Ok(event)
+}
