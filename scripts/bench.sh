@@ -14,9 +14,10 @@ echo
 
 section() { printf '\n## %s\n\n`%s`\n\n' "$1" "$2" | tee -a "$out"; }
 
+target="${CARGO_TARGET_DIR:-target}"
 cargo build -q --release --workspace --bins
-section "Start-up, memory, sizes; eks-token vs aws eks get-token" "target/release/suite-bench"
-target/release/suite-bench --release-dir target/release | tee -a "$out"
+section "Start-up, memory, sizes; eks-token vs aws eks get-token" "target/release/suite-bench --release-dir target/release"
+"$target/release/suite-bench" --release-dir "$target/release" | tee -a "$out"
 section "Token generation per call" "cargo bench -p eks-auth --bench token"
 cargo bench -q -p eks-auth --bench token 2>/dev/null | tee -a "$out"
 section "Testbed API server throughput" "cargo bench -p testbed --bench apiserver"
