@@ -3,14 +3,21 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup test lint fmt demo bench build deploy
+.PHONY: help setup test lint lint-template fmt demo bench build deploy
+
+# The suite's functions: one crate and one binary each, one function in infra/template.yaml.
+FUNCTIONS := alarm-scaler alarm-sync concurrency-scaler queue-scaler iam-sync node-autoscaler
+# x86_64 (default) or arm64; must match the stack's Architecture parameter.
+ARCH ?= x86_64
+STACK_NAME ?= k8s-lambda-autoscalers
 
 help:
 	@echo "make demo   run the suite's main job on local stand-ins"
 	@echo "make test   install what the tests need (pinned), then run every test"
-	@echo "make lint   rustfmt and clippy (-D warnings)"
+	@echo "make lint   rustfmt, clippy (-D warnings) and cfn-lint (make lint-template)"
 	@echo "make bench  measure and print figures (not tests)"
-	@echo "make build  release zips of every function (cargo lambda build)"
+	@echo "make build  release zips of every function (cargo lambda build; ARCH=arm64)"
+	@echo "make deploy package and deploy infra/template.yaml (CLUSTER_NAME, API_SERVER, CERT_AUTHORITY)"
 
 setup:
 	@scripts/setup.sh
@@ -21,18 +28,50 @@ test: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@$(MAKE) --no-print-directory lint-template
+
+# The CloudFormation templates, with the cfn-lint scripts/setup.sh pins (also run by
+# crates/deploy-checks in `make test`).
+lint-template:
+	cfn-lint infra/template.yaml infra/keda/queue-and-roles.yaml
 
 fmt:
 	$(CARGO) fmt --all
 
+# Functions the demo runs; built (debug) next to the demo binary, which finds them there.
+DEMO_FUNCTIONS := alarm-sync alarm-scaler queue-scaler concurrency-scaler
+
 demo: setup
-	@echo "make demo: not yet — the end-to-end demo lands with the deploy-and-try issue."
+	$(CARGO) build -q -p demo $(addprefix -p ,$(DEMO_FUNCTIONS)) --bins
+	$(CARGO) run -q -p demo --bin suite-demo
 
 bench: setup
 	@scripts/bench.sh
 
+# target/lambda/<function>/bootstrap.zip for each function, the CodeUri of infra/template.yaml.
 build:
-	@echo "make build: not yet — the first function crate adds it."
+	$(CARGO) lambda build --release --output-format zip \
+	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix --bin ,$(FUNCTIONS))
 
+# Deploys infra/template.yaml with the zips of `make build`: `sam deploy` when SAM CLI is
+# installed, else awscli's `cloudformation package` (to DEPLOY_BUCKET) and `deploy`. More
+# parameters: DEPLOY_PARAMS="CreateAccessEntries=true DryRun=true ...". Never run by tests.
+DEPLOY_CAPABILITIES := CAPABILITY_IAM CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND
 deploy:
-	@echo "make deploy: not yet — lands with the IaC template."
+	@test -n "$(CLUSTER_NAME)" && test -n "$(API_SERVER)" && test -n "$(CERT_AUTHORITY)" || \
+	  { echo "make deploy: set CLUSTER_NAME, API_SERVER and CERT_AUTHORITY (README: Deploy)" >&2; exit 2; }
+	@for f in $(FUNCTIONS); do test -f target/lambda/$$f/bootstrap.zip || \
+	  { echo "make deploy: target/lambda/$$f/bootstrap.zip is missing: make build ARCH=$(ARCH)" >&2; exit 2; }; done
+	@params='ClusterName=$(CLUSTER_NAME) ApiServer=$(API_SERVER) CertAuthority=$(CERT_AUTHORITY) Architecture=$(ARCH) $(DEPLOY_PARAMS)'; \
+	if command -v sam >/dev/null; then \
+	  set -x; sam deploy --template-file infra/template.yaml --stack-name $(STACK_NAME) \
+	    --capabilities $(DEPLOY_CAPABILITIES) --resolve-s3 --no-fail-on-empty-changeset \
+	    --parameter-overrides $$params; \
+	else \
+	  test -n "$(DEPLOY_BUCKET)" || { echo "make deploy: without sam, set DEPLOY_BUCKET (an S3 bucket for the zips)" >&2; exit 2; }; \
+	  set -x; aws cloudformation package --template-file infra/template.yaml \
+	    --s3-bucket $(DEPLOY_BUCKET) --output-template-file target/lambda/packaged.yaml && \
+	  aws cloudformation deploy --template-file target/lambda/packaged.yaml --stack-name $(STACK_NAME) \
+	    --capabilities $(DEPLOY_CAPABILITIES) --no-fail-on-empty-changeset \
+	    --parameter-overrides $$params; \
+	fi

@@ -43,4 +43,4 @@ fi
 command -v cargo-nextest >/dev/null || { log "cargo install cargo-nextest"; cargo install --locked cargo-nextest; }
 command -v aws >/dev/null || { log "pip install awscli"; python3 -m pip install --quiet awscli; }
 hash -r
-log "ready: moto $MOTO_VERSION, cargo-lambda $(cargo-lambda --version 2>/dev/null | awk '{print $2}'), $(prometheus --version 2>&1 | head -1 | awk '{print $1, $3}'), faketime, kubectl"
+log "ready: moto $MOTO_VERSION, cargo-lambda $(cargo lambda --version 2>/dev/null | awk '{print $2}'), cfn-lint $CFN_LINT_VERSION, $(prometheus --version 2>&1 | head -1 | awk '{print $1, $3}'), faketime, kubectl"
