@@ -3,19 +3,8 @@
 //! function through the emulator with the sample events in `events/`, and prints per
 //! function the event, what it decided and why, and the state before → after. Everything it
 //! started stops when it ends.
-mod show;
-mod steps;
-mod world;
-
-use world::{Error, World};
-
-/// Every function the demo runs (each one's RBAC and aws-auth mapping is loaded).
-const FUNCTIONS: [&str; 4] = [
-    "alarm-sync",
-    "alarm-scaler",
-    "queue-scaler",
-    "concurrency-scaler",
-];
+use demo::world::{self, Error, World};
+use demo::{FUNCTIONS, steps};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

@@ -114,7 +114,7 @@ impl World {
         {
             env.push((k.to_owned(), v.to_owned()));
         }
-        let binary = std::env::current_exe()?.with_file_name(function);
+        let binary = binary(function)?;
         if !binary.exists() {
             return Err(format!(
                 "{} is not built: run `make demo` (it builds every function)",
@@ -150,6 +150,12 @@ impl World {
         Ok((response, decisions))
     }
 
+    /// One invocation through the emulator's Invoke API directly (no `cargo lambda invoke`
+    /// process): for tests that invoke hundreds of times.
+    pub async fn invoke_direct(&self, function: &str, event: &Value) -> Result<Value, Error> {
+        Ok(self.emulator.invoke_http(function, event).await?)
+    }
+
     /// (log lines searched, secrets found): every function's logs so far searched literally
     /// for every secret access key and session token the demo handed out.
     pub fn secrets_in_logs(&self) -> (usize, usize, usize) {
@@ -167,6 +173,17 @@ impl World {
             .count();
         (lines, self.secrets.len(), found)
     }
+}
+
+/// The function binary built next to this executable (`target/<profile>/`; a test runs
+/// from `target/<profile>/deps/`).
+fn binary(function: &str) -> Result<PathBuf, Error> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().ok_or("no executable directory")?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Ok(dir.join(function))
 }
 
 /// A sample event from `events/`.

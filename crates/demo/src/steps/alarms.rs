@@ -36,11 +36,17 @@ spec:
   selector: {matchLabels: {app: web}}
 ";
 
-pub async fn run(w: &mut World) -> Result<(), Error> {
+/// Namespace `web` with Deployment `web` (2 replicas) and its PDB, the sample
+/// K8sMetricAlarm, and both alarm functions deployed.
+pub async fn seed(w: &mut World) -> Result<(), Error> {
     w.tb.load_yaml(SEED)?;
     w.tb.load_manifests(&[repo("infra/k8s/samples/k8smetricalarm-web.yaml")])?;
     w.deploy("alarm-sync", &[]).await?;
-    w.deploy("alarm-scaler", &[]).await?;
+    w.deploy("alarm-scaler", &[]).await
+}
+
+pub async fn run(w: &mut World) -> Result<(), Error> {
+    seed(w).await?;
     let cw = aws_sdk_cloudwatch::Client::new(&w.aws);
 
     show::heading(
@@ -145,7 +151,7 @@ async fn alarm_state(cw: &aws_sdk_cloudwatch::Client, name: &str) -> Result<Stri
         .unwrap_or_else(|| "missing".into()))
 }
 
-async fn replicas(deployments: &Api<Deployment>) -> Result<i32, Error> {
+pub async fn replicas(deployments: &Api<Deployment>) -> Result<i32, Error> {
     Ok(deployments
         .get_scale("web")
         .await?
@@ -155,7 +161,7 @@ async fn replicas(deployments: &Api<Deployment>) -> Result<i32, Error> {
 }
 
 /// The sample notification, as CloudWatch would publish it now through SNS for `alarm`.
-async fn notification(
+pub async fn notification(
     cw: &aws_sdk_cloudwatch::Client,
     alarm: &str,
     message_id: &str,

@@ -30,9 +30,10 @@ spec:
 /// An empty zip: moto stores the function without running it.
 const EMPTY_ZIP: [u8; 22] = *b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
-pub async fn run(w: &mut World) -> Result<(), Error> {
+/// Queue `orders` with 25 messages, Deployment default/worker at 0 and the sample
+/// SqsQueueScaler; queue-scaler deployed. Returns the queue URL.
+pub async fn seed_queue(w: &mut World) -> Result<String, Error> {
     let sqs = aws_sdk_sqs::Client::new(&w.aws);
-    let lambda = aws_sdk_lambda::Client::new(&w.aws);
     let url = sqs
         .create_queue()
         .queue_name("orders")
@@ -45,6 +46,59 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
     w.tb.load_yaml(WORKER)?;
     w.tb.load_manifests(&[repo("infra/k8s/samples/sqsqueuescaler.yaml")])?;
     w.deploy("queue-scaler", &[]).await?;
+    Ok(url)
+}
+
+/// Function `orders-consumer` (reserved concurrency unset) mapped to the queue at `url`,
+/// 200 more messages, the sample LambdaConcurrencyScalers; concurrency-scaler deployed.
+pub async fn seed_consumer(w: &mut World, url: &str) -> Result<(), Error> {
+    let sqs = aws_sdk_sqs::Client::new(&w.aws);
+    let lambda = aws_sdk_lambda::Client::new(&w.aws);
+    aws_sdk_iam::Client::new(&w.aws)
+        .create_role()
+        .role_name("orders-consumer")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await?;
+    lambda
+        .create_function()
+        .function_name("orders-consumer")
+        .runtime(Runtime::Providedal2023)
+        .role("arn:aws:iam::123456789012:role/orders-consumer")
+        .handler("bootstrap")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(EMPTY_ZIP.to_vec()))
+                .build(),
+        )
+        .send()
+        .await?;
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    lambda
+        .create_event_source_mapping()
+        .event_source_arn(queue_arn)
+        .function_name("orders-consumer")
+        .send()
+        .await?;
+    send(&sqs, url, 200).await?;
+    w.tb.load_manifests(&[repo("infra/k8s/samples/lambdaconcurrencyscaler.yaml")])?;
+    w.deploy("concurrency-scaler", &[]).await
+}
+
+pub async fn run(w: &mut World) -> Result<(), Error> {
+    let url = seed_queue(w).await?;
+    let sqs = aws_sdk_sqs::Client::new(&w.aws);
+    let lambda = aws_sdk_lambda::Client::new(&w.aws);
     let deployments: Api<Deployment> = Api::namespaced(w.kube.clone(), "default");
 
     show::heading(
@@ -71,45 +125,7 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
         "concurrency-scaler",
         "EventBridge schedule → LambdaConcurrencyScaler: reserved concurrency from SQS depth",
     );
-    aws_sdk_iam::Client::new(&w.aws)
-        .create_role()
-        .role_name("orders-consumer")
-        .assume_role_policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-        )
-        .send()
-        .await?;
-    lambda
-        .create_function()
-        .function_name("orders-consumer")
-        .runtime(Runtime::Providedal2023)
-        .role("arn:aws:iam::123456789012:role/orders-consumer")
-        .handler("bootstrap")
-        .code(
-            FunctionCode::builder()
-                .zip_file(Blob::new(EMPTY_ZIP.to_vec()))
-                .build(),
-        )
-        .send()
-        .await?;
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap_or_default();
-    lambda
-        .create_event_source_mapping()
-        .event_source_arn(queue_arn)
-        .function_name("orders-consumer")
-        .send()
-        .await?;
-    send(&sqs, &url, 200).await?;
-    w.tb.load_manifests(&[repo("infra/k8s/samples/lambdaconcurrencyscaler.yaml")])?;
-    w.deploy("concurrency-scaler", &[]).await?;
+    seed_consumer(w, &url).await?;
     show::event(
         "events/concurrency-scaler/scheduled.json",
         "time set to now",
@@ -155,13 +171,13 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
 }
 
 /// The sample scheduled event, fired now.
-fn scheduled(path: &str) -> Result<Value, Error> {
+pub fn scheduled(path: &str) -> Result<Value, Error> {
     let mut event = sample(path)?;
     event["time"] = json!(jiff::Timestamp::now().to_string());
     Ok(event)
 }
 
-async fn send(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Result<(), Error> {
+pub async fn send(sqs: &aws_sdk_sqs::Client, url: &str, n: usize) -> Result<(), Error> {
     for start in (0..n).step_by(10) {
         let entries = (start..(start + 10).min(n))
             .map(|i| {
@@ -196,7 +212,7 @@ async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Error> {
         .unwrap_or_default())
 }
 
-async fn reserved(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<String, Error> {
+pub async fn reserved(lambda: &aws_sdk_lambda::Client, function: &str) -> Result<String, Error> {
     let out = lambda
         .get_function_concurrency()
         .function_name(function)

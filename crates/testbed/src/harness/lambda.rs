@@ -138,6 +138,51 @@ impl LambdaEmulator {
     }
 }
 
+impl LambdaEmulator {
+    /// Sends `event` to `name` through the emulator's Invoke API
+    /// (`POST /2015-03-31/functions/<name>/invocations`) without spawning `cargo lambda
+    /// invoke`: for the many invocations of the reliability tests. The function's response,
+    /// or `Err` with its error.
+    pub async fn invoke_http(
+        &self,
+        name: &str,
+        event: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        use http_body_util::{BodyExt, Full};
+        let fail = |what: &str, e: &dyn std::fmt::Display| Error::new(format!("invoke {name}: {what}: {e}"));
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .map_err(|e| fail("connect", &e))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| fail("handshake", &e))?;
+        tokio::spawn(connection);
+        let request = http::Request::post(format!("/2015-03-31/functions/{name}/invocations"))
+            .header("host", format!("127.0.0.1:{}", self.port))
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from(event.to_string())))
+            .map_err(|e| fail("request", &e))?;
+        let response = tokio::time::timeout(INVOKE_DEADLINE, sender.send_request(request))
+            .await
+            .map_err(|e| fail("deadline", &e))?
+            .map_err(|e| fail("send", &e))?;
+        let failed = !response.status().is_success()
+            || response.headers().contains_key("x-amz-function-error");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| fail("body", &e))?
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        if failed {
+            return Err(Error::new(format!("invoke {name} failed: {text}")));
+        }
+        serde_json::from_str(&text).map_err(|e| fail("response is not JSON", &e))
+    }
+}
+
 fn free_port() -> Result<u16> {
     TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())

@@ -1,0 +1,14 @@
+//! The demo's pieces, shared by `suite-demo` (`make demo`) and the reliability tests: the
+//! stand-ins with the functions deployed on them ([`world`]), the scenario per function
+//! ([`steps`]) and how it prints ([`show`]).
+pub mod show;
+pub mod steps;
+pub mod world;
+
+/// Every function the demo runs (each one's RBAC and aws-auth mapping is loaded).
+pub const FUNCTIONS: [&str; 4] = [
+    "alarm-sync",
+    "alarm-scaler",
+    "queue-scaler",
+    "concurrency-scaler",
+];

@@ -1,0 +1,231 @@
+//! The reliability suite on the demo's stand-ins (moto, the API server stand-in with the
+//! shipped RBAC, the Runtime API emulator running the real function binaries):
+//!
+//! - duplicates: each function given the same event 100 times acts exactly once;
+//! - faults: with 20 % of the Kubernetes calls failing (500, 429, dropped connections) the
+//!   functions report errors (the invocation fails, so Lambda retries it), never leave the
+//!   CR's bounds, and converge to the same state once retried.
+//!
+//! Counts are printed (`--no-capture`).
+use demo::steps::{alarms, queues};
+use demo::world::World;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use serde_json::Value;
+use testbed::apiserver::{FaultAction, FaultConfig, FaultRule};
+
+const DELIVERIES: usize = 100;
+
+fn sum(responses: &[Value], field: &str) -> u64 {
+    responses
+        .iter()
+        .map(|r| match &r[field] {
+            Value::Array(a) => a.len() as u64,
+            v => v.as_u64().unwrap_or(0),
+        })
+        .sum()
+}
+
+async fn rescale_events(w: &World, namespace: &str, name: &str) -> usize {
+    Api::<Event>::namespaced(w.kube.clone(), namespace)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(name))
+        .filter(|e| e.reason.as_deref() == Some("SuccessfulRescale"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_acts_once_on_an_event_delivered_100_times() {
+    let mut w = World::start(&demo::FUNCTIONS).await.unwrap();
+    alarms::seed(&mut w).await.unwrap();
+    let url = queues::seed_queue(&mut w).await.unwrap();
+    queues::seed_consumer(&mut w, &url).await.unwrap();
+    let cw = aws_sdk_cloudwatch::Client::new(&w.aws);
+
+    // alarm-sync: the same schedule tick, 100 times → each alarm created once.
+    let tick = demo::world::sample("events/alarm-sync/scheduled.json").unwrap();
+    let mut responses = Vec::new();
+    for _ in 0..DELIVERIES {
+        responses.push(w.invoke_direct("alarm-sync", &tick).await.unwrap());
+    }
+    let created = sum(&responses, "created");
+    let alarms_in_cloudwatch = cw
+        .describe_alarms()
+        .send()
+        .await
+        .unwrap()
+        .metric_alarms()
+        .len();
+    println!(
+        "alarm-sync: {DELIVERIES} deliveries → {created} alarms created, {alarms_in_cloudwatch} in CloudWatch"
+    );
+    assert_eq!((created, alarms_in_cloudwatch), (2, 2));
+    assert_eq!(sum(&responses, "updated") + sum(&responses, "deleted"), 0);
+
+    // alarm-scaler: one notification delivered 100 times → one step, one Event.
+    cw.set_alarm_state()
+        .alarm_name("web-http-rate-high")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    let notification = alarms::notification(&cw, "web-http-rate-high", "dup-1")
+        .await
+        .unwrap();
+    let mut decisions = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..DELIVERIES {
+        let r = w
+            .invoke_direct("alarm-scaler", &notification)
+            .await
+            .unwrap();
+        let d = r["outcomes"][0]["decision"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned();
+        *decisions.entry(d).or_default() += 1;
+    }
+    let web: Api<Deployment> = Api::namespaced(w.kube.clone(), "web");
+    let replicas = alarms::replicas(&web).await.unwrap();
+    let events = rescale_events(&w, "web", "web").await;
+    println!(
+        "alarm-scaler: {DELIVERIES} deliveries → {decisions:?}, replicas 2 → {replicas}, {events} rescale Event(s)"
+    );
+    assert_eq!(decisions.get("scale_up"), Some(&1));
+    assert_eq!(decisions.get("duplicate"), Some(&(DELIVERIES - 1)));
+    assert_eq!((replicas, events), (4, 1));
+
+    // queue-scaler: one schedule tick 100 times → one rescale (225 messages / 10 per
+    // replica, clamped to maxReplicaCount 20).
+    let tick = queues::scheduled("events/queue-scaler/scheduled.json").unwrap();
+    let mut responses = Vec::new();
+    for _ in 0..DELIVERIES {
+        responses.push(w.invoke_direct("queue-scaler", &tick).await.unwrap());
+    }
+    let default: Api<Deployment> = Api::namespaced(w.kube.clone(), "default");
+    let workers = queues::replicas(&default, "worker").await.unwrap();
+    let rescaled = sum(&responses, "rescaled");
+    let events = rescale_events(&w, "default", "worker").await;
+    println!(
+        "queue-scaler: {DELIVERIES} deliveries → {rescaled} rescale(s), worker 0 → {workers}, {events} rescale Event(s)"
+    );
+    assert_eq!((rescaled, workers, events), (1, 20, 1));
+
+    // concurrency-scaler: one tick 100 times → one adjustment (unset → min 2 + step 4).
+    let tick = queues::scheduled("events/concurrency-scaler/scheduled.json").unwrap();
+    let mut responses = Vec::new();
+    for _ in 0..DELIVERIES {
+        responses.push(w.invoke_direct("concurrency-scaler", &tick).await.unwrap());
+    }
+    let lambda = aws_sdk_lambda::Client::new(&w.aws);
+    let reserved = queues::reserved(&lambda, "orders-consumer").await.unwrap();
+    let adjusted = sum(&responses, "adjusted");
+    println!(
+        "concurrency-scaler: {DELIVERIES} deliveries → {adjusted} adjustment(s), reserved concurrency unset → {reserved}"
+    );
+    assert_eq!((adjusted, reserved.as_str()), (1, "6"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_20_percent_kubernetes_faults_the_scalers_report_errors_and_converge() {
+    let mut w = World::start(&demo::FUNCTIONS).await.unwrap();
+    alarms::seed(&mut w).await.unwrap();
+    queues::seed_queue(&mut w).await.unwrap();
+    let tick = demo::world::sample("events/alarm-sync/scheduled.json").unwrap();
+    w.invoke_direct("alarm-sync", &tick).await.unwrap();
+    let cw = aws_sdk_cloudwatch::Client::new(&w.aws);
+    let rule = |action| FaultRule {
+        rate: 0.2 / 3.0,
+        ..FaultRule::new(action)
+    };
+    w.tb.set_faults(FaultConfig {
+        seed: 7,
+        rules: vec![
+            rule(FaultAction::Error {
+                code: 500,
+                message: None,
+            }),
+            rule(FaultAction::Error {
+                code: 429,
+                message: None,
+            }),
+            rule(FaultAction::Drop),
+        ],
+    });
+
+    // alarm-scaler: SNS retries a failed delivery; every delivery of the one message is
+    // either an error or at most one step, and the step happens exactly once.
+    cw.set_alarm_state()
+        .alarm_name("web-http-rate-high")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    let notification = alarms::notification(&cw, "web-http-rate-high", "fault-1")
+        .await
+        .unwrap();
+    let web: Api<Deployment> = Api::namespaced(w.kube.clone(), "web");
+    let (mut errors, mut steps) = (0, 0);
+    for _ in 0..40 {
+        match w.invoke_direct("alarm-scaler", &notification).await {
+            Ok(r) if r["outcomes"][0]["decision"] == "scale_up" => steps += 1,
+            Ok(_) => {}
+            Err(_) => errors += 1,
+        }
+    }
+    let fired = w.tb.faults_fired().iter().sum::<u64>();
+    w.tb.clear_faults();
+    let replicas = alarms::replicas(&web).await.unwrap();
+    println!(
+        "alarm-scaler under faults: 40 deliveries, {fired} faults injected, {errors} invocation errors, {steps} step(s), replicas 2 → {replicas}"
+    );
+    assert!(
+        fired > 0 && errors > 0,
+        "the faults bit: {fired} faults, {errors} errors"
+    );
+    assert_eq!(steps, 1, "exactly one step across every retry");
+    assert!((2..=10).contains(&replicas));
+    assert_eq!(replicas, 4);
+
+    // queue-scaler: ticks under faults, then clean ticks: replicas converge to 3 and never
+    // leave [0, 20].
+    w.tb.set_faults(FaultConfig {
+        seed: 11,
+        rules: vec![
+            rule(FaultAction::Error {
+                code: 500,
+                message: None,
+            }),
+            rule(FaultAction::Error {
+                code: 429,
+                message: None,
+            }),
+            rule(FaultAction::Drop),
+        ],
+    });
+    let default: Api<Deployment> = Api::namespaced(w.kube.clone(), "default");
+    let tick = queues::scheduled("events/queue-scaler/scheduled.json").unwrap();
+    let mut errors = 0;
+    for _ in 0..20 {
+        if w.invoke_direct("queue-scaler", &tick).await.is_err() {
+            errors += 1;
+        }
+        let now = queues::replicas(&default, "worker").await;
+        if let Ok(n) = now {
+            assert!((0..=20).contains(&n), "worker replicas {n} outside [0, 20]");
+        }
+    }
+    w.tb.clear_faults();
+    w.invoke_direct("queue-scaler", &tick).await.unwrap();
+    let workers = queues::replicas(&default, "worker").await.unwrap();
+    println!(
+        "queue-scaler under faults: 20 ticks, {errors} invocation errors; after one clean tick worker = {workers}"
+    );
+    assert_eq!(workers, 3);
+}
