@@ -6,16 +6,22 @@
 //!   role, optionally an assumed role), refreshed before the token or the credentials expire.
 //! - [`client`]: a `kube::Client` that verifies TLS against the cluster CA and attaches a
 //!   fresh bearer token per request, refreshing once on 401.
+//! - `static_token` (feature `ssm`): for self-managed (k3s) clusters, a service-account token kept in an
+//!   SSM SecureString parameter (`SsmTokenSource`), re-read after a 401.
 //!
 //! Nothing secret is ever formatted by `Debug`: see [`Secret`].
 pub mod client;
 pub mod endpoint;
 pub mod provider;
 mod secret;
+#[cfg(feature = "ssm")]
+pub mod static_token;
 pub mod token;
 
 pub use client::{BearerSource, ClusterAccess, KubeClientError, kube_client};
 pub use endpoint::StsEndpoint;
 pub use provider::{EksTokenProvider, ProviderError};
 pub use secret::Secret;
+#[cfg(feature = "ssm")]
+pub use static_token::{SsmTokenError, SsmTokenSource};
 pub use token::{EksToken, TOKEN_LIFETIME, TokenError, presign};

@@ -91,18 +91,32 @@ async fn mapped_role_gets_exactly_its_rbac() {
     let provider = w.provider(CLUSTER);
     let client = kube_client(&w.access(), provider.clone()).unwrap();
 
-    let namespaces = Api::<Namespace>::all(client.clone()).list(&Default::default()).await.unwrap();
-    assert!(namespaces.items.iter().any(|n| n.metadata.name.as_deref() == Some("kube-system")));
+    let namespaces = Api::<Namespace>::all(client.clone())
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert!(
+        namespaces
+            .items
+            .iter()
+            .any(|n| n.metadata.name.as_deref() == Some("kube-system"))
+    );
     // Pods are not granted to lambda:alarm-scaler: authenticated, but forbidden.
     let err = Api::<Pod>::namespaced(client.clone(), "default")
         .list(&Default::default())
         .await
         .unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(s) if s.code == 403), "{err}");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403),
+        "{err}"
+    );
     assert!(err.to_string().contains("alarm-scaler"), "{err}");
     // Three requests, one signature, one credentials read: the warm path signs nothing.
     Api::<Namespace>::all(client).get("default").await.unwrap();
-    assert_eq!((provider.signatures(), provider.credential_fetches()), (1, 1));
+    assert_eq!(
+        (provider.signatures(), provider.credential_fetches()),
+        (1, 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,8 +124,14 @@ async fn token_signed_for_another_cluster_is_refused_after_one_retry() {
     let w = world().await;
     let provider = w.provider("some-other-cluster");
     let client = kube_client(&w.access(), provider.clone()).unwrap();
-    let err = Api::<Namespace>::all(client).list(&Default::default()).await.unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(s) if s.code == 401), "{err}");
+    let err = Api::<Namespace>::all(client)
+        .list(&Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 401),
+        "{err}"
+    );
     // The 401 made the client sign a fresh token once and try again, no more.
     assert_eq!(provider.signatures(), 2);
 }
@@ -125,7 +145,9 @@ struct StaleFirst {
 }
 
 impl BearerSource for StaleFirst {
-    fn bearer(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<Secret, BoxError>> + Send + '_>> {
+    fn bearer(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Secret, BoxError>> + Send + '_>> {
         Box::pin(async move {
             if self.stale.load(Ordering::SeqCst) {
                 return Ok(Secret::new("k8s-aws-v1.aHR0cHM6Ly9leHBpcmVk"));
@@ -151,15 +173,22 @@ async fn a_401_refreshes_the_token_and_retries_once() {
     });
     let client = kube_client(&w.access(), source.clone()).unwrap();
     // A write, so the retried request carries its body again.
-    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": "retried"}})).unwrap();
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "retried"}})).unwrap();
     let err = Api::<Namespace>::all(client.clone())
         .create(&Default::default(), &ns)
         .await
         .unwrap_err();
     // Retried with a good token, the create reached RBAC (which does not grant it).
-    assert!(matches!(&err, kube::Error::Api(s) if s.code == 403), "{err}");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403),
+        "{err}"
+    );
     assert_eq!(source.invalidations.load(Ordering::SeqCst), 1);
-    Api::<Namespace>::all(client).list(&Default::default()).await.unwrap();
+    Api::<Namespace>::all(client)
+        .list(&Default::default())
+        .await
+        .unwrap();
     assert_eq!(source.invalidations.load(Ordering::SeqCst), 1);
 }
 
@@ -170,9 +199,15 @@ async fn tls_is_verified_against_the_cluster_ca_only() {
     // The right server, but the CA of another cluster.
     let access = ClusterAccess::from_pem_ca(w.testbed.url(), stranger.ca_pem().as_bytes()).unwrap();
     let client = kube_client(&access, w.provider(CLUSTER)).unwrap();
-    let err = Api::<Namespace>::all(client).list(&Default::default()).await.unwrap_err();
+    let err = Api::<Namespace>::all(client)
+        .list(&Default::default())
+        .await
+        .unwrap_err();
     let chain = format!("{err:?}");
-    assert!(chain.contains("InvalidCertificate") || chain.contains("UnknownIssuer"), "{chain}");
+    assert!(
+        chain.contains("InvalidCertificate") || chain.contains("UnknownIssuer"),
+        "{chain}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +223,10 @@ async fn secrets_never_reach_the_logs() {
     let provider = w.provider(CLUSTER);
     let token = provider.token().await.unwrap();
     let client = kube_client(&w.access(), provider.clone()).unwrap();
-    Api::<Namespace>::all(client.clone()).list(&Default::default()).await.unwrap();
+    Api::<Namespace>::all(client.clone())
+        .list(&Default::default())
+        .await
+        .unwrap();
     // Exercise the failure paths too: a 401 with retry and a 403.
     let wrong = kube_client(&w.access(), w.provider("other")).unwrap();
     let _ = Api::<Namespace>::all(wrong).list(&Default::default()).await;
@@ -196,7 +234,11 @@ async fn secrets_never_reach_the_logs() {
     tracing::debug!(?provider, ?token, credentials = ?w.credentials, "debug formatting of every secret holder");
 
     let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("signed a new EKS token"), "the capture works: {} bytes", logs.len());
+    assert!(
+        logs.contains("signed a new EKS token"),
+        "the capture works: {} bytes",
+        logs.len()
+    );
     let signature = eks_auth::token::decode_url(token.token.expose())
         .and_then(|u| u.split("X-Amz-Signature=").nth(1).map(str::to_owned))
         .unwrap();

@@ -4,6 +4,8 @@
 //! conditions ([`conditions`]) and merge-patching a custom resource's status ([`status`]).
 pub mod conditions;
 pub mod crd;
+pub mod drain;
 pub mod events;
+pub mod evictable;
 pub mod scale;
 pub mod status;

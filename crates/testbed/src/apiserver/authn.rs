@@ -50,6 +50,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 
 use super::identity::{self, CallerIdentity, IdentitySources};
+use super::static_tokens::StaticTokens;
 
 /// Token prefix of the v1 EKS token.
 pub const TOKEN_PREFIX: &str = "k8s-aws-v1.";
@@ -183,6 +184,7 @@ pub struct Authenticator {
     local: Option<LocalSts>,
     now: NowFn,
     sts_timeout: Duration,
+    static_tokens: StaticTokens,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -211,6 +213,7 @@ impl Authenticator {
             cfg,
             now,
             sts_timeout: STS_TIMEOUT,
+            static_tokens: StaticTokens::default(),
         }
     }
 
@@ -222,6 +225,11 @@ impl Authenticator {
 
     pub fn config(&self) -> &AuthnConfig {
         &self.cfg
+    }
+
+    /// Static service-account tokens, checked after the admin token.
+    pub fn static_tokens(&self) -> &StaticTokens {
+        &self.static_tokens
     }
 
     /// The static admin identity.
@@ -245,6 +253,9 @@ impl Authenticator {
         };
         if !self.cfg.admin_token.is_empty() && token == self.cfg.admin_token {
             return Ok(Self::admin_user());
+        }
+        if let Some(user) = self.static_tokens.lookup(token) {
+            return Ok(user);
         }
         let checked = self.check_token(token)?;
         let body = self.get_caller_identity(&checked).await?;

@@ -22,6 +22,7 @@ use super::security::bootstrap_rbac;
 use super::server::{Shared, serve};
 use super::sim;
 use super::state::State;
+use super::static_tokens::ServiceAccountRef;
 use super::status::{ApiError, ApiResult};
 use super::tls;
 use super::util::{Rng, fmt_time, str_at};
@@ -216,6 +217,17 @@ impl Testbed {
             ));
         }
         c
+    }
+
+    /// Registers (or re-points) a static bearer token for a service account, as a k3s
+    /// cluster accepts a service-account token; see [`super::static_tokens`].
+    pub fn add_static_token(&self, token: &str, sa: ServiceAccountRef) {
+        self.shared.authn.static_tokens().insert(token, sa);
+    }
+
+    /// Revokes a static token: requests with it get 401 from now on. `false` if unknown.
+    pub fn remove_static_token(&self, token: &str) -> bool {
+        self.shared.authn.static_tokens().remove(token)
     }
 
     /// A kube-rs client with the static admin token (system:masters).

@@ -1,0 +1,219 @@
+//! Static service-account tokens for a self-managed (k3s) cluster: the token lives in an SSM
+//! SecureString parameter (moto), the testbed API server maps it to a service account and
+//! RBAC applies; rotation goes through the client's 401 → invalidate → retry.
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ssm::types::ParameterType;
+use eks_auth::{ClusterAccess, SsmTokenSource, kube_client};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::Api;
+use testbed::apiserver::{ServiceAccountRef, Testbed, TestbedConfig};
+use testbed::harness::Moto;
+
+const PARAMETER: &str = "/k3s/prod/node-autoscaler/token";
+// Distinctive values, so that finding them in the logs is meaningful.
+const TOKEN_1: &str = "sa-token-one-5f0c2e9ab7d14c3e";
+const TOKEN_2: &str = "sa-token-two-91d3a7c04be2f86d";
+
+const RBAC: &str = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: node-autoscaler, namespace: kube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: namespace-reader}
+rules:
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: node-autoscaler-namespaces}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: namespace-reader}
+subjects:
+- {kind: ServiceAccount, name: node-autoscaler, namespace: kube-system}
+"#;
+
+struct World {
+    _moto: Moto,
+    testbed: Testbed,
+    ssm: aws_sdk_ssm::Client,
+}
+
+fn service_account() -> ServiceAccountRef {
+    ServiceAccountRef::new("kube-system", "node-autoscaler")
+}
+
+async fn world() -> World {
+    let moto = Moto::start().expect("moto");
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config().await);
+    let testbed = Testbed::start(TestbedConfig::default())
+        .await
+        .expect("testbed");
+    testbed.load_yaml(RBAC).expect("RBAC");
+    let w = World {
+        _moto: moto,
+        testbed,
+        ssm,
+    };
+    w.put(TOKEN_1).await;
+    w.testbed.add_static_token(TOKEN_1, service_account());
+    w
+}
+
+impl World {
+    async fn put(&self, value: &str) {
+        self.ssm
+            .put_parameter()
+            .name(PARAMETER)
+            .value(value)
+            .r#type(ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter");
+    }
+
+    fn source(&self) -> Arc<SsmTokenSource> {
+        Arc::new(SsmTokenSource::new(self.ssm.clone(), PARAMETER.into()))
+    }
+
+    fn client(&self, source: Arc<SsmTokenSource>) -> kube::Client {
+        let access =
+            ClusterAccess::from_pem_ca(self.testbed.url(), self.testbed.ca_pem().as_bytes())
+                .unwrap();
+        kube_client(&access, source).unwrap()
+    }
+}
+
+async fn list_namespaces(client: &kube::Client) -> Result<usize, kube::Error> {
+    Ok(Api::<Namespace>::all(client.clone())
+        .list(&Default::default())
+        .await?
+        .items
+        .len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_token_from_ssm_gets_exactly_its_rbac() {
+    let w = world().await;
+    let source = w.source();
+    let client = w.client(source.clone());
+    assert!(list_namespaces(&client).await.unwrap() >= 4);
+    // Authenticated as the service account: pods are not granted, and the 403 names it.
+    let err = Api::<Pod>::namespaced(client.clone(), "default")
+        .list(&Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("system:serviceaccount:kube-system:node-autoscaler"),
+        "{err}"
+    );
+    // Three requests, one read: the warm path does not touch SSM.
+    list_namespaces(&client).await.unwrap();
+    assert_eq!(source.reads(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_is_picked_up_on_the_first_401() {
+    let w = world().await;
+    let source = w.source();
+    let client = w.client(source.clone());
+    list_namespaces(&client).await.unwrap();
+    assert_eq!(source.reads(), 1);
+
+    // Rotate: the new token goes to SSM and the cluster, the old one is revoked.
+    w.put(TOKEN_2).await;
+    w.testbed.add_static_token(TOKEN_2, service_account());
+    assert!(w.testbed.remove_static_token(TOKEN_1));
+    // The cached old token is refused once; the client re-reads SSM and retries.
+    list_namespaces(&client).await.unwrap();
+    assert_eq!(source.reads(), 2);
+    list_namespaces(&client).await.unwrap();
+    assert_eq!(source.reads(), 2, "cached again");
+
+    // Revoked with nothing new in SSM: 401 after exactly one re-read and retry.
+    assert!(w.testbed.remove_static_token(TOKEN_2));
+    let err = list_namespaces(&client).await.unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 401),
+        "{err}"
+    );
+    assert_eq!(source.reads(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_parameter_is_a_clear_error() {
+    let w = world().await;
+    let source = Arc::new(SsmTokenSource::new(w.ssm.clone(), "/k3s/nope".into()));
+    let err = source.token().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("/k3s/nope"), "{text}");
+    assert!(text.contains("ParameterNotFound"), "{text}");
+    // Through the client the request fails before reaching the server.
+    let err = list_namespaces(&w.client(source.clone()))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("/k3s/nope"), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_reaches_the_logs_or_debug() {
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || Capture(sink.clone()))
+        .init();
+
+    let w = world().await;
+    let source = w.source();
+    let client = w.client(source.clone());
+    list_namespaces(&client).await.unwrap();
+    // Rotation and a final 401 exercise the retry and failure paths.
+    w.put(TOKEN_2).await;
+    w.testbed.add_static_token(TOKEN_2, service_account());
+    w.testbed.remove_static_token(TOKEN_1);
+    list_namespaces(&client).await.unwrap();
+    w.testbed.remove_static_token(TOKEN_2);
+    let _ = list_namespaces(&client).await;
+    let token = source.token().await.unwrap();
+    assert_eq!(token.expose(), TOKEN_2);
+    tracing::debug!(?source, ?token, "debug formatting of every token holder");
+
+    let debug = format!("{source:?} {token:?} {token}");
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("read the service-account token from SSM"),
+        "the capture works: {} bytes",
+        logs.len()
+    );
+    assert!(debug.contains(PARAMETER), "{debug}");
+    for secret in [TOKEN_1, TOKEN_2] {
+        assert!(!logs.contains(secret), "a token leaked into the logs");
+        assert!(
+            !debug.contains(secret),
+            "a token leaked into Debug: {debug}"
+        );
+    }
+}
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
