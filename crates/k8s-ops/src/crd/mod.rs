@@ -4,6 +4,7 @@
 //!
 //! To add a CRD: a module here with a `#[derive(CustomResource, JsonSchema)]` spec, and its
 //! `crd()` in [`all`].
+pub mod iam_user_group;
 pub mod lambda_concurrency;
 pub mod metric_alarm;
 pub mod sqs_queue;
@@ -17,6 +18,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         metric_alarm::K8sMetricAlarm::crd(),
         lambda_concurrency::LambdaConcurrencyScaler::crd(),
         sqs_queue::SqsQueueScaler::crd(),
+        iam_user_group::IamUserGroup::crd(),
     ]
 }
 

@@ -1,0 +1,407 @@
+//! The stand-ins iam-sync runs against in tests: moto (IAM, STS), the testbed API server (EKS
+//! token authentication through moto, aws-auth and access entries, this function's RBAC file,
+//! and its EKS access-entry API) and the Lambda Runtime API emulator running the real binary.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use base64::Engine;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_ops::crd::iam_user_group::{IamUserGroup, record_name};
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::{Value, json};
+use testbed::apiserver::{Testbed, TestbedConfig};
+use testbed::harness::{LambdaEmulator, Moto, Supervised};
+
+pub const FUNCTION: &str = "iam-sync";
+pub const CLUSTER: &str = "demo";
+pub const ACCOUNT: &str = "123456789012";
+pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/iam-sync";
+
+/// The aws-auth keys other tools own: iam-sync must give them back byte for byte.
+pub const MAP_ROLES: &str = "- rolearn: arn:aws:iam::123456789012:role/iam-sync\n  username: iam-sync\n  groups: [\"lambda:iam-sync\"]\n# nodes, kept as the node group wrote them\n- rolearn: arn:aws:iam::123456789012:role/nodes\n  username: system:node:{{EC2PrivateDNSName}}\n  groups:\n    - system:bootstrappers\n    - system:nodes\n";
+pub const MAP_USERS: &str = "# hand-written: the on-call admin\n- userarn: arn:aws:iam::123456789012:user/ops\n  username: ops     # keep this comment\n  groups:\n    - system:masters\n";
+
+/// The group mapping and the RBAC the mapped groups get: `dev-readers` may read pods
+/// cluster-wide; `qa-editors` may edit ConfigMaps in `qa`.
+pub const MAPPING_AND_RBAC: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: iam-sync-groups, namespace: kube-system}
+data:
+  mapGroups: |
+    - iamGroup: developers
+      kubernetesGroups: [dev-readers]
+    - iamGroup: QA
+      kubernetesGroups: [qa-editors]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: pod-reader}
+rules:
+- {apiGroups: [""], resources: [pods], verbs: [get, list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: dev-readers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev-readers}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: qa}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: cm-editor, namespace: qa}
+rules:
+- {apiGroups: [""], resources: [configmaps], verbs: [get, list, create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: qa-editors, namespace: qa}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cm-editor}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: qa-editors}
+"#;
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+pub struct World {
+    pub moto: Moto,
+    pub tb: Testbed,
+    pub emulator: LambdaEmulator,
+    pub iam: aws_sdk_iam::Client,
+    pub admin: kube::Client,
+    pub env: Vec<(String, String)>,
+    _ca_dir: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl World {
+    pub async fn start() -> World {
+        let moto = Moto::start().expect("moto");
+        let tb = Testbed::start(TestbedConfig {
+            cluster_name: CLUSTER.into(),
+            sts_endpoint: Some(moto.endpoint().to_owned()),
+            manifests: vec![
+                repo("infra/k8s/crds/iamusergroups.octank.com.yaml"),
+                repo("infra/k8s/rbac/iam-sync.yaml"),
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect("testbed");
+        tb.load_yaml(MAPPING_AND_RBAC).expect("mapping and RBAC");
+        let aws_auth = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {
+                "name": "aws-auth", "namespace": "kube-system",
+                "labels": {"app.kubernetes.io/managed-by": "eksctl", "team": "platform"},
+                "annotations": {"note": "edited by hand and by iam-sync"}
+            },
+            "data": {"mapRoles": MAP_ROLES, "mapUsers": MAP_USERS, "mapAccounts": "[]\n"}
+        });
+        tb.load_yaml(&serde_json::to_string(&aws_auth).unwrap())
+            .expect("aws-auth");
+        let creds = moto
+            .assume_role(EXECUTION_ROLE, FUNCTION)
+            .await
+            .expect("execution role");
+        // The EKS API (access entries) is the testbed's, over HTTPS with its own CA: the SDK
+        // trusts it through SSL_CERT_FILE (rustls-native-certs reads it), as it would trust a
+        // corporate proxy's CA; nothing in the function knows about the stand-in.
+        let dir = std::env::temp_dir().join(format!(
+            "iam-sync-ca-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, tb.ca_pem()).unwrap();
+        let mut env = moto.env_for(&creds);
+        env.extend(
+            [
+                ("CLUSTER_NAME", CLUSTER.to_owned()),
+                ("API_SERVER", tb.url().to_owned()),
+                (
+                    "CERT_AUTHORITY",
+                    base64::engine::general_purpose::STANDARD.encode(tb.ca_pem()),
+                ),
+                ("AWS_ENDPOINT_URL_EKS", tb.url().to_owned()),
+                ("SSL_CERT_FILE", ca_file.display().to_string()),
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        World {
+            iam: aws_sdk_iam::Client::new(&moto.sdk_config().await),
+            admin: tb.kube_client_admin(),
+            emulator: LambdaEmulator::start().expect("emulator"),
+            moto,
+            tb,
+            env,
+            _ca_dir: TempDir(dir),
+        }
+    }
+
+    pub fn spawn(&self, extra: &[(&str, &str)]) -> Supervised {
+        let mut env = self.env.clone();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.emulator
+            .spawn_function(FUNCTION, env!("CARGO_BIN_EXE_iam-sync").as_ref(), env)
+            .expect("function process")
+    }
+
+    pub fn invoke(&self, event: &Value) -> Result<Value, String> {
+        tokio::task::block_in_place(|| self.emulator.invoke(FUNCTION, event))
+            .map_err(|e| e.to_string())
+    }
+
+    pub async fn group(&self, name: &str) {
+        self.iam
+            .create_group()
+            .group_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("group {name}: {e:?}"));
+    }
+
+    pub async fn user(&self, name: &str, path: &str) {
+        self.iam
+            .create_user()
+            .user_name(name)
+            .path(path)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("user {name}: {e:?}"));
+    }
+
+    /// Changes IAM, then returns the CloudTrail event EventBridge would deliver for it.
+    pub async fn add(&self, user: &str, group: &str) -> Value {
+        self.iam
+            .add_user_to_group()
+            .user_name(user)
+            .group_name(group)
+            .send()
+            .await
+            .expect("AddUserToGroup");
+        cloudtrail("AddUserToGroup", user, group, "us-east-1")
+    }
+
+    pub async fn remove(&self, user: &str, group: &str) -> Value {
+        self.iam
+            .remove_user_from_group()
+            .user_name(user)
+            .group_name(group)
+            .send()
+            .await
+            .expect("RemoveUserFromGroup");
+        cloudtrail("RemoveUserFromGroup", user, group, "us-east-1")
+    }
+
+    pub async fn aws_auth(&self) -> ConfigMap {
+        Api::<ConfigMap>::namespaced(self.admin.clone(), "kube-system")
+            .get("aws-auth")
+            .await
+            .expect("aws-auth")
+    }
+
+    /// `mapUsers` of aws-auth as (userarn, username, groups).
+    pub async fn map_users(&self) -> Vec<(String, String, Vec<String>)> {
+        let cm = self.aws_auth().await;
+        let text = cm
+            .data
+            .unwrap_or_default()
+            .remove("mapUsers")
+            .unwrap_or_default();
+        let v: Value = serde_saphyr::from_str(&text).expect("mapUsers is YAML");
+        v.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                (
+                    e["userarn"].as_str().unwrap_or("").to_owned(),
+                    e["username"].as_str().unwrap_or("").to_owned(),
+                    e["groups"]
+                        .as_array()
+                        .map(|g| g.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// The groups of `arn`'s mapUsers entry (None: no entry).
+    pub async fn groups_of(&self, arn: &str) -> Option<Vec<String>> {
+        self.map_users()
+            .await
+            .into_iter()
+            .find(|(a, _, _)| a == arn)
+            .map(|(_, _, mut g)| {
+                g.sort();
+                g
+            })
+    }
+
+    pub async fn record(&self, iam_user: &str) -> Option<IamUserGroup> {
+        Api::<IamUserGroup>::namespaced(self.admin.clone(), "kube-system")
+            .get_opt(&record_name(iam_user))
+            .await
+            .expect("record")
+    }
+
+    pub async fn records(&self) -> Vec<IamUserGroup> {
+        Api::<IamUserGroup>::namespaced(self.admin.clone(), "kube-system")
+            .list(&ListParams::default())
+            .await
+            .expect("records")
+            .items
+    }
+
+    /// A kube client authenticating as the IAM user (an access key made in moto, an EKS token
+    /// presigned with it, verified by the testbed through moto's STS).
+    pub async fn client_as(&self, user: &str) -> kube::Client {
+        let key = self
+            .iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .expect("access key")
+            .access_key
+            .expect("key");
+        let creds = Credentials::new(key.access_key_id, key.secret_access_key, None, None, "user");
+        let token = eks_auth::presign(
+            &creds,
+            CLUSTER,
+            "us-east-1",
+            &eks_auth::StsEndpoint::regional("us-east-1"),
+            SystemTime::now(),
+        )
+        .expect("token");
+        self.tb.kube_client_with_token(token.token.expose())
+    }
+}
+
+/// What the user may do, as the API server answers: (list pods, create a ConfigMap in `qa`),
+/// each `Ok` or the HTTP status code.
+pub async fn abilities(client: &kube::Client) -> (Result<(), u16>, Result<(), u16>) {
+    let code = |e: kube::Error| match e {
+        kube::Error::Api(s) => s.code,
+        other => panic!("not an API answer: {other}"),
+    };
+    let pods = Api::<Pod>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map(drop)
+        .map_err(code);
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"generateName": "probe-", "namespace": "qa"}, "data": {"a": "b"}
+    }))
+    .unwrap();
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), "qa")
+        .create(&Default::default(), &cm)
+        .await
+        .map(drop)
+        .map_err(code);
+    (pods, cms)
+}
+
+pub fn cloudtrail(event_name: &str, user: &str, group: &str, region: &str) -> Value {
+    let partition = match region {
+        r if r.starts_with("us-gov-") => "aws-us-gov",
+        r if r.starts_with("cn-") => "aws-cn",
+        _ => "aws",
+    };
+    json!({
+        "version": "0",
+        "id": format!("eb-{event_name}-{user}-{group}"),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam",
+        "account": ACCOUNT,
+        "time": jiff::Timestamp::now().to_string(),
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "IAMUser", "arn": format!("arn:{partition}:iam::{ACCOUNT}:user/admin"), "accountId": ACCOUNT, "userName": "admin"},
+            "eventTime": jiff::Timestamp::now().to_string(),
+            "eventSource": "iam.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": region,
+            "sourceIPAddress": "203.0.113.10",
+            "userAgent": "aws-cli/2.15.0",
+            "requestParameters": {"groupName": group, "userName": user},
+            "responseElements": null,
+            "eventID": format!("ct-{event_name}-{user}-{group}"),
+            "eventType": "AwsApiCall",
+            "recipientAccountId": ACCOUNT
+        }
+    })
+}
+
+pub fn scheduled(region: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("resync-{}", jiff::Timestamp::now().as_millisecond()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": jiff::Timestamp::now().to_string(),
+        "region": region,
+        "resources": [],
+        "detail": {}
+    })
+}
+
+pub fn user_arn(path_and_name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:user{path_and_name}")
+}
+
+/// Polls `check` until it holds or `deadline` passes.
+pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within {deadline:?}: {what}");
+}
+
+pub fn wait_for_log(
+    function: &mut Supervised,
+    deadline: Duration,
+    mut matches: impl FnMut(&Value) -> bool,
+) -> Result<Value, String> {
+    function
+        .wait_for_line(deadline, |line| {
+            let v: Value = serde_json::from_str(line).ok()?;
+            matches(&v).then_some(v)
+        })
+        .map_err(|e| e.to_string())
+}
