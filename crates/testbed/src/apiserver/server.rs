@@ -244,7 +244,7 @@ pub async fn handle(
             as_table: header_str(&parts.headers, header::ACCEPT).contains("as=Table"),
         };
         let r = handlers::dispatch(&mut st, now, &req);
-        if mutating(&parts.method) && r.is_ok() {
+        if mutating(&parts.method) && r.is_ok() && simulated(&parts.method, &target.resource) {
             sim::reconcile(&mut st, now);
         }
         r
@@ -292,4 +292,23 @@ pub async fn serve(
             }
         });
     }
+}
+
+/// Whether a successful write can change what the simulation does: writes to the kinds its
+/// controllers read, and deletes (owners going away collect their dependents). Writes to
+/// ConfigMaps, Events or custom resources skip the reconcile pass, which walks every object
+/// (the periodic tick still runs it).
+fn simulated(method: &Method, resource: &str) -> bool {
+    *method == Method::DELETE
+        || matches!(
+            resource,
+            "pods"
+                | "nodes"
+                | "namespaces"
+                | "deployments"
+                | "replicasets"
+                | "statefulsets"
+                | "daemonsets"
+                | "poddisruptionbudgets"
+        )
 }
