@@ -39,7 +39,7 @@ fmt:
 	$(CARGO) fmt --all
 
 # Functions the demo runs; built (debug) next to the demo binary, which finds them there.
-DEMO_FUNCTIONS := alarm-sync alarm-scaler queue-scaler concurrency-scaler
+DEMO_FUNCTIONS := alarm-sync alarm-scaler queue-scaler concurrency-scaler iam-sync
 
 demo: setup
 	$(CARGO) build -q -p demo $(addprefix -p ,$(DEMO_FUNCTIONS)) --bins

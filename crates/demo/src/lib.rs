@@ -6,9 +6,10 @@ pub mod steps;
 pub mod world;
 
 /// Every function the demo runs (each one's RBAC and aws-auth mapping is loaded).
-pub const FUNCTIONS: [&str; 4] = [
+pub const FUNCTIONS: [&str; 5] = [
     "alarm-sync",
     "alarm-scaler",
     "queue-scaler",
     "concurrency-scaler",
+    "iam-sync",
 ];

@@ -27,6 +27,7 @@ async fn run() -> Result<(), Error> {
     );
     steps::alarms::run(&mut w).await?;
     steps::queues::run(&mut w).await?;
+    steps::iam::run(&mut w).await?;
     let (lines, secrets, found) = w.secrets_in_logs();
     println!(
         "\nSecrets check: {lines} log lines of the functions searched for the {secrets} credentials they were given: {found} found."

@@ -25,6 +25,7 @@ fn the_demo_shows_every_function_acting() {
         "deployment default/worker replicas=3",
         "orders-consumer reserved concurrency 6",
         "(unchanged: dry run)",
+        "as \"alice@example.com\" in [\"dev-readers\"]",
         ": 0 found.",
     ] {
         assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");

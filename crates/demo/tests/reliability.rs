@@ -129,6 +129,44 @@ async fn every_function_acts_once_on_an_event_delivered_100_times() {
         "concurrency-scaler: {DELIVERIES} deliveries → {adjusted} adjustment(s), reserved concurrency unset → {reserved}"
     );
     assert_eq!((adjusted, reserved.as_str()), (1, "6"));
+
+    // iam-sync: one AddUserToGroup delivered 100 times → one aws-auth change.
+    w.tb.load_manifests(&[demo::world::repo("infra/k8s/samples/iam-sync-groups.yaml")])
+        .unwrap();
+    let iam = aws_sdk_iam::Client::new(&w.aws);
+    iam.create_group()
+        .group_name("developers")
+        .send()
+        .await
+        .unwrap();
+    iam.create_user()
+        .user_name("alice@example.com")
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("developers")
+        .user_name("alice@example.com")
+        .send()
+        .await
+        .unwrap();
+    w.deploy("iam-sync", &[]).await.unwrap();
+    let event = demo::world::sample("events/iam-sync/add-user-to-group.json").unwrap();
+    let mut responses = Vec::new();
+    for _ in 0..DELIVERIES {
+        responses.push(w.invoke_direct("iam-sync", &event).await.unwrap());
+    }
+    let changes = sum(&responses, "changes");
+    let aws_auth = w.tb.get("configmaps", "kube-system", "aws-auth").unwrap();
+    let entries = aws_auth["data"]["mapUsers"]
+        .as_str()
+        .unwrap_or_default()
+        .matches("userarn")
+        .count();
+    println!(
+        "iam-sync: {DELIVERIES} deliveries → {changes} aws-auth change(s), {entries} mapUsers entry"
+    );
+    assert_eq!((changes, entries), (1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
