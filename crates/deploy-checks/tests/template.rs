@@ -243,7 +243,7 @@ fn node_autoscaler_tables() {
     }
     assert_eq!(
         logs["TimeToLiveSpecification"],
-        json!({"AttributeName": "expiresAt", "Enabled": true})
+        json!({"AttributeName": "expires_at", "Enabled": true})
     );
     // The decision log expires through the attribute node-autoscaler writes.
     let ttl = logs["TimeToLiveSpecification"]["AttributeName"]

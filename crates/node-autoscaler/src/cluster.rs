@@ -1,0 +1,241 @@
+//! The Kubernetes side: nodes with their instance ids, what the pods request, what is
+//! pending, and the safe-to-evict review of each node (`k8s_ops::evictable`).
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_ops::evictable::review_node;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams};
+
+use crate::quantity;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeInfo {
+    pub name: String,
+    /// From `spec.providerID` (`aws:///<zone>/<instance id>`).
+    pub instance_id: Option<String>,
+    pub internal_ip: Option<String>,
+    pub ready: bool,
+    pub unschedulable: bool,
+    pub allocatable_cpu_milli: u64,
+    pub allocatable_memory_bytes: u64,
+    pub requested_cpu_milli: u64,
+    /// Why the node may not be removed (safe-to-evict review); `None` = removable.
+    pub blocked: Option<String>,
+    pub pods: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterView {
+    pub nodes: Vec<NodeInfo>,
+    pub pending_pods: u32,
+    pub pending_cpu_milli: u64,
+    pub pending_memory_bytes: u64,
+}
+
+impl ClusterView {
+    /// The node of an EC2 instance: by provider id, else by private IP or DNS name.
+    pub fn node_of(&self, instance: &crate::ec2::Instance) -> Option<&NodeInfo> {
+        self.nodes
+            .iter()
+            .find(|n| n.instance_id.as_deref() == Some(&instance.id))
+            .or_else(|| {
+                self.nodes.iter().find(|n| {
+                    n.instance_id.is_none()
+                        && (instance.private_ip.is_some() && n.internal_ip == instance.private_ip
+                            || instance.private_dns.as_deref().is_some_and(|d| {
+                                !d.is_empty() && d.split('.').next() == Some(&n.name)
+                            }))
+                })
+            })
+    }
+}
+
+pub fn instance_id(provider_id: &str) -> Option<String> {
+    let id = provider_id.strip_prefix("aws://")?.rsplit('/').next()?;
+    id.starts_with("i-").then(|| id.to_owned())
+}
+
+/// (CPU millicores, memory bytes) a pod requests: its containers' sum, or its largest init
+/// container's if larger (as the scheduler counts).
+pub fn requests(pod: &Pod) -> (u64, u64) {
+    let Some(spec) = &pod.spec else { return (0, 0) };
+    let of = |c: &k8s_openapi::api::core::v1::Container| {
+        let r = c.resources.as_ref().and_then(|r| r.requests.as_ref());
+        let get = |k: &str| r.and_then(|r| r.get(k)).map(|q| q.0.as_str());
+        (
+            get("cpu").and_then(quantity::cpu_milli).unwrap_or(0),
+            get("memory").and_then(quantity::bytes).unwrap_or(0),
+        )
+    };
+    let (mut cpu, mut mem) = spec
+        .containers
+        .iter()
+        .map(of)
+        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+    for init in spec.init_containers.iter().flatten() {
+        let (c, m) = of(init);
+        cpu = cpu.max(c);
+        mem = mem.max(m);
+    }
+    (cpu, mem)
+}
+
+fn finished(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+/// Builds the view from listed objects (pure, so the benchmark can time it apart).
+pub fn view(nodes: Vec<Node>, pods: Vec<Pod>, pdbs: &[PodDisruptionBudget]) -> ClusterView {
+    let mut by_node: HashMap<String, Vec<Pod>> = HashMap::new();
+    let mut out = ClusterView::default();
+    for pod in pods {
+        if finished(&pod) || pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        match pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+            Some(node) => by_node.entry(node).or_default().push(pod),
+            None => {
+                let (cpu, mem) = requests(&pod);
+                out.pending_pods += 1;
+                out.pending_cpu_milli += cpu;
+                out.pending_memory_bytes += mem;
+            }
+        }
+    }
+    for node in nodes {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let pods = by_node.remove(&name).unwrap_or_default();
+        let review = review_node(&node, &pods, pdbs);
+        let spec = node.spec.as_ref();
+        let status = node.status.as_ref();
+        let alloc = |k: &str| {
+            status
+                .and_then(|s| s.allocatable.as_ref())
+                .and_then(|a| a.get(k))
+                .map(|q| q.0.clone())
+        };
+        out.nodes.push(NodeInfo {
+            instance_id: spec
+                .and_then(|s| s.provider_id.as_deref())
+                .and_then(instance_id),
+            internal_ip: status
+                .and_then(|s| s.addresses.as_ref())
+                .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+                .map(|a| a.address.clone()),
+            ready: status
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+                .is_some_and(|c| c.status == "True"),
+            unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+            allocatable_cpu_milli: alloc("cpu")
+                .and_then(|q| quantity::cpu_milli(&q))
+                .unwrap_or(0),
+            allocatable_memory_bytes: alloc("memory")
+                .and_then(|q| quantity::bytes(&q))
+                .unwrap_or(0),
+            requested_cpu_milli: pods.iter().map(|p| requests(p).0).sum(),
+            blocked: (!review.removable()).then(|| {
+                review
+                    .blockers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }),
+            pods: pods.len(),
+            name,
+        });
+    }
+    out
+}
+
+/// Lists nodes, pods and PodDisruptionBudgets (3 calls) and builds the view.
+pub async fn observe(client: &kube::Client) -> Result<ClusterView, kube::Error> {
+    let lp = ListParams::default();
+    let (nodes, pods, pdbs) = (
+        Api::<Node>::all(client.clone()),
+        Api::<Pod>::all(client.clone()),
+        Api::<PodDisruptionBudget>::all(client.clone()),
+    );
+    let (nodes, pods, pdbs) =
+        futures_util::try_join!(nodes.list(&lp), pods.list(&lp), pdbs.list(&lp))?;
+    Ok(view(nodes.items, pods.items, &pdbs.items))
+}
+
+/// Deletes the Node object of a terminated instance (k3s without a cloud provider leaves
+/// it NotReady forever); a missing node is fine.
+pub async fn delete_node(client: &kube::Client, name: &str) -> Result<(), kube::Error> {
+    match Api::<Node>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn provider_ids() {
+        assert_eq!(
+            instance_id("aws:///us-east-1a/i-0abc").as_deref(),
+            Some("i-0abc")
+        );
+        assert_eq!(instance_id("k3s://ip-10-0-0-1"), None);
+    }
+
+    #[test]
+    fn pending_requests_and_node_usage() {
+        let pod = |name: &str, node: Option<&str>, cpu: &str, mem: &str| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "default",
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u", "controller": true}]},
+                "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": mem}}}]},
+                "status": {"phase": if node.is_some() { "Running" } else { "Pending" }}
+            }))
+            .unwrap()
+        };
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": "n1"},
+            "spec": {"providerID": "aws:///us-east-1a/i-1"},
+            "status": {"allocatable": {"cpu": "2", "memory": "4Gi"},
+                       "conditions": [{"type": "Ready", "status": "True"}],
+                       "addresses": [{"type": "InternalIP", "address": "10.0.0.5"}]}
+        }))
+        .unwrap();
+        let v = view(
+            vec![node],
+            vec![
+                pod("a", Some("n1"), "500m", "1Gi"),
+                pod("b", None, "1500m", "2Gi"),
+                pod("c", None, "1", "512Mi"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            (v.pending_pods, v.pending_cpu_milli, v.pending_memory_bytes),
+            (2, 2500, (2 << 30) + (512 << 20))
+        );
+        let n = &v.nodes[0];
+        assert_eq!(n.instance_id.as_deref(), Some("i-1"));
+        assert!(n.ready && n.blocked.is_none());
+        assert_eq!(
+            (
+                n.allocatable_cpu_milli,
+                n.requested_cpu_milli,
+                n.internal_ip.as_deref()
+            ),
+            (2000, 500, Some("10.0.0.5"))
+        );
+    }
+}

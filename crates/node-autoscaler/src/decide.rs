@@ -1,0 +1,870 @@
+//! The scaling policy, pure: (metrics, pending demand, workers, last actions, now) → a plan.
+//! The Lambda and the simulator (`src/bin/simulate.rs`) both run exactly this.
+//!
+//! - **Bounds first**: fewer workers than `MIN_WORKERS` → launch the difference; more than
+//!   `MAX_WORKERS` → remove the excess (removable workers only). Cooldowns do not apply.
+//!   Workers still joining count as workers; workers being removed do not.
+//! - **Up** when pods have been Pending for `PENDING_UP_SEC` (Prometheus: the minimum over
+//!   the window is > 0) or cluster CPU > `CPU_UP`. The size follows what the pending pods
+//!   request: max(⌈Σ CPU requests / a worker's allocatable CPU⌉, ⌈Σ memory / allocatable
+//!   memory⌉, 1), minus the workers already joining; for CPU, enough workers to bring the
+//!   utilisation back to `CPU_UP` (at least one). Not within `COOLDOWN_UP_SEC` of the last
+//!   launch; at most `SCALE_UP_BATCH` per run; never above `MAX_WORKERS`.
+//! - **Down** when the cluster has been idle for `IDLE_DOWN_SEC` (CPU below `CPU_DOWN` over
+//!   the whole window, nothing Pending) and CPU is below `CPU_DOWN` now, nothing is joining,
+//!   and `COOLDOWN_DOWN_SEC` has passed since the last removal *and* the last launch. At most
+//!   `SCALE_DOWN_BATCH` per run, never below `MIN_WORKERS`. Victims: Ready workers the
+//!   safe-to-evict review does not block, from the zone with the most workers first (zones
+//!   stay balanced), emptiest first (least CPU requested), and only while the requests of the
+//!   remaining workers still fit their allocatable CPU.
+//! - The control plane and instances without the worker tag never reach this function: they
+//!   are not workers.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Policy {
+    pub cpu_up: f64,
+    pub cpu_down: f64,
+    pub pending_up: Duration,
+    pub idle_down: Duration,
+    pub min: u32,
+    pub max: u32,
+    pub cooldown_up: Duration,
+    pub cooldown_down: Duration,
+    pub batch_up: u32,
+    pub batch_down: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Launched, no Ready node yet (within the join timeout).
+    Joining,
+    Ready,
+    /// Its node exists but is not Ready: counted, never chosen for removal.
+    NotReady,
+    /// Cordoned/draining by a recorded action (scale-down, Spot): not counted.
+    Leaving,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Worker {
+    pub instance_id: String,
+    pub zone: String,
+    pub state: WorkerState,
+    pub requested_cpu_milli: u64,
+    pub allocatable_cpu_milli: u64,
+    /// Why it may not be removed (safe-to-evict review), if anything.
+    pub blocked: Option<String>,
+}
+
+/// From Prometheus.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metrics {
+    /// Cluster CPU busy percentage; `None` when Prometheus has no data (no CPU decisions).
+    pub cpu_percent: Option<f64>,
+    pub pending_pods: u32,
+    /// Pods have been Pending for the whole `PENDING_UP_SEC`.
+    pub pending_sustained: bool,
+    /// CPU below `CPU_DOWN` and nothing Pending for the whole `IDLE_DOWN_SEC`.
+    pub idle_sustained: bool,
+}
+
+/// From the Kubernetes API: what the pending pods request, and what one new worker offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Demand {
+    pub pending_cpu_milli: u64,
+    pub pending_memory_bytes: u64,
+    pub node_cpu_milli: u64,
+    pub node_memory_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    pub now: Timestamp,
+    pub metrics: Metrics,
+    pub demand: Demand,
+    pub workers: Vec<Worker>,
+    pub last_up: Option<Timestamp>,
+    pub last_down: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Hold {
+        /// Short machine-readable cause: `steady`, `cooldown_up`, `at_max`, ...
+        why: &'static str,
+        reason: String,
+    },
+    ScaleUp {
+        count: u32,
+        from: u32,
+        to: u32,
+        reason: String,
+    },
+    ScaleDown {
+        instances: Vec<String>,
+        from: u32,
+        to: u32,
+        reason: String,
+    },
+}
+
+fn hold(why: &'static str, reason: impl Into<String>) -> Plan {
+    Plan::Hold {
+        why,
+        reason: reason.into(),
+    }
+}
+
+fn since(now: Timestamp, then: Option<Timestamp>) -> Option<Duration> {
+    then.map(|t| now.duration_since(t).unsigned_abs())
+}
+
+fn cooling(now: Timestamp, last: Option<Timestamp>, cooldown: Duration) -> Option<Duration> {
+    since(now, last)
+        .filter(|&elapsed| elapsed < cooldown)
+        .map(|elapsed| cooldown - elapsed)
+}
+
+fn div_ceil(a: u64, b: u64) -> u64 {
+    if b == 0 { 0 } else { a.div_ceil(b) }
+}
+
+pub fn decide(policy: &Policy, o: &Observed) -> Plan {
+    let count = |s: WorkerState| o.workers.iter().filter(|w| w.state == s).count() as u32;
+    let current = o.workers.len() as u32 - count(WorkerState::Leaving);
+    let joining = count(WorkerState::Joining);
+    let ready = count(WorkerState::Ready);
+
+    if current < policy.min {
+        let n = (policy.min - current).min(policy.batch_up);
+        return Plan::ScaleUp {
+            count: n,
+            from: current,
+            to: current + n,
+            reason: format!("{current} workers, below MIN_WORKERS {}", policy.min),
+        };
+    }
+    if current > policy.max {
+        let excess = (current - policy.max).min(policy.batch_down);
+        let instances = victims(o, excess);
+        if instances.is_empty() {
+            return hold(
+                "above_max_blocked",
+                format!(
+                    "{current} workers, above MAX_WORKERS {}, but none is removable",
+                    policy.max
+                ),
+            );
+        }
+        let n = instances.len() as u32;
+        return Plan::ScaleDown {
+            instances,
+            from: current,
+            to: current - n,
+            reason: format!("{current} workers, above MAX_WORKERS {}", policy.max),
+        };
+    }
+
+    let m = &o.metrics;
+    let d = &o.demand;
+    let mut up_need = 0u64;
+    let mut up_reasons = Vec::new();
+    if m.pending_sustained && m.pending_pods > 0 {
+        let by_cpu = div_ceil(d.pending_cpu_milli, d.node_cpu_milli);
+        let by_memory = div_ceil(d.pending_memory_bytes, d.node_memory_bytes);
+        let nodes = by_cpu.max(by_memory).max(1);
+        up_need = up_need.max(nodes.saturating_sub(joining.into()));
+        up_reasons.push(format!(
+            "{} pods pending for {}s requesting {}m CPU and {} MiB: {nodes} workers",
+            m.pending_pods,
+            policy.pending_up.as_secs(),
+            d.pending_cpu_milli,
+            d.pending_memory_bytes >> 20,
+        ));
+    }
+    if let Some(cpu) = m.cpu_percent.filter(|&c| c > policy.cpu_up) {
+        let base = u64::from(ready.max(1));
+        let target = ((base as f64) * cpu / policy.cpu_up).ceil() as u64;
+        let nodes = target.saturating_sub(base).max(1);
+        up_need = up_need.max(nodes.saturating_sub(joining.into()));
+        up_reasons.push(format!(
+            "CPU {cpu:.1}% above CPU_UP {}%: {nodes} workers",
+            policy.cpu_up
+        ));
+    }
+    if !up_reasons.is_empty() {
+        let reason = up_reasons.join("; ");
+        if up_need == 0 {
+            return hold(
+                "joining",
+                format!("{reason}; {joining} workers joining already"),
+            );
+        }
+        if current >= policy.max {
+            return hold("at_max", format!("{reason}; at MAX_WORKERS {}", policy.max));
+        }
+        if let Some(left) = cooling(o.now, o.last_up, policy.cooldown_up) {
+            return hold(
+                "cooldown_up",
+                format!("{reason}; COOLDOWN_UP_SEC: {}s left", left.as_secs()),
+            );
+        }
+        let n = (up_need.min(u64::from(policy.batch_up)) as u32).min(policy.max - current);
+        return Plan::ScaleUp {
+            count: n,
+            from: current,
+            to: current + n,
+            reason,
+        };
+    }
+
+    let Some(cpu) = m.cpu_percent else {
+        return hold("no_metrics", "no CPU data from Prometheus");
+    };
+    if !(m.idle_sustained && m.pending_pods == 0 && cpu < policy.cpu_down) {
+        return hold(
+            "steady",
+            format!(
+                "CPU {cpu:.1}%, {} pending, idle for IDLE_DOWN_SEC: {}",
+                m.pending_pods, m.idle_sustained
+            ),
+        );
+    }
+    let reason = format!(
+        "CPU {cpu:.1}% below CPU_DOWN {}% and idle for {}s",
+        policy.cpu_down,
+        policy.idle_down.as_secs()
+    );
+    if current <= policy.min {
+        return hold("at_min", format!("{reason}; at MIN_WORKERS {}", policy.min));
+    }
+    if joining > 0 {
+        return hold("joining", format!("{reason}; {joining} workers joining"));
+    }
+    let last_change = o.last_down.max(o.last_up);
+    if let Some(left) = cooling(o.now, last_change, policy.cooldown_down) {
+        return hold(
+            "cooldown_down",
+            format!("{reason}; COOLDOWN_DOWN_SEC: {}s left", left.as_secs()),
+        );
+    }
+    let instances = victims(o, policy.batch_down.min(current - policy.min));
+    if instances.is_empty() {
+        let blocked: Vec<String> = o
+            .workers
+            .iter()
+            .filter_map(|w| Some(format!("{}: {}", w.instance_id, w.blocked.as_ref()?)))
+            .collect();
+        return hold(
+            "no_candidate",
+            format!(
+                "{reason}; no worker can go (the rest would not fit, or blocked: {})",
+                blocked.join(", ")
+            ),
+        );
+    }
+    let n = instances.len() as u32;
+    Plan::ScaleDown {
+        instances,
+        from: current,
+        to: current - n,
+        reason,
+    }
+}
+
+/// Up to `n` removable workers: most populated zone first, emptiest first, while what the
+/// Ready workers request still fits the allocatable CPU of those that stay.
+fn victims(o: &Observed, n: u32) -> Vec<String> {
+    let mut zones: BTreeMap<&str, u32> = BTreeMap::new();
+    for w in o.workers.iter().filter(|w| w.state != WorkerState::Leaving) {
+        *zones.entry(&w.zone).or_default() += 1;
+    }
+    let ready = || o.workers.iter().filter(|w| w.state == WorkerState::Ready);
+    let requested: u64 = ready().map(|w| w.requested_cpu_milli).sum();
+    let mut allocatable: u64 = ready().map(|w| w.allocatable_cpu_milli).sum();
+    let mut chosen: Vec<String> = Vec::new();
+    while (chosen.len() as u32) < n {
+        let best = ready()
+            .filter(|w| w.blocked.is_none() && !chosen.contains(&w.instance_id))
+            .min_by_key(|w| {
+                (
+                    std::cmp::Reverse(zones.get(w.zone.as_str()).copied().unwrap_or(0)),
+                    w.requested_cpu_milli,
+                    w.instance_id.clone(),
+                )
+            });
+        let Some(w) = best else { break };
+        if requested > allocatable - w.allocatable_cpu_milli {
+            break;
+        }
+        allocatable -= w.allocatable_cpu_milli;
+        *zones.entry(&w.zone).or_default() -= 1;
+        chosen.push(w.instance_id.clone());
+    }
+    chosen
+}
+
+/// The subnets for `count` launches: the zone with the fewest workers first (ties: the
+/// configured order), one launch at a time, so zones stay balanced.
+pub fn spread(subnets: &[(String, String)], workers: &[Worker], count: u32) -> Vec<String> {
+    let mut zones: Vec<(&str, &str, u32)> = Vec::new();
+    for (subnet, zone) in subnets {
+        if zones.iter().all(|(_, z, _)| z != zone) {
+            let n = workers
+                .iter()
+                .filter(|w| w.state != WorkerState::Leaving && &w.zone == zone)
+                .count() as u32;
+            zones.push((subnet, zone, n));
+        }
+    }
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let Some(least) = zones.iter_mut().min_by_key(|(_, _, n)| *n) else {
+            break;
+        };
+        least.2 += 1;
+        out.push(least.0.to_owned());
+    }
+    out
+}
+
+/// Whose instance an EC2 event names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// Tagged as this cluster's worker, running.
+    Worker,
+    ControlPlane,
+    /// Not ours (no worker tag), or not found.
+    Foreign,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpotKind {
+    Interruption,
+    Rebalance,
+}
+
+/// What an EC2 Spot event does, at a glance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpotAction {
+    Ignore(&'static str),
+    /// Cordon now; launch a replacement and drain in parallel; terminate.
+    CordonDrainReplace,
+    /// Cordon only (REBALANCE_MODE=cordon).
+    Cordon,
+    /// Launch a replacement first, then cordon, drain, terminate (REBALANCE_MODE=replace).
+    ReplaceThenDrain,
+}
+
+pub fn spot_action(
+    kind: SpotKind,
+    owner: Ownership,
+    mode: crate::config::RebalanceMode,
+) -> SpotAction {
+    use crate::config::RebalanceMode;
+    match (owner, kind, mode) {
+        (Ownership::Foreign, _, _) => SpotAction::Ignore("not_ours"),
+        (Ownership::ControlPlane, _, _) => SpotAction::Ignore("control_plane"),
+        (Ownership::Worker, SpotKind::Interruption, _) => SpotAction::CordonDrainReplace,
+        (Ownership::Worker, SpotKind::Rebalance, RebalanceMode::Cordon) => SpotAction::Cordon,
+        (Ownership::Worker, SpotKind::Rebalance, RebalanceMode::Replace) => {
+            SpotAction::ReplaceThenDrain
+        }
+    }
+}
+
+/// Whether a replacement for `leaving` may be launched: the workers that stay (and those
+/// joining) are below `MAX_WORKERS`.
+pub fn may_replace(policy: &Policy, workers: &[Worker], leaving: &str) -> bool {
+    let staying = workers
+        .iter()
+        .filter(|w| w.state != WorkerState::Leaving && w.instance_id != leaving)
+        .count() as u32;
+    staying < policy.max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RebalanceMode;
+
+    fn policy() -> Policy {
+        Policy {
+            cpu_up: 70.0,
+            cpu_down: 30.0,
+            pending_up: Duration::from_secs(180),
+            idle_down: Duration::from_secs(600),
+            min: 1,
+            max: 5,
+            cooldown_up: Duration::from_secs(180),
+            cooldown_down: Duration::from_secs(600),
+            batch_up: 3,
+            batch_down: 1,
+        }
+    }
+
+    fn w(id: &str, zone: &str, state: WorkerState, requested: u64) -> Worker {
+        Worker {
+            instance_id: id.into(),
+            zone: zone.into(),
+            state,
+            requested_cpu_milli: requested,
+            allocatable_cpu_milli: 2000,
+            blocked: None,
+        }
+    }
+
+    const T: i64 = 1_800_000_000;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(T + s).unwrap()
+    }
+
+    fn observed(workers: Vec<Worker>) -> Observed {
+        Observed {
+            now: at(0),
+            metrics: Metrics {
+                cpu_percent: Some(50.0),
+                pending_pods: 0,
+                pending_sustained: false,
+                idle_sustained: false,
+            },
+            demand: Demand {
+                pending_cpu_milli: 0,
+                pending_memory_bytes: 0,
+                node_cpu_milli: 2000,
+                node_memory_bytes: 4 << 30,
+            },
+            workers,
+            last_up: None,
+            last_down: None,
+        }
+    }
+
+    fn two() -> Vec<Worker> {
+        vec![
+            w("i-a", "us-east-1a", WorkerState::Ready, 500),
+            w("i-b", "us-east-1b", WorkerState::Ready, 100),
+        ]
+    }
+
+    fn pending(o: &mut Observed, pods: u32, cpu: u64, mem: u64) {
+        o.metrics.pending_pods = pods;
+        o.metrics.pending_sustained = true;
+        o.demand.pending_cpu_milli = cpu;
+        o.demand.pending_memory_bytes = mem;
+    }
+
+    fn idle(o: &mut Observed) {
+        o.metrics.cpu_percent = Some(10.0);
+        o.metrics.idle_sustained = true;
+    }
+
+    fn up(count: u32, from: u32) -> (&'static str, u32, u32, Vec<String>) {
+        ("up", count, from, vec![])
+    }
+    fn down(ids: &[&str], from: u32) -> (&'static str, u32, u32, Vec<String>) {
+        (
+            "down",
+            ids.len() as u32,
+            from,
+            ids.iter().map(|s| s.to_string()).collect(),
+        )
+    }
+    fn held(why: &'static str) -> (&'static str, u32, u32, Vec<String>) {
+        (why, 0, 0, vec![])
+    }
+
+    fn shape(plan: &Plan) -> (&'static str, u32, u32, Vec<String>) {
+        match plan {
+            Plan::Hold { why, .. } => (why, 0, 0, vec![]),
+            Plan::ScaleUp {
+                count, from, to, ..
+            } => {
+                assert_eq!(from + count, *to);
+                ("up", *count, *from, vec![])
+            }
+            Plan::ScaleDown {
+                instances,
+                from,
+                to,
+                ..
+            } => {
+                assert_eq!(from - instances.len() as u32, *to);
+                ("down", instances.len() as u32, *from, instances.clone())
+            }
+        }
+    }
+
+    #[test]
+    fn the_policy_table() {
+        type Case = (
+            &'static str,
+            Box<dyn Fn(&mut Observed)>,
+            (&'static str, u32, u32, Vec<String>),
+        );
+        let cases: Vec<Case> = vec![
+            ("steady", Box::new(|_| {}), held("steady")),
+            (
+                "below min: launch even in cooldown",
+                Box::new(|o| {
+                    o.workers.clear();
+                    o.last_up = Some(at(-10));
+                }),
+                up(1, 0),
+            ),
+            (
+                "pending sized by CPU requests: 4.5 cores on 2-core workers → 3",
+                Box::new(|o| pending(o, 9, 4500, 1 << 30)),
+                up(3, 2),
+            ),
+            (
+                "pending sized by memory: 10 GiB on 4 GiB workers → 3",
+                Box::new(|o| pending(o, 2, 100, 10 << 30)),
+                up(3, 2),
+            ),
+            (
+                "pending without requests: one worker",
+                Box::new(|o| pending(o, 1, 0, 0)),
+                up(1, 2),
+            ),
+            (
+                "pending not yet sustained: hold",
+                Box::new(|o| {
+                    pending(o, 5, 4000, 0);
+                    o.metrics.pending_sustained = false;
+                }),
+                held("steady"),
+            ),
+            (
+                "batch bound: 20 cores pending → 3 (SCALE_UP_BATCH)",
+                Box::new(|o| pending(o, 40, 20_000, 0)),
+                up(3, 2),
+            ),
+            (
+                "max bound: 4 workers, 3 wanted → 1",
+                Box::new(|o| {
+                    o.workers
+                        .push(w("i-c", "us-east-1a", WorkerState::Ready, 0));
+                    o.workers
+                        .push(w("i-d", "us-east-1b", WorkerState::Ready, 0));
+                    pending(o, 9, 6000, 0);
+                }),
+                up(1, 4),
+            ),
+            (
+                "at max: hold",
+                Box::new(|o| {
+                    for id in ["i-c", "i-d", "i-e"] {
+                        o.workers.push(w(id, "us-east-1a", WorkerState::Ready, 0));
+                    }
+                    pending(o, 9, 6000, 0);
+                }),
+                held("at_max"),
+            ),
+            (
+                "joining workers cover the demand: hold",
+                Box::new(|o| {
+                    o.workers
+                        .push(w("i-j", "us-east-1a", WorkerState::Joining, 0));
+                    o.workers
+                        .push(w("i-k", "us-east-1b", WorkerState::Joining, 0));
+                    pending(o, 3, 3000, 0);
+                }),
+                held("joining"),
+            ),
+            (
+                "joining workers cover part: the rest",
+                Box::new(|o| {
+                    o.workers
+                        .push(w("i-j", "us-east-1a", WorkerState::Joining, 0));
+                    pending(o, 6, 5000, 0);
+                }),
+                up(2, 3),
+            ),
+            (
+                "up cooldown",
+                Box::new(|o| {
+                    pending(o, 1, 100, 0);
+                    o.last_up = Some(at(-179));
+                }),
+                held("cooldown_up"),
+            ),
+            (
+                "a recent scale-down does not delay an up",
+                Box::new(|o| {
+                    pending(o, 1, 100, 0);
+                    o.last_down = Some(at(-1));
+                    o.last_up = Some(at(-180));
+                }),
+                up(1, 2),
+            ),
+            (
+                "CPU 90% on 2 workers → ⌈2×90/70⌉−2 = 1",
+                Box::new(|o| o.metrics.cpu_percent = Some(90.0)),
+                up(1, 2),
+            ),
+            (
+                "CPU 100% on 4 workers → 2 wanted, 1 to MAX_WORKERS",
+                Box::new(|o| {
+                    o.workers
+                        .push(w("i-c", "us-east-1a", WorkerState::Ready, 0));
+                    o.workers
+                        .push(w("i-d", "us-east-1b", WorkerState::Ready, 0));
+                    o.metrics.cpu_percent = Some(100.0);
+                }),
+                up(1, 4),
+            ),
+            (
+                "idle: the emptiest worker goes",
+                Box::new(idle),
+                down(&["i-b"], 2),
+            ),
+            (
+                "idle but something pending now: hold",
+                Box::new(|o| {
+                    idle(o);
+                    o.metrics.pending_pods = 1;
+                }),
+                held("steady"),
+            ),
+            (
+                "idle not sustained: hold",
+                Box::new(|o| {
+                    idle(o);
+                    o.metrics.idle_sustained = false;
+                }),
+                held("steady"),
+            ),
+            (
+                "idle at min: hold",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers.truncate(1);
+                }),
+                held("at_min"),
+            ),
+            (
+                "idle, down cooldown after the last up",
+                Box::new(|o| {
+                    idle(o);
+                    o.last_up = Some(at(-599));
+                }),
+                held("cooldown_down"),
+            ),
+            (
+                "idle, down cooldown after the last down",
+                Box::new(|o| {
+                    idle(o);
+                    o.last_down = Some(at(-60));
+                }),
+                held("cooldown_down"),
+            ),
+            (
+                "idle, the emptiest is blocked: the next one",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers[1].blocked = Some("pod kube-system/dns has no PDB".into());
+                }),
+                down(&["i-a"], 2),
+            ),
+            (
+                "idle, every worker blocked",
+                Box::new(|o| {
+                    idle(o);
+                    for w in &mut o.workers {
+                        w.blocked = Some("restrictive PDB".into());
+                    }
+                }),
+                held("no_candidate"),
+            ),
+            (
+                "idle, but the rest could not hold the requests",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers[0].requested_cpu_milli = 1900;
+                    o.workers[1].requested_cpu_milli = 1900;
+                }),
+                held("no_candidate"),
+            ),
+            (
+                "idle, zones balanced: from the zone with two workers",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers
+                        .push(w("i-c", "us-east-1a", WorkerState::Ready, 300));
+                }),
+                down(&["i-c"], 3),
+            ),
+            (
+                "idle, a NotReady worker is no victim, nor room for the other's pods",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers[1].state = WorkerState::NotReady;
+                }),
+                held("no_candidate"),
+            ),
+            (
+                "idle while a worker joins: hold",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers
+                        .push(w("i-j", "us-east-1a", WorkerState::Joining, 0));
+                }),
+                held("joining"),
+            ),
+            (
+                "leaving workers do not count: 1 left at min",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers[0].state = WorkerState::Leaving;
+                }),
+                held("at_min"),
+            ),
+            (
+                "above max (MAX lowered): remove one, emptiest, no cooldown",
+                Box::new(|o| {
+                    for id in ["i-c", "i-d", "i-e", "i-f"] {
+                        o.workers.push(w(id, "us-east-1c", WorkerState::Ready, 50));
+                    }
+                    o.last_down = Some(at(-1));
+                }),
+                down(&["i-c"], 6),
+            ),
+            (
+                "no CPU data: no CPU decision",
+                Box::new(|o| o.metrics.cpu_percent = None),
+                held("no_metrics"),
+            ),
+        ];
+        for (name, setup, want) in cases {
+            let mut o = observed(two());
+            setup(&mut o);
+            let plan = decide(&policy(), &o);
+            assert_eq!(shape(&plan), want, "{name}: {plan:?}");
+        }
+    }
+
+    #[test]
+    fn bounds_hold_for_every_input() {
+        let p = policy();
+        for n in 0..8u32 {
+            for cpu in [0.0, 20.0, 50.0, 80.0, 100.0] {
+                for pend in [0u32, 1, 50] {
+                    for idle_s in [false, true] {
+                        let workers = (0..n)
+                            .map(|i| w(&format!("i-{i}"), "z", WorkerState::Ready, 10))
+                            .collect();
+                        let mut o = observed(workers);
+                        o.metrics = Metrics {
+                            cpu_percent: Some(cpu),
+                            pending_pods: pend,
+                            pending_sustained: pend > 0,
+                            idle_sustained: idle_s,
+                        };
+                        o.demand.pending_cpu_milli = u64::from(pend) * 500;
+                        let to = match decide(&p, &o) {
+                            Plan::ScaleUp { to, from, .. } => {
+                                assert!(to > from);
+                                to
+                            }
+                            Plan::ScaleDown { to, from, .. } => {
+                                assert!(to < from);
+                                to
+                            }
+                            Plan::Hold { .. } => continue,
+                        };
+                        // Moves go towards [min, max] and never leave it once inside.
+                        if (p.min..=p.max).contains(&n) {
+                            assert!((p.min..=p.max).contains(&to), "{n} → {to}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn launches_spread_over_the_least_populated_zones() {
+        let subnets: Vec<(String, String)> = [
+            ("subnet-a", "us-east-1a"),
+            ("subnet-a2", "us-east-1a"),
+            ("subnet-b", "us-east-1b"),
+            ("subnet-c", "us-east-1c"),
+        ]
+        .map(|(s, z)| (s.to_owned(), z.to_owned()))
+        .into();
+        let workers = vec![
+            w("i-1", "us-east-1a", WorkerState::Ready, 0),
+            w("i-2", "us-east-1a", WorkerState::Ready, 0),
+            w("i-3", "us-east-1b", WorkerState::Joining, 0),
+            w("i-4", "us-east-1c", WorkerState::Leaving, 0),
+        ];
+        assert_eq!(
+            spread(&subnets, &workers, 4),
+            ["subnet-c", "subnet-b", "subnet-c", "subnet-a"]
+        );
+        assert!(spread(&[], &workers, 2).is_empty());
+    }
+
+    #[test]
+    fn the_spot_table() {
+        use Ownership::*;
+        use SpotKind::*;
+        let table = [
+            (
+                Interruption,
+                Foreign,
+                RebalanceMode::Replace,
+                SpotAction::Ignore("not_ours"),
+            ),
+            (
+                Rebalance,
+                Foreign,
+                RebalanceMode::Cordon,
+                SpotAction::Ignore("not_ours"),
+            ),
+            (
+                Interruption,
+                ControlPlane,
+                RebalanceMode::Replace,
+                SpotAction::Ignore("control_plane"),
+            ),
+            (
+                Interruption,
+                Worker,
+                RebalanceMode::Cordon,
+                SpotAction::CordonDrainReplace,
+            ),
+            (Rebalance, Worker, RebalanceMode::Cordon, SpotAction::Cordon),
+            (
+                Rebalance,
+                Worker,
+                RebalanceMode::Replace,
+                SpotAction::ReplaceThenDrain,
+            ),
+        ];
+        for (kind, owner, mode, want) in table {
+            assert_eq!(
+                spot_action(kind, owner, mode),
+                want,
+                "{kind:?} {owner:?} {mode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn replacements_never_exceed_max() {
+        let p = policy();
+        let mut workers: Vec<Worker> = (0..5)
+            .map(|i| w(&format!("i-{i}"), "z", WorkerState::Ready, 0))
+            .collect();
+        assert!(may_replace(&p, &workers, "i-0"));
+        workers.push(w("i-5", "z", WorkerState::Joining, 0));
+        assert!(!may_replace(&p, &workers, "i-0"));
+    }
+}

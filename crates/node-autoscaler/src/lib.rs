@@ -1,0 +1,14 @@
+//! node-autoscaler: scales the EC2 workers of a self-managed k3s cluster from Prometheus
+//! metrics and the pending pods' requests, drains before terminating, handles Spot
+//! interruption and rebalance events, and keeps a lease, its state and a decision log in
+//! DynamoDB. The Lambda is `src/main.rs`; `src/bin/simulate.rs` replays workload traces
+//! through the same [`decide`].
+pub mod apply;
+pub mod cluster;
+pub mod config;
+pub mod decide;
+pub mod ec2;
+pub mod event;
+pub mod prometheus;
+pub mod quantity;
+pub mod store;

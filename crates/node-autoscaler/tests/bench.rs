@@ -1,0 +1,143 @@
+//! Figures, printed (not asserted): a periodic run's API time (EC2 DescribeInstances of the
+//! workers in moto; nodes, pods and PodDisruptionBudgets listed from the testbed) and its
+//! decision time (the cluster view with the safe-to-evict review of every node, then
+//! `decide`), at 20 and 2,000 workers.
+//!
+//! `cargo test -p node-autoscaler --test bench -- --ignored --nocapture`
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
+use jiff::Timestamp;
+use node_autoscaler::cluster;
+use node_autoscaler::decide::{self, Demand, Metrics, Observed, Policy, Worker, WorkerState};
+use node_autoscaler::ec2::Ec2;
+use testbed::apiserver::{NodeSpec, Testbed, TestbedConfig};
+use testbed::harness::Moto;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures"]
+async fn decision_and_api_time_at_20_and_2000_workers() {
+    for n in [20usize, 2000] {
+        let moto = Moto::start().expect("moto");
+        let ec2c = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+        let tag = ("k3s-worker-of".to_owned(), "demo".to_owned());
+        let master = ("k3s-role".to_owned(), "master".to_owned());
+        let mut ids = Vec::new();
+        for chunk in 0..n.div_ceil(500) {
+            let count = (n - chunk * 500).min(500) as i32;
+            let out = ec2c
+                .run_instances()
+                .image_id("ami-12c6146b")
+                .instance_type(InstanceType::M5Large)
+                .min_count(count)
+                .max_count(count)
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::Instance)
+                        .tags(Tag::builder().key(&tag.0).value(&tag.1).build())
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("run instances");
+            ids.extend(
+                out.instances()
+                    .iter()
+                    .map(|i| i.instance_id().unwrap().to_owned()),
+            );
+        }
+        let tb = Testbed::start(TestbedConfig::default())
+            .await
+            .expect("testbed");
+        for (i, id) in ids.iter().enumerate() {
+            tb.register_node(NodeSpec::new(format!("node-{i}")).instance(id))
+                .expect("node");
+        }
+        tb.load_yaml(&format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: default}}\nspec:\n  replicas: {}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: busybox, resources: {{requests: {{cpu: 300m}}}}}}]\n",
+            2 * n
+        ))
+        .expect("deployment");
+        let kube = tb.kube_client_admin();
+        let ec2 = Ec2::new(ec2c);
+
+        let began = Instant::now();
+        let instances = ec2.workers(&tag, &master).await.expect("describe");
+        let ec2_time = began.elapsed();
+        let began = Instant::now();
+        let lp = kube::api::ListParams::default();
+        let nodes = kube::Api::<k8s_openapi::api::core::v1::Node>::all(kube.clone())
+            .list(&lp)
+            .await
+            .unwrap();
+        let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::all(kube.clone())
+            .list(&lp)
+            .await
+            .unwrap();
+        let pdbs = kube::Api::<k8s_openapi::api::policy::v1::PodDisruptionBudget>::all(kube)
+            .list(&lp)
+            .await
+            .unwrap();
+        let k8s_time = began.elapsed();
+
+        let began = Instant::now();
+        let view = cluster::view(nodes.items, pods.items, &pdbs.items);
+        let workers: Vec<Worker> = instances
+            .iter()
+            .filter_map(|i| {
+                let node = view.node_of(i)?;
+                Some(Worker {
+                    instance_id: i.id.clone(),
+                    zone: i.zone.clone(),
+                    state: WorkerState::Ready,
+                    requested_cpu_milli: node.requested_cpu_milli,
+                    allocatable_cpu_milli: node.allocatable_cpu_milli,
+                    blocked: node.blocked.clone(),
+                })
+            })
+            .collect();
+        let view_time = began.elapsed();
+        let s = Duration::from_secs;
+        let policy = Policy {
+            cpu_up: 70.0,
+            cpu_down: 30.0,
+            pending_up: s(180),
+            idle_down: s(600),
+            min: 1,
+            max: 5000,
+            cooldown_up: s(180),
+            cooldown_down: s(600),
+            batch_up: 3,
+            batch_down: 1,
+        };
+        let observed = Observed {
+            now: Timestamp::now(),
+            metrics: Metrics {
+                cpu_percent: Some(10.0),
+                pending_pods: 0,
+                pending_sustained: false,
+                idle_sustained: true,
+            },
+            demand: Demand {
+                pending_cpu_milli: 0,
+                pending_memory_bytes: 0,
+                node_cpu_milli: 2000,
+                node_memory_bytes: 4 << 30,
+            },
+            workers,
+            last_up: None,
+            last_down: None,
+        };
+        let began = Instant::now();
+        let plan = decide::decide(&policy, &observed);
+        let decide_time = began.elapsed();
+        println!(
+            "workers={n} matched={} ec2_describe={ec2_time:?} k8s_lists={k8s_time:?} view+review={view_time:?} decide={decide_time:?} plan={}",
+            observed.workers.len(),
+            match plan {
+                decide::Plan::ScaleDown { instances, .. } => format!("scale_down {instances:?}"),
+                other => format!("{other:?}"),
+            }
+        );
+    }
+}

@@ -1,0 +1,581 @@
+//! The stand-ins node-autoscaler runs against: moto (EC2, DynamoDB, SSM, STS), a real
+//! Prometheus backfilled with the scenario's series (queried with real PromQL), the testbed
+//! API server (static service-account token, this function's RBAC file only, a small
+//! cluster simulation) and the Lambda Runtime API emulator running the real binary.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
+use aws_sdk_ssm::types::ParameterType;
+use base64::Engine;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use testbed::apiserver::{NodeSpec, ServiceAccountRef, Testbed, TestbedConfig};
+use testbed::harness::{LambdaEmulator, Moto, Prometheus, Supervised};
+
+pub const FUNCTION: &str = "node-autoscaler";
+pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/node-autoscaler";
+pub const API_TOKEN: &str = "k3s-sa-token-for-node-autoscaler-0123456789";
+pub const JOIN_TOKEN: &str = "K10secretjointoken::server:abcdef";
+pub const WORKER_TAG: (&str, &str) = ("k3s-worker-of", "demo");
+pub const MASTER_TAG: (&str, &str) = ("k3s-role", "master");
+pub const STATE_TABLE: &str = "node-autoscaler-state";
+pub const LOGS_TABLE: &str = "node-autoscaler-log";
+pub const AMI: &str = "ami-12c6146b";
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+/// OpenMetrics for a steady scenario from an hour before now to an hour after: cluster CPU
+/// busy `cpu_busy` (0..1, as node-exporter's idle counter), `pending` pods Pending
+/// (kube-state-metrics).
+pub fn steady_metrics(cpu_busy: f64, pending: u32) -> String {
+    let now = Timestamp::now().as_second();
+    let (from, to) = (now - 3600, now + 3600);
+    let mut cpu = String::from("# TYPE node_cpu_seconds counter\n");
+    let mut phase = String::from("# TYPE kube_pod_status_phase gauge\n");
+    let mut idle = 0.0;
+    for t in (from..=to).step_by(15) {
+        cpu.push_str(&format!(
+            "node_cpu_seconds_total{{cpu=\"0\",mode=\"idle\"}} {idle} {t}\n"
+        ));
+        idle += 15.0 * (1.0 - cpu_busy);
+        phase.push_str(&format!(
+            "kube_pod_status_phase{{phase=\"Pending\"}} {pending} {t}\n"
+        ));
+    }
+    format!("{cpu}{phase}# EOF\n")
+}
+
+pub struct World {
+    pub moto: Moto,
+    pub tb: Testbed,
+    pub emulator: LambdaEmulator,
+    pub prometheus: Prometheus,
+    pub ec2: aws_sdk_ec2::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    /// (subnet, zone) of the three worker subnets.
+    pub subnets: Vec<(String, String)>,
+    pub master: String,
+    pub admin: kube::Client,
+    pub env: Vec<(String, String)>,
+}
+
+impl World {
+    pub async fn start(metrics: &str) -> World {
+        let moto = Moto::start().expect("moto");
+        let prometheus = Prometheus::start_backfilled(metrics).expect("prometheus");
+        let tb = Testbed::start(TestbedConfig {
+            cluster_name: "demo".into(),
+            manifests: vec![repo("infra/k8s/rbac/node-autoscaler.yaml")],
+            ..Default::default()
+        })
+        .await
+        .expect("testbed");
+        tb.add_static_token(
+            API_TOKEN,
+            ServiceAccountRef::new("kube-system", "node-autoscaler"),
+        );
+        let sdk = moto.sdk_config().await;
+        let ec2 = aws_sdk_ec2::Client::new(&sdk);
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let subnets: Vec<(String, String)> = {
+            let mut all: Vec<(String, String)> = ec2
+                .describe_subnets()
+                .send()
+                .await
+                .expect("subnets")
+                .subnets()
+                .iter()
+                .map(|s| {
+                    (
+                        s.subnet_id().unwrap().to_owned(),
+                        s.availability_zone().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            all.sort_by(|a, b| a.1.cmp(&b.1));
+            all.truncate(3);
+            all
+        };
+        for (name, keys) in [
+            (STATE_TABLE, vec![("pk", KeyType::Hash)]),
+            (
+                LOGS_TABLE,
+                vec![("pk", KeyType::Hash), ("sk", KeyType::Range)],
+            ),
+        ] {
+            let mut t = ddb
+                .create_table()
+                .table_name(name)
+                .billing_mode(BillingMode::PayPerRequest);
+            for (k, kt) in keys {
+                t = t
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name(k)
+                            .key_type(kt)
+                            .build()
+                            .unwrap(),
+                    )
+                    .attribute_definitions(
+                        AttributeDefinition::builder()
+                            .attribute_name(k)
+                            .attribute_type(ScalarAttributeType::S)
+                            .build()
+                            .unwrap(),
+                    );
+            }
+            t.send().await.expect("table");
+        }
+        ddb.update_time_to_live()
+            .table_name(LOGS_TABLE)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("expires_at")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("ttl");
+        for (name, value) in [
+            ("/k3s/api-token", API_TOKEN),
+            ("/k3s/cluster-token", JOIN_TOKEN),
+        ] {
+            ssm.put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(ParameterType::SecureString)
+                .send()
+                .await
+                .expect("parameter");
+        }
+        let sg = ec2
+            .describe_security_groups()
+            .send()
+            .await
+            .unwrap()
+            .security_groups()[0]
+            .group_id()
+            .unwrap()
+            .to_owned();
+        let creds = moto
+            .assume_role(EXECUTION_ROLE, FUNCTION)
+            .await
+            .expect("execution role");
+        let mut env = moto.env_for(&creds);
+        let subnet_ids: Vec<&str> = subnets.iter().map(|s| s.0.as_str()).collect();
+        env.extend(
+            [
+                ("MASTER_TAG_KEY", MASTER_TAG.0.to_owned()),
+                ("MASTER_TAG_VALUE", MASTER_TAG.1.to_owned()),
+                ("WORKER_TAG_KEY", WORKER_TAG.0.to_owned()),
+                ("WORKER_TAG_VALUE", WORKER_TAG.1.to_owned()),
+                ("WORKER_SUBNET_IDS", subnet_ids.join(",")),
+                ("WORKER_SG_ID", sg),
+                ("WORKER_AMI_ID", AMI.to_owned()),
+                ("WORKER_INSTANCE_TYPES", "m5.large,m5a.large".to_owned()),
+                ("K3S_CLUSTER_TOKEN_PARAM", "/k3s/cluster-token".to_owned()),
+                ("K8S_API_TOKEN_PARAM", "/k3s/api-token".to_owned()),
+                ("API_SERVER", tb.url().to_owned()),
+                ("PROMETHEUS_URL", prometheus.url().to_owned()),
+                (
+                    "CERT_AUTHORITY",
+                    base64::engine::general_purpose::STANDARD.encode(tb.ca_pem()),
+                ),
+                ("STATE_TABLE", STATE_TABLE.to_owned()),
+                ("LOGS_TABLE", LOGS_TABLE.to_owned()),
+                ("MIN_WORKERS", "1".to_owned()),
+                ("MAX_WORKERS", "5".to_owned()),
+                ("DRAIN_TIMEOUT_SEC", "20".to_owned()),
+                ("SPOT_DRAIN_SEC", "20".to_owned()),
+                ("LEASE_SEC", "120".to_owned()),
+                ("JOIN_TIMEOUT_SEC", "300".to_owned()),
+                ("RUST_LOG", "info".to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let mut w = World {
+            admin: tb.kube_client_admin(),
+            emulator: LambdaEmulator::start().expect("emulator"),
+            moto,
+            tb,
+            prometheus,
+            ec2,
+            ddb,
+            ssm,
+            subnets,
+            master: String::new(),
+            env,
+        };
+        // The control plane: an instance with the master tag, and its tainted node.
+        w.master = w.instance(0, &[MASTER_TAG]).await;
+        w.tb.register_node(NodeSpec::new("master").instance(&w.master).taint(
+            "node-role.kubernetes.io/control-plane",
+            "",
+            "NoSchedule",
+        ))
+        .expect("master node");
+        w
+    }
+
+    /// An instance in moto in subnet `zone_index`, with `tags`.
+    pub async fn instance(&self, zone_index: usize, tags: &[(&str, &str)]) -> String {
+        let spec = TagSpecification::builder()
+            .resource_type(ResourceType::Instance)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                    .collect(),
+            ))
+            .build();
+        self.ec2
+            .run_instances()
+            .image_id(AMI)
+            .instance_type(InstanceType::M5Large)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&self.subnets[zone_index].0)
+            .tag_specifications(spec)
+            .send()
+            .await
+            .expect("run instance")
+            .instances()[0]
+            .instance_id()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A worker that has joined: instance with the worker tag, and its Ready node named
+    /// `node` in the subnet's zone.
+    pub async fn worker(&self, zone_index: usize, node: &str) -> String {
+        let id = self.instance(zone_index, &[WORKER_TAG]).await;
+        self.join(&id, node).await;
+        id
+    }
+
+    /// As [`World::worker`], with `cpu` allocatable.
+    pub async fn worker_with(&self, zone_index: usize, node: &str, cpu: &str) -> String {
+        let id = self.instance(zone_index, &[WORKER_TAG]).await;
+        let zone = self.zone_of(&id).await;
+        let mut spec = NodeSpec::new(node).instance(&id).capacity(cpu, "4Gi");
+        spec.zone = zone;
+        self.tb.register_node(spec).expect("register node");
+        id
+    }
+
+    /// Registers the node of instance `id`, as its kubelet joining would.
+    pub async fn join(&self, id: &str, node: &str) {
+        let zone = self.zone_of(id).await;
+        let mut spec = NodeSpec::new(node).instance(id);
+        spec.zone = zone;
+        self.tb.register_node(spec).expect("register node");
+    }
+
+    pub async fn zone_of(&self, id: &str) -> String {
+        self.describe(id).await["zone"].as_str().unwrap().to_owned()
+    }
+
+    /// `{id, state, zone, subnet, tags: {k: v}, spot}` of one instance.
+    pub async fn describe(&self, id: &str) -> Value {
+        let out = self
+            .ec2
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .expect("describe");
+        let i = &out.reservations()[0].instances()[0];
+        let tags: serde_json::Map<String, Value> = i
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().into()))
+            .collect();
+        json!({
+            "id": id,
+            "state": i.state().unwrap().name().unwrap().as_str(),
+            "zone": i.placement().unwrap().availability_zone(),
+            "subnet": i.subnet_id(),
+            "tags": tags,
+            "spot": i.instance_lifecycle().map(|l| l.as_str().to_owned()),
+            "type": i.instance_type().map(|t| t.as_str().to_owned()),
+        })
+    }
+
+    /// Ids of the live (pending/running) instances with the worker tag, sorted.
+    pub async fn live_workers(&self) -> Vec<String> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{}", WORKER_TAG.0))
+                    .values(WORKER_TAG.1)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("describe");
+        let mut ids: Vec<String> = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| i.instance_id().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub async fn state(&self, id: &str) -> String {
+        self.describe(id).await["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub fn node(&self, name: &str) -> Option<Value> {
+        self.tb.get("nodes", "", name)
+    }
+
+    pub fn cordoned(&self, name: &str) -> bool {
+        self.node(name)
+            .is_some_and(|n| n["spec"]["unschedulable"] == true)
+    }
+
+    /// Pods of `app` per node name (`""` = pending).
+    pub fn pods_by_node(&self, app: &str) -> Vec<(String, String)> {
+        let mut pods: Vec<(String, String)> = self
+            .tb
+            .list("pods", Some("default"))
+            .into_iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == app)
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| {
+                (
+                    p["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    p["spec"]["nodeName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        pods.sort();
+        pods
+    }
+
+    /// A Deployment of `replicas` pods requesting `cpu` each, ending at once when evicted
+    /// (or after `grace` seconds).
+    pub fn deployment(&self, name: &str, replicas: u32, cpu: &str, grace: u32) {
+        self.tb
+            .load_yaml(&format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      terminationGracePeriodSeconds: {grace}\n      containers: [{{name: app, image: busybox, resources: {{requests: {{cpu: \"{cpu}\", memory: 256Mi}}}}}}]\n"
+            ))
+            .expect("deployment");
+    }
+
+    pub fn pdb(&self, name: &str, app: &str, min_available: u32) {
+        self.tb
+            .load_yaml(&format!(
+                "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  minAvailable: {min_available}\n  selector: {{matchLabels: {{app: {app}}}}}\n"
+            ))
+            .expect("pdb");
+    }
+
+    pub fn spawn(&self, extra: &[(&str, &str)]) -> Supervised {
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.emulator
+            .spawn_function(
+                FUNCTION,
+                env!("CARGO_BIN_EXE_node-autoscaler").as_ref(),
+                env,
+            )
+            .expect("function process")
+    }
+
+    pub fn invoke(&self, event: &Value) -> Result<Value, String> {
+        tokio::task::block_in_place(|| self.emulator.invoke(FUNCTION, event))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Invokes the function with each event at once (one `cargo lambda invoke` per thread).
+    pub fn invoke_concurrently(&self, events: &[Value]) -> Vec<Result<Value, String>> {
+        let port = self.emulator.port();
+        let root = repo("");
+        std::thread::scope(|s| {
+            let handles: Vec<_> = events
+                .iter()
+                .map(|e| {
+                    let root = root.clone();
+                    s.spawn(move || {
+                        let out = std::process::Command::new("cargo")
+                            .current_dir(root)
+                            .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
+                            .arg(port.to_string())
+                            .args(["--output-format", "json", "--data-ascii"])
+                            .arg(e.to_string())
+                            .arg(FUNCTION)
+                            .env("NO_COLOR", "1")
+                            .output()
+                            .map_err(|e| e.to_string())?;
+                        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+                        if !out.status.success() {
+                            return Err(format!(
+                                "{}{stdout}",
+                                String::from_utf8_lossy(&out.stderr)
+                            ));
+                        }
+                        serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    /// The items of the state table, by `pk`.
+    pub async fn items(&self) -> Vec<(String, Value)> {
+        let out = self
+            .ddb
+            .scan()
+            .table_name(STATE_TABLE)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan");
+        let mut items: Vec<(String, Value)> = out
+            .items()
+            .iter()
+            .map(|i| {
+                let fields: serde_json::Map<String, Value> = i
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            AttributeValue::S(s) => Value::from(s.as_str()),
+                            AttributeValue::N(n) => Value::from(n.parse::<i64>().unwrap_or(0)),
+                            other => Value::from(format!("{other:?}")),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect();
+                (
+                    fields["pk"].as_str().unwrap().to_owned(),
+                    Value::Object(fields),
+                )
+            })
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items
+    }
+
+    pub async fn log_items(&self) -> Vec<Value> {
+        let out = self
+            .ddb
+            .scan()
+            .table_name(LOGS_TABLE)
+            .send()
+            .await
+            .expect("scan");
+        out.items()
+            .iter()
+            .map(|i| {
+                Value::Object(
+                    i.iter()
+                        .map(|(k, v)| (k.clone(), Value::from(format!("{v:?}"))))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+pub fn event(detail_type: &str, source: &str, at: Timestamp, detail: Value) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("evt-{}-{}", at.as_second(), detail_type.len()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": at.to_string(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail
+    })
+}
+
+pub fn scheduled(at: Timestamp) -> Value {
+    event("Scheduled Event", "aws.events", at, json!({}))
+}
+
+pub fn spot_warning(at: Timestamp, id: &str) -> Value {
+    event(
+        "EC2 Spot Instance Interruption Warning",
+        "aws.ec2",
+        at,
+        json!({"instance-id": id, "instance-action": "terminate"}),
+    )
+}
+
+pub fn rebalance(at: Timestamp, id: &str) -> Value {
+    event(
+        "EC2 Instance Rebalance Recommendation",
+        "aws.ec2",
+        at,
+        json!({"instance-id": id}),
+    )
+}
+
+/// A minute ahead of the clock, so the event's time is what the function decides with.
+pub fn t0() -> Timestamp {
+    Timestamp::from_second(Timestamp::now().as_second() + 60).unwrap()
+}
+
+pub fn at(t: Timestamp, seconds: i64) -> Timestamp {
+    Timestamp::from_second(t.as_second() + seconds).unwrap()
+}
+
+/// Waits (bounded) until `cond` holds.
+pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, deadline: Duration, mut cond: F) {
+    let start = Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn wait_for_log(
+    function: &mut Supervised,
+    deadline: Duration,
+    mut matches: impl FnMut(&Value) -> bool,
+) -> Result<Value, String> {
+    function
+        .wait_for_line(deadline, |line| {
+            let v: Value = serde_json::from_str(line).ok()?;
+            matches(&v).then_some(v)
+        })
+        .map_err(|e| e.to_string())
+}
