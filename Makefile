@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup test lint lint-template fmt demo bench build deploy
+.PHONY: help setup test lint lint-template fmt demo bench build deploy fuzz
 
 # The suite's functions: one crate and one binary each, one function in infra/template.yaml.
 FUNCTIONS := alarm-scaler alarm-sync concurrency-scaler queue-scaler iam-sync node-autoscaler
@@ -16,6 +16,7 @@ help:
 	@echo "make test   install what the tests need (pinned), then run every test"
 	@echo "make lint   rustfmt, clippy (-D warnings) and cfn-lint (make lint-template)"
 	@echo "make bench  measure and print figures (not tests)"
+	@echo "make fuzz   fuzz every event decoder and CR parser (nightly; FUZZ_SECONDS per target)"
 	@echo "make build  release zips of every function (cargo lambda build; ARCH=arm64)"
 	@echo "make deploy package and deploy infra/template.yaml (CLUSTER_NAME, API_SERVER, CERT_AUTHORITY)"
 
@@ -39,7 +40,7 @@ fmt:
 	$(CARGO) fmt --all
 
 # Functions the demo runs; built (debug) next to the demo binary, which finds them there.
-DEMO_FUNCTIONS := alarm-sync alarm-scaler queue-scaler concurrency-scaler iam-sync
+DEMO_FUNCTIONS := alarm-sync alarm-scaler queue-scaler concurrency-scaler iam-sync node-autoscaler
 
 demo: setup
 	$(CARGO) build -q -p demo $(addprefix -p ,$(DEMO_FUNCTIONS)) --bins
@@ -47,6 +48,11 @@ demo: setup
 
 bench: setup
 	@scripts/bench.sh
+
+# cargo-fuzz (pinned) on nightly, FUZZ_SECONDS (default 30) per target of fuzz/: prints the
+# executions and crashes per target; fails on any crash.
+fuzz:
+	@scripts/fuzz.sh
 
 # target/lambda/<function>/bootstrap.zip for each function, the CodeUri of infra/template.yaml.
 build:

@@ -13,3 +13,13 @@ pub const FUNCTIONS: [&str; 5] = [
     "concurrency-scaler",
     "iam-sync",
 ];
+
+/// Every function binary `make demo` needs (node-autoscaler runs on its own k3s stand-ins).
+pub const BINARIES: [&str; 6] = [
+    "alarm-sync",
+    "alarm-scaler",
+    "queue-scaler",
+    "concurrency-scaler",
+    "iam-sync",
+    "node-autoscaler",
+];

@@ -140,13 +140,13 @@ impl World {
         let before = tail(self);
         let response = tokio::task::block_in_place(|| self.emulator.invoke(function, event))?;
         let seen: std::collections::HashSet<&str> = before.lines().collect();
-        let decisions = tail(self)
+        let after = tail(self);
+        let fresh: String = after
             .lines()
             .filter(|l| !seen.contains(l))
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["fields"]["decision"].is_string())
-            .map(|v| decision_line(&v["fields"]))
-            .collect();
+            .collect::<Vec<_>>()
+            .join("\n");
+        let decisions = decision_lines(&fresh);
         Ok((response, decisions))
     }
 
@@ -190,6 +190,15 @@ fn binary(function: &str) -> Result<PathBuf, Error> {
 pub fn sample(path: &str) -> Result<Value, Error> {
     let text = std::fs::read_to_string(repo(path)).map_err(|e| format!("{path}: {e}"))?;
     Ok(serde_json::from_str(&text)?)
+}
+
+/// The decision lines among a function's JSON log lines, as `key=value …`.
+pub fn decision_lines(logs: &str) -> Vec<String> {
+    logs.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["decision"].is_string())
+        .map(|v| decision_line(&v["fields"]))
+        .collect()
 }
 
 /// A decision log line as `key=value …`, decision first, message last.

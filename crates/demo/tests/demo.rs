@@ -13,7 +13,7 @@ fn the_demo_shows_every_function_acting() {
         "demo failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for function in demo::FUNCTIONS {
+    for function in demo::BINARIES {
         assert!(
             stdout.contains(&format!("━━━ {function} ━━━")),
             "{function} missing:\n{stdout}"
@@ -26,6 +26,7 @@ fn the_demo_shows_every_function_acting() {
         "orders-consumer reserved concurrency 6",
         "(unchanged: dry run)",
         "as \"alice@example.com\" in [\"dev-readers\"]",
+        "launched: i-",
         ": 0 found.",
     ] {
         assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");

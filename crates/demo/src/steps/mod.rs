@@ -2,4 +2,5 @@
 //! sample events and prints before → after.
 pub mod alarms;
 pub mod iam;
+pub mod nodes;
 pub mod queues;

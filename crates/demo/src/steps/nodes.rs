@@ -1,0 +1,59 @@
+//! node-autoscaler on its own stand-ins — a self-managed k3s cluster is not the EKS one: moto
+//! EC2 (a tagged control plane and one worker), SSM (the service-account and join tokens),
+//! DynamoDB (lease, state, decision log), a real Prometheus backfilled with five pods
+//! pending for the whole window, and the API server stand-in with the function's RBAC. The
+//! scenario is node-autoscaler's own end-to-end test world, reused.
+#[allow(dead_code, clippy::all)]
+#[path = "../../../node-autoscaler/tests/support/mod.rs"]
+mod world;
+
+use crate::show;
+use crate::world::Error;
+
+pub async fn run() -> Result<Vec<String>, Error> {
+    let w = world::World::start(&world::steady_metrics(0.5, 5)).await;
+    let _first = w.worker(0, "worker-a").await;
+    // Six pods of 1.5 CPU on one 2-CPU worker: one runs, five pend.
+    w.deployment("web", 6, "1500m", 0);
+    let mut function = w.spawn(&[]);
+
+    show::heading(
+        "node-autoscaler",
+        "EventBridge schedule → EC2 workers of a k3s cluster from Prometheus and pod requests",
+    );
+    show::event(
+        "events/node-autoscaler/scheduled.json",
+        "5 pods Pending for all of PENDING_UP_SEC, per real PromQL",
+    );
+    let pending = w
+        .pods_by_node("web")
+        .iter()
+        .filter(|p| p.1.is_empty())
+        .count();
+    show::before(&format!(
+        "workers {:?}, {pending} web pods pending (1.5 CPU each, 2-CPU workers)",
+        w.live_workers().await
+    ));
+    let response = w.invoke(&world::scheduled(world::t0()))?;
+    let decisions = crate::world::decision_lines(&function.output_tail());
+    show::decided(&(response.clone(), decisions), 20);
+    let launched: Vec<String> =
+        serde_json::from_value(response["launched"].clone()).unwrap_or_default();
+    let mut after = Vec::new();
+    for id in &launched {
+        let i = w.describe(id).await;
+        after.push(format!("{id} {} {} {}", i["type"], i["spot"], i["subnet"]));
+    }
+    show::after(&format!(
+        "{} workers; launched: {}",
+        w.live_workers().await.len(),
+        after.join("; ")
+    ));
+    show::note("the control plane and instances without the worker tag are never candidates");
+    function.kill();
+    Ok(vec![
+        world::API_TOKEN.to_owned(),
+        world::JOIN_TOKEN.to_owned(),
+        function.output_tail(),
+    ])
+}
