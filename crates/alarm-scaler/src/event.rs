@@ -63,8 +63,7 @@ struct AlarmMessage {
 
 /// Every record of `event`, decoded; the first record that is not ours fails the whole event.
 pub fn decode(event: serde_json::Value) -> Result<Vec<AlarmNotification>, EventError> {
-    let sns: SnsEvent =
-        serde_json::from_value(event).map_err(|e| EventError::NotSns(e.to_string()))?;
+    let sns: SnsEvent = lambda_support::json::from_value(event).map_err(EventError::NotSns)?;
     if sns.records.is_empty() {
         return Err(EventError::NoRecords);
     }
@@ -89,7 +88,7 @@ fn decode_record(index: usize, record: &SnsRecord) -> Result<AlarmNotification, 
         problem,
     };
     let message: AlarmMessage =
-        serde_json::from_str(&sns.message).map_err(|e| not_an_alarm(e.to_string()))?;
+        lambda_support::json::from_str(&sns.message).map_err(not_an_alarm)?;
     let state = match message.new_state_value.as_str() {
         "ALARM" => AlarmState::Alarm,
         "OK" => AlarmState::Ok,
@@ -239,6 +238,99 @@ mod tests {
             let err = decode(input).unwrap_err().to_string();
             assert!(err.contains(expected), "{err:?} lacks {expected:?}");
         }
+    }
+
+    /// Malformed events (wrong shapes, wrong types, missing fields, huge numbers, nested
+    /// garbage, invalid escapes inside the embedded message) are refused with an error
+    /// naming the field, never a panic.
+    #[test]
+    fn malformed_events_are_refused_naming_the_field() {
+        let with = |pointer: &str, value: Value| {
+            let mut e = event(notification());
+            *e.pointer_mut(pointer).unwrap() = value;
+            e
+        };
+        let message = |text: &str| with("/Records/0/Sns/Message", json!(text));
+        let deep = (0..200).fold(json!("x"), |v, _| json!({ "a": [v] }));
+        let cases: Vec<(Value, &str)> = vec![
+            (json!({}), "not an SNS event (missing field `Records`)"),
+            (json!(null), "not an SNS event (invalid type: null"),
+            (json!("Records"), "not an SNS event (invalid type: string"),
+            (
+                json!([{"Records": []}]),
+                "not an SNS event ([0]: invalid type: map",
+            ),
+            (json!({"Records": 5}), "(Records: invalid type: integer `5`"),
+            (
+                json!({"Records": [null]}),
+                "(Records[0]: invalid type: null",
+            ),
+            (json!({"Records": [{}]}), "(Records[0]"),
+            (
+                with("/Records/0/Sns", json!([])),
+                "(Records[0].Sns: invalid length 0",
+            ),
+            (
+                with("/Records/0/Sns/Timestamp", json!("yesterday")),
+                "(Records[0].Sns.Timestamp: ",
+            ),
+            (
+                with("/Records/0/Sns/Timestamp", json!(1e308)),
+                "(Records[0].Sns.Timestamp: ",
+            ),
+            (
+                with("/Records/0/Sns/MessageId", json!(u64::MAX)),
+                "(Records[0].Sns.MessageId: ",
+            ),
+            (
+                with("/Records/0/EventSource", deep.clone()),
+                "(Records[0].EventSource: ",
+            ),
+            (
+                with("/Records/0/Sns/Message", json!({"AlarmName": "x"})),
+                "(Records[0].Sns.Message: ",
+            ),
+            (message(""), "not a CloudWatch alarm notification: EOF"),
+            (
+                message("[]"),
+                "not a CloudWatch alarm notification: invalid length 0",
+            ),
+            (
+                message(r#"{"AlarmName": 5}"#),
+                "notification: AlarmName: invalid type: integer `5`",
+            ),
+            (
+                message(r#"{"AlarmName": "a\ud800", "NewStateValue": "ALARM"}"#),
+                "notification: AlarmName: ",
+            ),
+            (
+                message(r#"{"AlarmName": "a", "NewStateValue": null}"#),
+                "notification: NewStateValue: invalid type: null",
+            ),
+            (
+                message(r#"{"AlarmName": "a"}"#),
+                "notification: missing field `NewStateValue`",
+            ),
+            (
+                message(r#"{"AlarmName": "a", "NewStateValue": "ALARM", "AlarmArn": 1e999}"#),
+                "notification: AlarmArn: ",
+            ),
+            (
+                message(
+                    &json!({"AlarmName": "a", "NewStateValue": "ALARM", "NewStateReason": deep})
+                        .to_string(),
+                ),
+                "notification: ",
+            ),
+        ];
+        let wrong: Vec<String> = cases
+            .into_iter()
+            .filter_map(|(input, expected)| {
+                let err = decode(input.clone()).unwrap_err().to_string();
+                (!err.contains(expected)).then(|| format!("{input}: {err:?} lacks {expected:?}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]

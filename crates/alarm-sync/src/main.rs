@@ -1,24 +1,11 @@
-//! alarm-sync: on a schedule, every K8sMetricAlarm's CloudWatch alarms created, updated,
-//! tagged with their owner, and deleted once no resource names them; each resource's status
-//! says whether it is in sync. See the README's "alarm-sync" section.
-//!
-//! Errors (EventBridge retries, then the next schedule runs anyway): an event that is not
-//! the schedule's, a failure to list the resources or to read CloudWatch or the tagging API.
-//! Recorded in the resource's status and the response, not errors: an invalid config, a
-//! contested alarm name, CloudWatch refusing one alarm, a failed status write.
-mod alarm;
-mod apply;
-mod cloudwatch;
-mod config;
-mod decide;
-mod event;
-mod status;
-mod tagging;
+//! alarm-sync's Lambda entry point: decodes each schedule event and runs the library's sync.
 
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
+
+use alarm_sync::{apply, cloudwatch, config, event, tagging};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

@@ -1,14 +1,10 @@
-//! concurrency-scaler: every minute, steps each LambdaConcurrencyScaler's function's reserved
-//! concurrency up or down from the depth of the SQS queue feeding it.
-mod apply;
-mod config;
-mod decide;
-mod event;
-mod lambda_api;
+//! concurrency-scaler's Lambda entry point: decodes each schedule tick and runs the library's scaling pass.
 
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+use concurrency_scaler::{apply, config, event, lambda_api};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

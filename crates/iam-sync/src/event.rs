@@ -96,7 +96,7 @@ pub fn valid_iam_name(name: &str, max: usize) -> bool {
 
 pub fn decode(event: Value) -> Result<Trigger, EventError> {
     let event: CloudWatchEvent =
-        serde_json::from_value(event).map_err(|e| EventError::Shape(e.to_string()))?;
+        lambda_support::json::from_value(event).map_err(EventError::Shape)?;
     let source = event.source.as_deref();
     let detail_type = event.detail_type.as_deref();
     let account = event
@@ -208,6 +208,7 @@ pub fn decode(event: Value) -> Result<Trigger, EventError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sample(name: &str) -> Value {
         let text = match name {
@@ -292,6 +293,96 @@ mod tests {
         v["account"] = "12".into();
         assert!(err(v).starts_with("field `account`"));
         assert!(err(serde_json::json!({"x": 1})).contains("missing field `time`"));
+    }
+
+    /// Malformed events (wrong shapes, wrong types, missing fields, huge numbers, nested
+    /// garbage, odd strings) are refused with an error naming the field, never a panic.
+    #[test]
+    fn malformed_events_are_refused_naming_the_field() {
+        let with = |pointer: &str, value: serde_json::Value| {
+            let mut e = sample("add");
+            *e.pointer_mut(pointer).unwrap() = value;
+            e
+        };
+        let deep = (0..200).fold(json!("x"), |v, _| json!({ "a": [v] }));
+        let cases: Vec<(serde_json::Value, &str)> = vec![
+            (json!({}), "missing field `time`"),
+            (json!(null), "invalid type: null"),
+            (json!(42), "invalid type: integer `42`"),
+            (json!([sample("add")]), "[0]: invalid type: map"),
+            (with("/time", json!("yesterday")), "time: "),
+            (with("/time", json!(1e308)), "time: "),
+            (with("/time", json!(u64::MAX)), "time: "),
+            (with("/time", json!(null)), "time: "),
+            (
+                with("/source", json!(7)),
+                "source: invalid type: integer `7`",
+            ),
+            (
+                with("/detail-type", json!(["Scheduled Event"])),
+                "detail-type: invalid type: sequence",
+            ),
+            (
+                with("/id", json!({"nested": true})),
+                "id: invalid type: map",
+            ),
+            (
+                with("/resources", json!("arn")),
+                "resources: invalid type: string",
+            ),
+            (
+                with("/resources", json!([1])),
+                "resources[0]: invalid type: integer `1`",
+            ),
+            (with("/region", deep.clone()), "region: invalid type: map"),
+            (with("/source", json!("aws.events\u{0}")), "source"),
+            (with("/source", json!("")), "source"),
+            (
+                with("/account", json!(111122223333u64)),
+                "account: invalid type: integer",
+            ),
+            (with("/account", json!("11112222333x")), "field `account`"),
+            (
+                with("/detail", json!("garbage")),
+                "field `detail.eventSource`",
+            ),
+            (
+                with("/detail/eventSource", json!(1e308)),
+                "field `detail.eventSource`",
+            ),
+            (
+                with("/detail/requestParameters", json!(null)),
+                "field `detail.requestParameters.userName`",
+            ),
+            (
+                with("/detail/requestParameters/userName", json!(42)),
+                "field `detail.requestParameters.userName`",
+            ),
+            (
+                with("/detail/requestParameters/userName", json!("a".repeat(65))),
+                "field `detail.requestParameters.userName`",
+            ),
+            (
+                with("/detail/requestParameters/userName", json!("bad\u{0}name")),
+                "field `detail.requestParameters.userName`",
+            ),
+            (
+                with("/detail/requestParameters/groupName", deep.clone()),
+                "field `detail.requestParameters.groupName`",
+            ),
+            (
+                with("/detail/requestParameters/groupName", json!("")),
+                "field `detail.requestParameters.groupName`",
+            ),
+        ];
+        let wrong: Vec<String> = cases
+            .into_iter()
+            .filter_map(|(input, expected)| {
+                let err = decode(input.clone()).unwrap_err().to_string();
+                (!err.contains(expected)).then(|| format!("{input}: {err:?} lacks {expected:?}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]

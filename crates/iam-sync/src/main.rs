@@ -1,20 +1,10 @@
-//! iam-sync: IAM group membership → Kubernetes identities. CloudTrail `AddUserToGroup` /
-//! `RemoveUserFromGroup` events (through EventBridge) converge one user, a schedule converges
-//! everyone, each to what IAM says now, in `aws-auth` `mapUsers` or EKS access entries, with an
-//! `IamUserGroup` record per user.
-mod access_entries;
-mod apply;
-mod aws_auth;
-mod config;
-mod decide;
-mod event;
-mod iam;
-mod mapping;
-mod records;
+//! iam-sync's Lambda entry point: decodes each CloudTrail or schedule event and runs the library's sync.
 
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+use iam_sync::{access_entries, apply, config, event, iam};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,7 +1,9 @@
 //! Plumbing every function of the suite shares: logging, typed environment configuration
-//! with clear errors, and the AWS SDK configuration.
+//! with clear errors, the AWS SDK configuration, and event JSON decoded with errors that
+//! name the field.
 pub mod aws;
 pub mod env;
+pub mod json;
 
 pub use env::{ConfigError, Env};
 

@@ -1,13 +1,10 @@
-//! queue-scaler: every minute, scales each SqsQueueScaler's Deployment from the length of its
-//! SQS queue, with KEDA's aws-sqs-queue semantics (scale to and from zero included).
-mod apply;
-mod config;
-mod decide;
-mod event;
+//! queue-scaler's Lambda entry point: decodes each schedule tick and runs the library's scaling pass.
 
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+use queue_scaler::{apply, config, event};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
