@@ -149,7 +149,9 @@ impl LambdaEmulator {
         event: &serde_json::Value,
     ) -> Result<serde_json::Value> {
         use http_body_util::{BodyExt, Full};
-        let fail = |what: &str, e: &dyn std::fmt::Display| Error::new(format!("invoke {name}: {what}: {e}"));
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            Error::new(format!("invoke {name}: {what}: {e}"))
+        };
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .map_err(|e| fail("connect", &e))?;
