@@ -338,6 +338,9 @@ async fn periodic_locked(
             out["to"] = (*to).into();
             out["reason"] = reason.as_str().into();
             if let Some(lease) = lease {
+                // Check the fence before acting, not only after: a holder whose lease was
+                // taken over stops here, before it launches anything.
+                ctx.store.put_state(lease, state).await?;
                 let (launched, errors) =
                     launch(ctx, &ep.control_plane, &observed.workers, *count, &event.id).await?;
                 if !launched.is_empty() {
