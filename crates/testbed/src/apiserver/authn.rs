@@ -41,8 +41,15 @@
 //! `sts getCallerIdentity failed: ` (or `... was throttled: `), mapping errors with
 //! `ARN is not mapped`. (Real EKS answers all of them with a bare `Unauthorized`; the
 //! testbed is more talkative on purpose.)
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+//!
+//! STS's answer for a token is remembered for `STS_CACHE_TTL` (kube-apiserver's webhook
+//! token cache, `--authentication-token-webhook-cache-ttl`, defaults to 2 minutes), so a
+//! client reusing its token costs one STS round trip, not one per request. The format rules
+//! and the mapping still run on every request: an aged-out token or a removed mapping is
+//! refused at once.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -62,6 +69,8 @@ pub const PRESIGNED_URL_VALIDITY: Duration = Duration::from_secs(15 * 60);
 pub const CLUSTER_ID_HEADER: &str = "x-k8s-aws-id";
 /// Timeout of the re-sent GetCallerIdentity request.
 pub const STS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a successful STS answer for a token is reused.
+pub const STS_CACHE_TTL: Duration = Duration::from_secs(120);
 /// Username of the static admin token.
 pub const ADMIN_USERNAME: &str = "testbed-admin";
 
@@ -185,6 +194,8 @@ pub struct Authenticator {
     now: NowFn,
     sts_timeout: Duration,
     static_tokens: StaticTokens,
+    /// Token → (when STS answered, who it said).
+    sts_answers: Mutex<HashMap<String, (Instant, CallerIdentity)>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -214,6 +225,7 @@ impl Authenticator {
             now,
             sts_timeout: STS_TIMEOUT,
             static_tokens: StaticTokens::default(),
+            sts_answers: Mutex::default(),
         }
     }
 
@@ -258,10 +270,31 @@ impl Authenticator {
             return Ok(user);
         }
         let checked = self.check_token(token)?;
-        let body = self.get_caller_identity(&checked).await?;
-        let id = CallerIdentity::from_sts_json(&body, &checked.access_key_id)
-            .map_err(AuthnError::sts)?;
+        let id = match self.remembered(token) {
+            Some(id) => id,
+            None => {
+                let body = self.get_caller_identity(&checked).await?;
+                let id = CallerIdentity::from_sts_json(&body, &checked.access_key_id)
+                    .map_err(AuthnError::sts)?;
+                self.remember(token, &id);
+                id
+            }
+        };
         identity::map_identity(&id, identities).map_err(AuthnError::new)
+    }
+
+    fn remembered(&self, token: &str) -> Option<CallerIdentity> {
+        let answers = self.sts_answers.lock().unwrap_or_else(|p| p.into_inner());
+        answers
+            .get(token)
+            .filter(|(at, _)| at.elapsed() < STS_CACHE_TTL)
+            .map(|(_, id)| id.clone())
+    }
+
+    fn remember(&self, token: &str, id: &CallerIdentity) {
+        let mut answers = self.sts_answers.lock().unwrap_or_else(|p| p.into_inner());
+        answers.retain(|_, (at, _)| at.elapsed() < STS_CACHE_TTL);
+        answers.insert(token.to_string(), (Instant::now(), id.clone()));
     }
 
     /// Every format rule, without network. `Ok` is what to re-send to STS.

@@ -58,6 +58,13 @@ impl Shared {
         let now = self.clock.now();
         sim::reconcile(&mut self.lock(), now);
     }
+
+    /// The background ticker's pass: a reconcile only when time or a skipped write can
+    /// have changed something.
+    pub fn tick(&self) {
+        let now = self.clock.now();
+        sim::tick(&mut self.lock(), now);
+    }
 }
 
 pub fn json_response(code: u16, v: &Value) -> Response<Body> {

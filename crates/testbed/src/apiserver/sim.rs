@@ -14,6 +14,8 @@
 //! - the kubelet turns a bound pod Running and Ready at once (annotation
 //!   `testbed.k8s.io/ready: "false"` keeps it unready; a NotReady node makes its pods unready);
 //! - PodDisruptionBudget status is kept current.
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -37,6 +39,26 @@ pub const READY_ANNOTATION: &str = "testbed.k8s.io/ready";
 
 /// Runs every controller until nothing changes (bounded).
 pub fn reconcile(state: &mut State, now: Timestamp) {
+    run_controllers(state, now);
+    state.settled_rv = Some(state.store.resource_version());
+}
+
+/// The ticker's pass: only time can have changed since the last reconcile (every simulated
+/// write reconciles itself), so a full pass is needed only when a grace period has ended
+/// or a write skipped its pass. Keeps an idle stand-in with thousands of objects from
+/// holding the lock every tick.
+pub fn tick(state: &mut State, now: Timestamp) {
+    let settled = state.settled_rv == Some(state.store.resource_version());
+    let due = state.store.list("pods", None).into_iter().any(|p| {
+        let due = str_at(p, &["metadata", "deletionTimestamp"]);
+        !due.is_empty() && parse_time(due).is_none_or(|t| t <= now)
+    });
+    if !settled || due {
+        reconcile(state, now);
+    }
+}
+
+fn run_controllers(state: &mut State, now: Timestamp) {
     for _ in 0..10 {
         let before = state.store.resource_version();
         finish_pods(state, now);
@@ -96,6 +118,14 @@ fn namespaces(state: &mut State) {
 }
 
 fn garbage_collect(state: &mut State, now: Timestamp) {
+    // Owners go away only by removal, so nothing new can be orphaned unless one happened
+    // since the last collection (its own deletes count: they may orphan the next level).
+    // An object created with an owner that never existed waits for the next removal.
+    let removals = state.store.removals;
+    if state.collected_at == Some(removals) {
+        return;
+    }
+    state.collected_at = Some(removals);
     let grs = state.store.group_resources();
     let mut uids = std::collections::HashSet::new();
     for gr in &grs {
@@ -135,15 +165,28 @@ fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
            "controller": true, "blockOwnerDeletion": true})
 }
 
-/// Objects in `ns` of `gr` whose controller is `owner`.
-fn owned(state: &State, gr: &str, owner: &Value) -> Vec<Value> {
-    let uid = uid_of(owner);
-    state
-        .store
-        .list(gr, Some(namespace_of(owner)))
-        .into_iter()
-        .filter(|o| controller_of(o).is_some_and(|c| c["uid"] == uid))
-        .cloned()
+type Key = (String, String);
+
+/// The objects of `gr` by their controller's uid, as (namespace, name): one pass over `gr`
+/// per controller run instead of one per owner (this runs after every write, and a scan per
+/// owner made 500 Deployments quadratic).
+fn children(state: &State, gr: &str) -> HashMap<String, Vec<Key>> {
+    let mut by_owner: HashMap<String, Vec<Key>> = HashMap::new();
+    for o in state.store.list(gr, None) {
+        if let Some(uid) = controller_of(o).and_then(|c| c["uid"].as_str()) {
+            by_owner
+                .entry(uid.to_string())
+                .or_default()
+                .push((namespace_of(o).to_string(), name_of(o).to_string()));
+        }
+    }
+    by_owner
+}
+
+/// The objects behind `keys` as they are now (deleted ones left out).
+fn current(state: &State, gr: &str, keys: &[Key]) -> Vec<Value> {
+    keys.iter()
+        .filter_map(|(ns, name)| state.store.get(gr, ns, name).cloned())
         .collect()
 }
 
@@ -156,6 +199,57 @@ fn write_status(state: &mut State, gr: &str, obj: &Value, status: Value) {
     }
 }
 
+/// `write_status` for an object named by key: cloned only when its status changes (the
+/// controllers below run after every write over every object, so clones are the cost).
+fn write_status_at(state: &mut State, gr: &str, (ns, name): &Key, status: Value) {
+    let Some(obj) = state.store.get(gr, ns, name) else {
+        return;
+    };
+    if obj["status"] != status {
+        let mut o = obj.clone();
+        o["status"] = status;
+        state.store.update(gr, o);
+    }
+}
+
+/// The resourceVersions a controller's pass over `owner` reads: the owner's and its
+/// children's. A pass is a function of those objects (the clock only stamps transitions),
+/// so when they are as they were at the owner's last pass that wrote nothing, it is
+/// skipped — the incremental shape of a real controller's work queue, without which every
+/// write costs a pass over every object.
+fn inputs(state: &State, owner: &Value, child_gr: &str, children: &[Key]) -> u64 {
+    let mut seen = String::from(str_at(owner, &["metadata", "resourceVersion"]));
+    for (ns, name) in children {
+        seen.push('/');
+        if let Some(c) = state.store.get(child_gr, ns, name) {
+            seen.push_str(str_at(c, &["metadata", "resourceVersion"]));
+        }
+    }
+    fnv1a(seen.as_bytes())
+}
+
+/// Whether `owner`'s pass would read what its last no-op pass read.
+fn unchanged(state: &State, owner: &Value, fingerprint: u64) -> bool {
+    state.settled_inputs.get(uid_of(owner)) == Some(&fingerprint)
+}
+
+/// Records a no-op pass (`before`: the store's resourceVersion when it began).
+fn settle(state: &mut State, uid: String, before: u64, fingerprint: u64) {
+    if state.store.resource_version() == before {
+        state.settled_inputs.insert(uid, fingerprint);
+    }
+}
+
+/// Every (namespace, name) of `gr`.
+fn keys_of(state: &State, gr: &str) -> Vec<Key> {
+    state
+        .store
+        .list(gr, None)
+        .into_iter()
+        .map(|o| (namespace_of(o).to_string(), name_of(o).to_string()))
+        .collect()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn new_pod(
     state: &mut State,
@@ -166,7 +260,7 @@ fn new_pod(
     template: &Value,
     node: Option<&str>,
     extra_labels: &[(&str, String)],
-) {
+) -> Key {
     let ns = namespace_of(owner).to_string();
     let mut meta = template["metadata"].clone();
     if !meta.is_object() {
@@ -185,9 +279,11 @@ fn new_pod(
     if let Ok(rt) = state.rt("pods") {
         handlers::prepare_create(&rt, &mut pod);
     }
-    if state.store.get("pods", &ns, name_of(&pod)).is_none() {
+    let key = (ns, name_of(&pod).to_string());
+    if state.store.get("pods", &key.0, &key.1).is_none() {
         state.store.create("pods", pod, &fmt_time(now));
     }
+    key
 }
 
 fn template_hash(template: &Value) -> String {
@@ -202,7 +298,10 @@ fn template_hash(template: &Value) -> String {
         .collect()
 }
 
-fn set_spec_replicas(state: &mut State, gr: &str, obj: &Value, n: i64) {
+fn set_spec_replicas(state: &mut State, gr: &str, (ns, name): &Key, n: i64) {
+    let Some(obj) = state.store.get(gr, ns, name) else {
+        return;
+    };
     if obj["spec"]["replicas"].as_i64() != Some(n) {
         let mut o = obj.clone();
         o["spec"]["replicas"] = json!(n);
@@ -212,84 +311,125 @@ fn set_spec_replicas(state: &mut State, gr: &str, obj: &Value, n: i64) {
     }
 }
 
+/// What the Deployment controller does for one Deployment, decided on borrowed state.
+struct DeploymentPass {
+    /// The ReplicaSet of the current template, when it does not exist yet.
+    create: Option<Value>,
+    /// (ReplicaSet, replicas it should have).
+    resize: Vec<(Key, i64)>,
+    status: Value,
+}
+
 fn deployments(state: &mut State, now: Timestamp) {
-    for d in state.store.list_owned(DEPLOY, None) {
-        if is_terminating(&d) {
+    let mut replica_sets = children(state, RS);
+    for key in keys_of(state, DEPLOY) {
+        let Some(d) = state.store.get(DEPLOY, &key.0, &key.1) else {
+            continue;
+        };
+        if is_terminating(d) {
             continue;
         }
-        let ns = namespace_of(&d).to_string();
-        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
-        let mut template = d["spec"]["template"].clone();
-        let hash = template_hash(&template);
-        let rs_name = format!("{}-{hash}", name_of(&d));
-        let rss = owned(state, RS, &d);
-        let revision = rss.len() + 1;
-        match rss.iter().find(|r| name_of(r) == rs_name) {
-            Some(rs) => set_spec_replicas(state, RS, rs, replicas),
-            None if state.store.get(RS, &ns, &rs_name).is_none() => {
-                template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-                let mut selector = d["spec"]["selector"].clone();
-                selector["matchLabels"]["pod-template-hash"] = json!(hash);
-                let rs = json!({
-                    "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                    "metadata": {"name": rs_name, "namespace": ns, "labels": template["metadata"]["labels"],
-                        "annotations": {"deployment.kubernetes.io/desired-replicas": replicas.to_string(),
-                                        "deployment.kubernetes.io/revision": revision.to_string()},
-                        "ownerReferences": [owner_ref(&d, "apps/v1", "Deployment")]},
-                    "spec": {"replicas": replicas, "selector": selector, "template": template},
-                    "status": {"replicas": 0}
-                });
-                state.store.create(RS, rs, &fmt_time(now));
-            }
-            None => {}
+        let uid = uid_of(d).to_string();
+        let keys = replica_sets.entry(uid.clone()).or_default();
+        let fingerprint = inputs(state, d, RS, keys);
+        if unchanged(state, d, fingerprint) {
+            continue;
         }
-        for old in rss.iter().filter(|r| name_of(r) != rs_name) {
-            set_spec_replicas(state, RS, old, 0);
+        let before = state.store.resource_version();
+        let pass = deployment_pass(state, d, keys, now);
+        if let Some(rs) = pass.create {
+            keys.push((key.0.clone(), name_of(&rs).to_string()));
+            state.store.create(RS, rs, &fmt_time(now));
         }
-        // Status from the ReplicaSets as they are now.
-        let rss = owned(state, RS, &d);
-        let sum = |k: &str| -> i64 {
-            rss.iter()
-                .map(|r| r["status"][k].as_i64().unwrap_or(0))
-                .sum()
-        };
-        let updated = rss
-            .iter()
-            .find(|r| name_of(r) == rs_name)
-            .map(|r| r["status"]["replicas"].as_i64().unwrap_or(0))
-            .unwrap_or(0);
-        let available = sum("availableReplicas");
-        let total = sum("replicas");
-        let old_conds = d["status"]["conditions"].clone();
-        let cond = |t: &str, ok: bool, reason: &str, msg: String| {
-            let status = if ok { "True" } else { "False" };
-            let since = old_conds
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["type"] == t && c["status"] == status))
-                .map(|c| c["lastTransitionTime"].clone())
-                .unwrap_or(json!(fmt_time(now)));
-            json!({"type": t, "status": status, "reason": reason, "message": msg,
-                   "lastUpdateTime": since, "lastTransitionTime": since})
-        };
-        let is_available = available >= replicas;
-        let complete = updated == replicas && total == replicas && available == replicas;
-        let status = json!({
-            "observedGeneration": d["metadata"]["generation"],
-            "replicas": total,
-            "updatedReplicas": updated,
-            "readyReplicas": sum("readyReplicas"),
-            "availableReplicas": available,
-            "unavailableReplicas": (total - available).max(0),
-            "conditions": [
-                cond("Available", is_available,
-                     if is_available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
-                     if is_available { "Deployment has minimum availability.".into() } else { "Deployment does not have minimum availability.".into() }),
-                cond("Progressing", true,
-                     if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
-                     format!("ReplicaSet \"{rs_name}\" {}", if complete { "has successfully progressed." } else { "is progressing." })),
-            ],
-        });
-        write_status(state, DEPLOY, &d, status);
+        for (rs, n) in &pass.resize {
+            set_spec_replicas(state, RS, rs, *n);
+        }
+        write_status_at(state, DEPLOY, &key, pass.status);
+        settle(state, uid, before, fingerprint);
+    }
+}
+
+fn deployment_pass(state: &State, d: &Value, rs_keys: &[Key], now: Timestamp) -> DeploymentPass {
+    let ns = namespace_of(d);
+    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    let hash = template_hash(&d["spec"]["template"]);
+    let rs_name = format!("{}-{hash}", name_of(d));
+    let rss: Vec<&Value> = rs_keys
+        .iter()
+        .filter_map(|(n, name)| state.store.get(RS, n, name))
+        .collect();
+    let mut create = None;
+    let mut resize = Vec::new();
+    match rss.iter().find(|r| name_of(r) == rs_name) {
+        Some(_) => resize.push(((ns.to_string(), rs_name.clone()), replicas)),
+        None if state.store.get(RS, ns, &rs_name).is_none() => {
+            let mut template = d["spec"]["template"].clone();
+            template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+            let mut selector = d["spec"]["selector"].clone();
+            selector["matchLabels"]["pod-template-hash"] = json!(hash);
+            let revision = rss.len() + 1;
+            create = Some(json!({
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": rs_name, "namespace": ns, "labels": template["metadata"]["labels"],
+                    "annotations": {"deployment.kubernetes.io/desired-replicas": replicas.to_string(),
+                                    "deployment.kubernetes.io/revision": revision.to_string()},
+                    "ownerReferences": [owner_ref(d, "apps/v1", "Deployment")]},
+                "spec": {"replicas": replicas, "selector": selector, "template": template},
+                "status": {"replicas": 0}
+            }));
+        }
+        None => {}
+    }
+    for old in rss.iter().filter(|r| name_of(r) != rs_name) {
+        resize.push(((ns.to_string(), name_of(old).to_string()), 0));
+    }
+    // Status from the ReplicaSets' status as it is (resizing them changes only their spec;
+    // a ReplicaSet created now has no replicas yet).
+    let sum = |k: &str| -> i64 {
+        rss.iter()
+            .map(|r| r["status"][k].as_i64().unwrap_or(0))
+            .sum()
+    };
+    let updated = rss
+        .iter()
+        .find(|r| name_of(r) == rs_name)
+        .map(|r| r["status"]["replicas"].as_i64().unwrap_or(0))
+        .unwrap_or(0);
+    let available = sum("availableReplicas");
+    let total = sum("replicas");
+    let old_conds = &d["status"]["conditions"];
+    let cond = |t: &str, ok: bool, reason: &str, msg: String| {
+        let status = if ok { "True" } else { "False" };
+        let since = old_conds
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == t && c["status"] == status))
+            .map(|c| c["lastTransitionTime"].clone())
+            .unwrap_or_else(|| json!(fmt_time(now)));
+        json!({"type": t, "status": status, "reason": reason, "message": msg,
+               "lastUpdateTime": since, "lastTransitionTime": since})
+    };
+    let is_available = available >= replicas;
+    let complete = updated == replicas && total == replicas && available == replicas;
+    let status = json!({
+        "observedGeneration": d["metadata"]["generation"],
+        "replicas": total,
+        "updatedReplicas": updated,
+        "readyReplicas": sum("readyReplicas"),
+        "availableReplicas": available,
+        "unavailableReplicas": (total - available).max(0),
+        "conditions": [
+            cond("Available", is_available,
+                 if is_available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+                 if is_available { "Deployment has minimum availability.".into() } else { "Deployment does not have minimum availability.".into() }),
+            cond("Progressing", true,
+                 if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
+                 format!("ReplicaSet \"{rs_name}\" {}", if complete { "has successfully progressed." } else { "is progressing." })),
+        ],
+    });
+    DeploymentPass {
+        create,
+        resize,
+        status,
     }
 }
 
@@ -319,19 +459,32 @@ fn replicasets(state: &mut State, now: Timestamp) {
     let Ok(pods_rt) = state.rt("pods") else {
         return;
     };
-    for rs in state.store.list_owned(RS, None) {
-        if is_terminating(&rs) {
+    let mut pods_of = children(state, "pods");
+    for key in keys_of(state, RS) {
+        let Some(rs) = state.store.get(RS, &key.0, &key.1) else {
+            continue;
+        };
+        if is_terminating(rs) {
             continue;
         }
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
-        let mut active: Vec<Value> = owned(state, "pods", &rs)
-            .into_iter()
+        let uid = uid_of(rs).to_string();
+        let keys = pods_of.entry(uid.clone()).or_default();
+        let fingerprint = inputs(state, rs, "pods", keys);
+        if unchanged(state, rs, fingerprint) {
+            continue;
+        }
+        let before = state.store.resource_version();
+        let mut active: Vec<&Value> = keys
+            .iter()
+            .filter_map(|(ns, name)| state.store.get("pods", ns, name))
             .filter(|p| !is_terminating(p))
             .collect();
         if active.len() < want {
+            let rs = rs.clone();
             for _ in active.len()..want {
                 let name = format!("{}-{}", name_of(&rs), state.store.rng.suffix(5));
-                new_pod(
+                keys.push(new_pod(
                     state,
                     now,
                     &rs,
@@ -340,18 +493,29 @@ fn replicasets(state: &mut State, now: Timestamp) {
                     &rs["spec"]["template"],
                     None,
                     &[],
-                );
+                ));
             }
         } else if active.len() > want {
-            active.sort_by_key(deletion_rank);
-            for p in &active[..active.len() - want] {
-                let _ = handlers::delete(state, &pods_rt, namespace_of(p), name_of(p), None, now);
+            active.sort_by_key(|p| deletion_rank(p));
+            let doomed: Vec<Key> = active[..active.len() - want]
+                .iter()
+                .map(|p| (namespace_of(p).to_string(), name_of(p).to_string()))
+                .collect();
+            for (ns, name) in doomed {
+                let _ = handlers::delete(state, &pods_rt, &ns, &name, None, now);
             }
         }
-        let pods = owned(state, "pods", &rs);
-        let live: Vec<&Value> = pods.iter().filter(|p| !is_terminating(p)).collect();
+        let Some(rs) = state.store.get(RS, &key.0, &key.1) else {
+            continue;
+        };
+        let live: Vec<&Value> = keys
+            .iter()
+            .filter_map(|(ns, name)| state.store.get("pods", ns, name))
+            .filter(|p| !is_terminating(p))
+            .collect();
         let status = replica_status(&live, &rs["metadata"]["generation"]);
-        write_status(state, RS, &rs, status);
+        write_status_at(state, RS, &key, status);
+        settle(state, uid, before, fingerprint);
     }
 }
 
@@ -359,10 +523,12 @@ fn statefulsets(state: &mut State, now: Timestamp) {
     let Ok(pods_rt) = state.rt("pods") else {
         return;
     };
+    let mut pods_of = children(state, "pods");
     for sts in state.store.list_owned(STS, None) {
         if is_terminating(&sts) {
             continue;
         }
+        let keys = pods_of.entry(uid_of(&sts).to_string()).or_default();
         let ns = namespace_of(&sts).to_string();
         let want = sts["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
         for i in 0..want {
@@ -372,7 +538,7 @@ fn statefulsets(state: &mut State, now: Timestamp) {
                     ("statefulset.kubernetes.io/pod-name", name.clone()),
                     ("apps.kubernetes.io/pod-index", i.to_string()),
                 ];
-                new_pod(
+                keys.push(new_pod(
                     state,
                     now,
                     &sts,
@@ -381,10 +547,10 @@ fn statefulsets(state: &mut State, now: Timestamp) {
                     &sts["spec"]["template"],
                     None,
                     &labels,
-                );
+                ));
             }
         }
-        for p in owned(state, "pods", &sts) {
+        for p in current(state, "pods", keys) {
             let ordinal = name_of(&p)
                 .rsplit('-')
                 .next()
@@ -394,7 +560,7 @@ fn statefulsets(state: &mut State, now: Timestamp) {
                 let _ = handlers::delete(state, &pods_rt, &ns, name_of(&p), None, now);
             }
         }
-        let pods = owned(state, "pods", &sts);
+        let pods = current(state, "pods", keys);
         let live: Vec<&Value> = pods.iter().filter(|p| !is_terminating(p)).collect();
         let mut status = replica_status(&live, &sts["metadata"]["generation"]);
         status["currentReplicas"] = json!(live.len());
@@ -425,10 +591,12 @@ fn daemonsets(state: &mut State, now: Timestamp) {
         return;
     };
     let nodes = state.store.list_owned("nodes", None);
+    let mut pods_of = children(state, "pods");
     for ds in state.store.list_owned(DS, None) {
         if is_terminating(&ds) {
             continue;
         }
+        let keys = pods_of.entry(uid_of(&ds).to_string()).or_default();
         let template = &ds["spec"]["template"];
         let eligible: Vec<&Value> = nodes
             .iter()
@@ -440,7 +608,7 @@ fn daemonsets(state: &mut State, now: Timestamp) {
                     .all(|t| daemon_tolerates(template, t))
             })
             .collect();
-        let pods = owned(state, "pods", &ds);
+        let pods = current(state, "pods", keys);
         for n in &eligible {
             let node = name_of(n);
             if !pods
@@ -448,7 +616,7 @@ fn daemonsets(state: &mut State, now: Timestamp) {
                 .any(|p| str_at(p, &["spec", "nodeName"]) == node && !is_terminating(p))
             {
                 let name = format!("{}-{}", name_of(&ds), state.store.rng.suffix(5));
-                new_pod(
+                keys.push(new_pod(
                     state,
                     now,
                     &ds,
@@ -457,7 +625,7 @@ fn daemonsets(state: &mut State, now: Timestamp) {
                     template,
                     Some(node),
                     &[],
-                );
+                ));
             }
         }
         for p in &pods {
@@ -466,7 +634,7 @@ fn daemonsets(state: &mut State, now: Timestamp) {
                 let _ = handlers::delete(state, &pods_rt, namespace_of(p), name_of(p), None, now);
             }
         }
-        let pods = owned(state, "pods", &ds);
+        let pods = current(state, "pods", keys);
         let live: Vec<&Value> = pods.iter().filter(|p| !is_terminating(p)).collect();
         let ready = live.iter().filter(|p| pod_ready(p)).count();
         let status = json!({
@@ -510,7 +678,8 @@ fn set_condition(pod: &mut Value, cond: Value) {
 }
 
 fn schedule(state: &mut State, now: Timestamp) {
-    let mut pending: Vec<Value> = state
+    // (creationTimestamp, namespace, name): the order the scheduler takes them in.
+    let mut pending: Vec<(String, String, String)> = state
         .store
         .list("pods", None)
         .into_iter()
@@ -523,35 +692,40 @@ fn schedule(state: &mut State, now: Timestamp) {
                     "" | "default-scheduler"
                 )
         })
-        .cloned()
+        .map(|p| {
+            (
+                str_at(p, &["metadata", "creationTimestamp"]).to_string(),
+                namespace_of(p).to_string(),
+                name_of(p).to_string(),
+            )
+        })
         .collect();
     if pending.is_empty() {
         return;
     }
-    pending.sort_by(|a, b| {
-        (str_at(a, &["metadata", "creationTimestamp"]), name_of(a))
-            .cmp(&(str_at(b, &["metadata", "creationTimestamp"]), name_of(b)))
-    });
+    pending.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
     let nodes = state.store.list_owned("nodes", None);
     // Requests already placed on each node (terminating pods hold theirs until gone).
+    let mut by_node: HashMap<&str, (f64, f64, f64)> = HashMap::new();
+    for p in state.store.list("pods", None) {
+        let node = str_at(p, &["spec", "nodeName"]);
+        if node.is_empty() || matches!(str_at(p, &["status", "phase"]), "Succeeded" | "Failed") {
+            continue;
+        }
+        let (c, m) = requests(p);
+        let u = by_node.entry(node).or_default();
+        *u = (u.0 + c, u.1 + m, u.2 + 1.0);
+    }
     let mut used: Vec<(f64, f64, f64)> = nodes
         .iter()
-        .map(|n| {
-            state
-                .store
-                .list("pods", None)
-                .into_iter()
-                .filter(|p| str_at(p, &["spec", "nodeName"]) == name_of(n))
-                .filter(|p| !matches!(str_at(p, &["status", "phase"]), "Succeeded" | "Failed"))
-                .fold((0.0, 0.0, 0.0), |acc, p| {
-                    let (c, m) = requests(p);
-                    (acc.0 + c, acc.1 + m, acc.2 + 1.0)
-                })
-        })
+        .map(|n| by_node.get(name_of(n)).copied().unwrap_or_default())
         .collect();
     let ts = fmt_time(now);
-    for mut pod in pending {
-        let (cpu, mem) = requests(&pod);
+    for (_, ns, name) in pending {
+        let Some(pod) = state.store.get("pods", &ns, &name) else {
+            continue;
+        };
+        let (cpu, mem) = requests(pod);
         let mut reasons: Vec<(String, usize)> = Vec::new();
         let mut note = |r: String| match reasons.iter_mut().find(|(k, _)| *k == r) {
             Some(e) => e.1 += 1,
@@ -613,6 +787,7 @@ fn schedule(state: &mut State, now: Timestamp) {
                 used[i].0 += cpu;
                 used[i].1 += mem;
                 used[i].2 += 1.0;
+                let mut pod = pod.clone();
                 pod["spec"]["nodeName"] = json!(name_of(&nodes[i]));
                 set_condition(
                     &mut pod,
@@ -633,13 +808,24 @@ fn schedule(state: &mut State, now: Timestamp) {
                     nodes.len(),
                     nodes.len()
                 );
-                let before = pod.clone();
-                set_condition(
-                    &mut pod,
-                    json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                    "message": msg, "lastProbeTime": null, "lastTransitionTime": ts}),
-                );
-                if pod != before {
+                // Cloned only when the condition says something new: every unschedulable
+                // pod is looked at on every pass.
+                let said = pod["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["type"] == "PodScheduled"
+                            && c["status"] == "False"
+                            && c["reason"] == "Unschedulable"
+                            && c["message"] == msg.as_str()
+                            && c["lastProbeTime"].is_null()
+                    })
+                });
+                if !said {
+                    let mut pod = pod.clone();
+                    set_condition(
+                        &mut pod,
+                        json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                        "message": msg, "lastProbeTime": null, "lastTransitionTime": ts}),
+                    );
                     state.store.update("pods", pod);
                 }
             }

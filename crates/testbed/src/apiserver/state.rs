@@ -15,6 +15,13 @@ pub struct State {
     pub rbac: Option<(u64, RbacSnapshot)>,
     /// Counter for node InternalIPs and pod IPs.
     pub next_ip: u32,
+    /// The store's resourceVersion when the simulation last settled (see `sim::tick`).
+    pub settled_rv: Option<u64>,
+    /// Controller uid → fingerprint of the objects its last no-op pass read (see
+    /// `sim::unchanged`).
+    pub settled_inputs: std::collections::HashMap<String, u64>,
+    /// `store.removals` when garbage collection last ran.
+    pub collected_at: Option<u64>,
 }
 
 impl State {
@@ -25,6 +32,9 @@ impl State {
             faults: Faults::default(),
             rbac: None,
             next_ip: 10,
+            settled_rv: None,
+            settled_inputs: std::collections::HashMap::new(),
+            collected_at: None,
         }
     }
 

@@ -59,6 +59,8 @@ pub struct Store {
     pub rng: Rng,
     /// Bumped by writes to RBAC objects, so the authorizer's snapshot is rebuilt only then.
     pub rbac_generation: u64,
+    /// Objects removed so far: garbage collection has work only after one is.
+    pub removals: u64,
 }
 
 impl Store {
@@ -71,6 +73,7 @@ impl Store {
             tx,
             rng: Rng::new(seed),
             rbac_generation: 0,
+            removals: 0,
         }
     }
 
@@ -185,6 +188,7 @@ impl Store {
             .get_mut(gr)?
             .remove(&(ns.to_string(), name.to_string()))?;
         let rv = self.bump(gr);
+        self.removals += 1;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         self.emit(gr, EventType::Deleted, &obj, None);
         Some(obj)

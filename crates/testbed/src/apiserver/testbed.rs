@@ -172,7 +172,7 @@ impl Testbed {
                 iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     iv.tick().await;
-                    shared.reconcile();
+                    shared.tick();
                 }
             })
         };
