@@ -10,12 +10,20 @@ cannot route, and passes everything else through untouched:
    Authorization header to S3 and verifies no signature. The gateway verifies the SigV4 query
    signature with the secret moto holds for the key, then forwards with an Authorization header.
 
+DynamoDB requests are served one at a time: moto evaluates a ConditionExpression and writes
+the item in separate steps, so two concurrent conditional writes could both succeed; DynamoDB
+makes each conditional write atomic, and leases built on it rely on that.
+
+It also injects faults, as a fault proxy in the request path would (3.): rules set by the
+test say which operations fail, how often and how (an error in the service's own protocol, a
+dropped connection, a delay); everything they do not pick reaches moto unchanged.
+
 Usage: moto_gateway.py [--port N] [--ignore-stdin] [--verbose]
 Prints `ready http://127.0.0.1:PORT` once bound. Exits on stdin EOF (its parent died) or SIGTERM.
 """
 
-import argparse, base64, datetime, gzip, hashlib, hmac, json, logging, os, signal, sys, threading, uuid
-from urllib.parse import quote, unquote
+import argparse, base64, datetime, gzip, hashlib, hmac, io, json, logging, os, random, signal, socket, sys, threading, time, uuid
+from urllib.parse import parse_qs, quote, unquote
 from xml.etree import ElementTree
 
 import botocore.session
@@ -275,17 +283,133 @@ def presigned_sts(request):
                     headers={"x-amzn-RequestId": request_id})
 
 
+# ---------------------------------------------------------------- 3. injected faults
+
+# PUT /_testbed/faults {"seed": 7, "rules": [RULE, ...]} replaces the rules (an empty list:
+# none); GET /_testbed/faults answers {"fired": [n per rule], "requests": n}. A RULE:
+#   {"operation": "RunInstances" | "*",          # the AWS operation (every protocol)
+#    "contains": ["InstanceMarketOptions.MarketType=spot"],  # all in path, query or body
+#    "rate": 0.2,                                 # chance per matching request (default 1)
+#    "times": 3,                                  # fire at most this often (default: always)
+#    "fault": {"status": 500, "code": "InternalError", "message": "..."}
+#           | {"drop": true} | {"delay_ms": 2000}}
+# The first rule that matches and fires decides; the draw is seeded, so a run repeats.
+FAULTS = {"rules": [], "fired": [], "requests": 0, "rng": random.Random(0)}
+FAULTS_LOCK = threading.Lock()
+
+
+def operation_of(request, body):
+    target = request.headers.get("X-Amz-Target")
+    if target:  # JSON protocols (SQS, DynamoDB, SSM, ...)
+        return target.rsplit(".", 1)[-1]
+    if request.path.startswith("/service/"):  # RPC v2 CBOR
+        return request.path.rstrip("/").rsplit("/", 1)[-1]
+    action = request.args.get("Action") or parse_qs(body).get("Action", [None])[0]
+    return action or f"{request.method} {request.path}"  # query protocols; REST otherwise
+
+
+def fault_error(request, status, code, message):
+    """The error as the calling SDK parses it for the request's protocol."""
+    request_id = str(uuid.uuid4())
+    headers = {"x-amzn-RequestId": request_id}
+    if request.headers.get("smithy-protocol") == "rpc-v2-cbor":
+        return cbor_error(status, code, message, list(headers.items()))
+    if request.headers.get("X-Amz-Target"):
+        headers["x-amzn-query-error"] = f"{code};Sender"
+        return Response(json.dumps({"__type": code, "message": message}), status=status,
+                        content_type="application/x-amz-json-1.0", headers=headers)
+    if "/ec2/aws4_request" in request.headers.get("Authorization", ""):
+        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
+                f"</Error></Errors><RequestID>{request_id}</RequestID></Response>")
+        return Response(body, status=status, content_type="text/xml", headers=headers)
+    if request.method == "POST" and "Action=" in request.get_data(as_text=True):
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+                f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId>"
+                "</ErrorResponse>")
+        return Response(body, status=status, content_type="text/xml", headers=headers)
+    headers["x-amzn-ErrorType"] = code  # REST JSON (Lambda)
+    return Response(json.dumps({"message": message, "Type": "User"}), status=status,
+                    content_type="application/json", headers=headers)
+
+
+def faults_admin(request):
+    with FAULTS_LOCK:
+        if request.method == "PUT":
+            spec = json.loads(request.get_data(as_text=True) or "{}")
+            FAULTS["rules"] = spec.get("rules", [])
+            FAULTS["fired"] = [0] * len(FAULTS["rules"])
+            FAULTS["requests"] = 0
+            FAULTS["rng"] = random.Random(spec.get("seed", 0))
+        answer = {"fired": FAULTS["fired"], "requests": FAULTS["requests"]}
+    return Response(json.dumps(answer), content_type="application/json")
+
+
+def pick_fault(environ, request):
+    if not FAULTS["rules"]:
+        return None
+    raw = request.get_data()
+    environ["wsgi.input"] = io.BytesIO(raw)  # moto reads the body again from the stream
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    body = raw.decode("utf-8", "replace")
+    operation = operation_of(request, body)
+    seen = f"{request.full_path}\n{body}"
+    with FAULTS_LOCK:
+        FAULTS["requests"] += 1
+        for i, rule in enumerate(FAULTS["rules"]):
+            if rule.get("operation", "*") not in ("*", operation):
+                continue
+            if not all(c in seen for c in rule.get("contains", [])):
+                continue
+            if rule.get("times") is not None and FAULTS["fired"][i] >= rule["times"]:
+                continue
+            if FAULTS["rng"].random() >= rule.get("rate", 1.0):
+                continue
+            FAULTS["fired"][i] += 1
+            return rule["fault"], operation
+    return None
+
+
+def injected(environ, request, fault, operation):
+    """The response for a fired fault, or None to go on to moto (after a delay)."""
+    if fault.get("delay_ms"):
+        time.sleep(fault["delay_ms"] / 1000)
+        return None
+    if fault.get("drop"):
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return Response(b"", status=500)  # never reaches the client
+    return fault_error(request, fault.get("status", 500), fault.get("code", "InternalError"),
+                       fault.get("message", f"injected fault on {operation}"))
+
+
 # ---------------------------------------------------------------- dispatch and serving
 
 def gateway(environ, start_response):
     request = Request(environ)
+    if request.path == "/_testbed/faults":
+        return faults_admin(request)(environ, start_response)
+    picked = pick_fault(environ, request)
+    if picked is not None:
+        response = injected(environ, request, *picked)
+        if response is not None:
+            return response(environ, start_response)
     if request.method == "POST" and request.path.startswith("/service/") \
             and request.headers.get("smithy-protocol") == "rpc-v2-cbor":
         return rpcv2_cbor(request)(environ, start_response)
     if request.method == "GET" and request.args.get("Action") == "GetCallerIdentity" \
             and "X-Amz-Signature" in request.args and "Authorization" not in request.headers:
         return presigned_sts(request)(environ, start_response)
+    if request.headers.get("X-Amz-Target", "").startswith("DynamoDB_"):
+        with DYNAMODB_LOCK:  # moto's app builds the whole response inside the call
+            return list(MOTO(environ, start_response))
     return MOTO(environ, start_response)
+
+
+DYNAMODB_LOCK = threading.Lock()
 
 
 def main():

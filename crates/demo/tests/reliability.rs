@@ -4,7 +4,8 @@
 //! - duplicates: each function given the same event 100 times acts exactly once;
 //! - faults: with 20 % of the Kubernetes calls failing (500, 429, dropped connections) the
 //!   functions report errors (the invocation fails, so Lambda retries it), never leave the
-//!   CR's bounds, and converge to the same state once retried.
+//!   CR's bounds, and converge to the same state once retried; the same with 20 % of
+//!   queue-scaler's SQS calls failing (injected by the moto gateway in SQS's protocol).
 //!
 //! Counts are printed (`--no-capture`).
 use demo::steps::{alarms, queues};
@@ -265,5 +266,48 @@ async fn under_20_percent_kubernetes_faults_the_scalers_report_errors_and_conver
     println!(
         "queue-scaler under faults: 20 ticks, {errors} invocation errors; after one clean tick worker = {workers}"
     );
+    assert_eq!(workers, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_20_percent_aws_faults_queue_scaler_reports_errors_and_converges() {
+    let mut w = World::start(&demo::FUNCTIONS).await.unwrap();
+    queues::seed_queue(&mut w).await.unwrap();
+    // Faults on the function's SQS reads only (set-up calls are left alone), in SQS's own
+    // protocol: 500 InternalError, 400 ThrottlingException, a dropped connection, 1/15
+    // each. The SDK retries them (standard mode, 3 attempts); what gets through fails the
+    // invocation.
+    let rule = |fault: serde_json::Value| serde_json::json!({"operation": "GetQueueAttributes", "rate": 0.2 / 3.0, "fault": fault});
+    w.moto
+        .set_faults(&serde_json::json!({"seed": 3, "rules": [
+            rule(serde_json::json!({"status": 500, "code": "InternalError"})),
+            rule(serde_json::json!({"status": 400, "code": "ThrottlingException"})),
+            rule(serde_json::json!({"drop": true})),
+        ]}))
+        .unwrap();
+    let default: Api<Deployment> = Api::namespaced(w.kube.clone(), "default");
+    let tick = queues::scheduled("events/queue-scaler/scheduled.json").unwrap();
+    let mut errors = 0;
+    for _ in 0..30 {
+        if w.invoke_direct("queue-scaler", &tick).await.is_err() {
+            errors += 1;
+        }
+        let n = queues::replicas(&default, "worker").await.unwrap();
+        assert!((0..=20).contains(&n), "worker replicas {n} outside [0, 20]");
+        assert!(
+            n == 0 || n == 3,
+            "only the queue's answer, never a guess: {n}"
+        );
+    }
+    let (fired, looked_at) = w.moto.faults_fired().unwrap();
+    w.moto
+        .set_faults(&serde_json::json!({"rules": []}))
+        .unwrap();
+    w.invoke_direct("queue-scaler", &tick).await.unwrap();
+    let workers = queues::replicas(&default, "worker").await.unwrap();
+    println!(
+        "queue-scaler under AWS faults: 30 ticks, {looked_at} SQS requests, faults fired {fired:?}, {errors} invocation errors; after one clean tick worker = {workers}"
+    );
+    assert!(fired.iter().sum::<u64>() > 0, "the faults bit: {fired:?}");
     assert_eq!(workers, 3);
 }

@@ -1,9 +1,10 @@
 //! Plumbing every function of the suite shares: logging, typed environment configuration
-//! with clear errors, the AWS SDK configuration, and event JSON decoded with errors that
-//! name the field.
+//! with clear errors, the AWS SDK configuration, event JSON decoded with errors that name
+//! the field, and the EventBridge schedule decoder of the scheduled functions.
 pub mod aws;
 pub mod env;
 pub mod json;
+pub mod schedule;
 
 pub use env::{ConfigError, Env};
 

@@ -259,12 +259,20 @@ async fn periodic_locked(
     // 3. No orphans: instances that never joined within JOIN_TIMEOUT_SEC go.
     let mut unjoined_terminated = Vec::new();
     if !unjoined.is_empty() {
-        tracing::info!(decision = "terminate_unjoined", instances = ?unjoined, join_timeout_s = c.join_timeout.as_secs(), "instances never became nodes");
+        let ids: Vec<String> = unjoined.iter().map(|u| u.instance.clone()).collect();
+        tracing::info!(decision = "terminate_unjoined", instances = ?ids, join_timeout_s = c.join_timeout.as_secs(), "instances never became Ready nodes");
         if !c.dry_run {
             unjoined_terminated = ctx
                 .ec2
-                .terminate_owned(&unjoined, &c.worker_tag, &c.master_tag)
+                .terminate_owned(&ids, &c.worker_tag, &c.master_tag)
                 .await?;
+            // Their Node objects, if they registered, would stay NotReady for ever: no
+            // cloud controller removes them in a self-managed cluster.
+            for u in &unjoined {
+                if let (Some(node), true) = (&u.node, unjoined_terminated.contains(&u.instance)) {
+                    cluster::delete_node(&kube, node).await?;
+                }
+            }
         }
     }
 
@@ -354,6 +362,12 @@ async fn periodic_locked(
                         )
                         .await?;
                 }
+                if launched.is_empty() && !errors.is_empty() {
+                    // Nothing could launch: fail the invocation so it counts in the
+                    // function's Errors metric (and an async retry tries again), rather
+                    // than a quiet success the schedule's caller never reads.
+                    return Err(format!("scale up launched nothing: {}", errors.join("; ")).into());
+                }
                 out["launched"] = json!(launched);
                 out["errors"] = json!(errors);
             }
@@ -415,6 +429,13 @@ async fn periodic_locked(
     Ok(out)
 }
 
+/// An instance that did not become a Ready node within JOIN_TIMEOUT_SEC of its launch.
+struct Unjoined {
+    instance: String,
+    /// The Node it registered, if it got that far (deleted with the instance).
+    node: Option<String>,
+}
+
 /// Workers as `decide` sees them, and the instances that never joined in time.
 fn classify(
     c: &Config,
@@ -422,21 +443,31 @@ fn classify(
     view: &ClusterView,
     actions: &[Action],
     now: Timestamp,
-) -> (Vec<Worker>, Vec<String>) {
+) -> (Vec<Worker>, Vec<Unjoined>) {
     let mut workers = Vec::new();
     let mut unjoined = Vec::new();
     for i in instances {
         let node = view.node_of(i);
         let leaving = actions.iter().any(|a| a.instance_id == i.id);
+        let overdue = now.as_second() - i.launched >= c.join_timeout.as_secs() as i64;
         let state = match node {
             _ if leaving => WorkerState::Leaving,
             Some(n) if n.ready => WorkerState::Ready,
-            Some(_) => WorkerState::NotReady,
-            None if now.as_second() - i.launched < c.join_timeout.as_secs() as i64 => {
-                WorkerState::Joining
+            // Registered but never Ready by the join deadline: as good as never joined.
+            Some(n) if n.never_ready && overdue => {
+                unjoined.push(Unjoined {
+                    instance: i.id.clone(),
+                    node: Some(n.name.clone()),
+                });
+                continue;
             }
+            Some(_) => WorkerState::NotReady,
+            None if !overdue => WorkerState::Joining,
             None => {
-                unjoined.push(i.id.clone());
+                unjoined.push(Unjoined {
+                    instance: i.id.clone(),
+                    node: None,
+                });
                 continue;
             }
         };

@@ -17,6 +17,10 @@ pub struct NodeInfo {
     pub instance_id: Option<String>,
     pub internal_ip: Option<String>,
     pub ready: bool,
+    /// Not Ready, and not since it registered: its Ready condition last changed within a
+    /// minute of the Node's creation (or it has none). A kubelet that joined and never came
+    /// up, as opposed to a node that was Ready and failed later.
+    pub never_ready: bool,
     pub unschedulable: bool,
     pub allocatable_cpu_milli: u64,
     pub allocatable_memory_bytes: u64,
@@ -127,10 +131,8 @@ pub fn view(nodes: Vec<Node>, pods: Vec<Pod>, pdbs: &[PodDisruptionBudget]) -> C
                 .and_then(|s| s.addresses.as_ref())
                 .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
                 .map(|a| a.address.clone()),
-            ready: status
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-                .is_some_and(|c| c.status == "True"),
+            ready: ready_condition(&node).is_some_and(|c| c.status == "True"),
+            never_ready: never_ready(&node),
             unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
             allocatable_cpu_milli: alloc("cpu")
                 .and_then(|q| quantity::cpu_milli(&q))
@@ -166,6 +168,34 @@ pub async fn observe(client: &kube::Client) -> Result<ClusterView, kube::Error> 
         futures_util::try_join!(nodes.list(&lp), pods.list(&lp), pdbs.list(&lp))?;
     Ok(view(nodes.items, pods.items, &pdbs.items))
 }
+
+fn ready_condition(node: &Node) -> Option<&k8s_openapi::api::core::v1::NodeCondition> {
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+}
+
+fn never_ready(node: &Node) -> bool {
+    let Some(c) = ready_condition(node) else {
+        return true;
+    };
+    if c.status == "True" {
+        return false;
+    }
+    match (&c.last_transition_time, &node.metadata.creation_timestamp) {
+        (Some(changed), Some(created)) => {
+            changed.0.as_second() - created.0.as_second() < NEVER_READY_SLACK_SEC
+        }
+        _ => true,
+    }
+}
+
+/// How long after registering a kubelet may post its first NotReady and still count as
+/// never having been Ready.
+const NEVER_READY_SLACK_SEC: i64 = 60;
 
 /// Deletes the Node object of a terminated instance (k3s without a cloud provider leaves
 /// it NotReady forever); a missing node is fine.

@@ -1,7 +1,8 @@
 //! Scale-up end to end: pods pending for PENDING_UP_SEC (real PromQL over backfilled
 //! series), sized by their CPU requests from the API server; instances launched in moto with
 //! the worker tags, Spot, across the least populated subnets; joined nodes counted; an
-//! instance that never joins is terminated after JOIN_TIMEOUT_SEC; DRY_RUN changes nothing;
+//! instance whose node never becomes Ready is terminated after JOIN_TIMEOUT_SEC and its Node
+//! deleted; DRY_RUN changes nothing;
 //! two concurrent invocations → one acts.
 mod support;
 
@@ -51,9 +52,9 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
 
     // Two invocations at once: one takes the lease and launches, the other finds the lease
     // taken (or, if it runs after, the up cooldown). Three launches in all.
-    // moto's conditional UpdateItem is not atomic under concurrent requests (DynamoDB's is),
-    // so both may "acquire"; then the fence check before launching stops the earlier
-    // holder: an error naming the lost lease, still one actor and three launches.
+    // (The moto gateway serialises DynamoDB requests, so conditional writes are atomic as
+    // in DynamoDB; should two holders ever both "acquire", the fence check before launching
+    // stops the earlier one with an error naming the lost lease: still one actor.)
     // (These two embed the join token in the user data: JOIN_TOKEN_MODE=embed.)
     let mut a = w.spawn(&[("JOIN_TOKEN_MODE", "embed")]);
     let mut b = w.spawn(&[("JOIN_TOKEN_MODE", "embed")]);
@@ -177,9 +178,12 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
     assert_eq!(out["workers"].as_u64(), Some(4), "{out}");
     assert_eq!(w.live_workers().await.len(), 4);
 
-    // JOIN_TIMEOUT_SEC (300 s) after launch, the instance that never joined is terminated.
-    // (Pending still reads 5 in Prometheus, so the run scales up again: the up cooldown is
-    // over.)
+    // The third registers a Node whose kubelet never becomes Ready.
+    w.join_with(&launched[2], "worker-new-2", false).await;
+
+    // JOIN_TIMEOUT_SEC (300 s) after launch, the instance that never became a Ready node is
+    // terminated and its Node removed. (Pending still reads 5 in Prometheus, so the run
+    // scales up again: the up cooldown is over.)
     let out = w.invoke(&scheduled(at(t0, 400))).expect("run 4");
     assert_eq!(
         out["unjoinedTerminated"],
@@ -187,6 +191,8 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
         "{out}"
     );
     assert_eq!(w.state(&launched[2]).await, "terminated");
+    assert!(w.node("worker-new-2").is_none(), "its Node is deleted");
+    assert!(w.node("worker-new-0").is_some());
     assert_eq!(w.state(&launched[0]).await, "running");
     assert_eq!(w.state(&w.master).await, "running");
     a.kill();

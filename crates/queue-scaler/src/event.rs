@@ -1,157 +1,20 @@
-//! The trigger: an EventBridge schedule (`rate(1 minute)`). Anything else is refused with the
-//! field that gave it away, so a mis-wired rule shows up in the function's errors.
-use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use jiff::Timestamp;
-
-#[derive(Debug, thiserror::Error)]
-pub enum EventError {
-    #[error("not an EventBridge event: {0}")]
-    Shape(String),
-    #[error("field `{field}`: expected {expected:?}, got {got:?}")]
-    Unexpected {
-        field: &'static str,
-        expected: &'static str,
-        got: Option<String>,
-    },
-}
-
-/// One scheduled run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tick {
-    /// When the schedule fired (the event's `time`).
-    pub scheduled: Timestamp,
-    /// The time decisions use: the later of `scheduled` and the clock. A retried (old) event
-    /// decides at the present; the clock never runs backwards for durable timestamps.
-    pub now: Timestamp,
-}
-
-pub fn decode(event: serde_json::Value, clock: Timestamp) -> Result<Tick, EventError> {
-    let event: CloudWatchEvent =
-        lambda_support::json::from_value(event).map_err(EventError::Shape)?;
-    expect("source", event.source.as_deref(), "aws.events")?;
-    expect(
-        "detail-type",
-        event.detail_type.as_deref(),
-        "Scheduled Event",
-    )?;
-    let scheduled = Timestamp::new(
-        event.time.timestamp(),
-        event.time.timestamp_subsec_nanos() as i32,
-    )
-    .map_err(|e| EventError::Shape(format!("field `time`: {e}")))?;
-    Ok(Tick {
-        scheduled,
-        now: scheduled.max(clock),
-    })
-}
-
-fn expect(
-    field: &'static str,
-    got: Option<&str>,
-    expected: &'static str,
-) -> Result<(), EventError> {
-    if got == Some(expected) {
-        Ok(())
-    } else {
-        Err(EventError::Unexpected {
-            field,
-            expected,
-            got: got.map(str::to_owned),
-        })
-    }
-}
+//! The trigger: an EventBridge schedule, decoded by the suite's one schedule decoder (its
+//! malformed-input table lives with it in lambda-support).
+pub use lambda_support::schedule::{EventError, Tick, decode};
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn sample() -> serde_json::Value {
-        serde_json::from_str(include_str!("../../../events/queue-scaler/scheduled.json")).unwrap()
-    }
-
-    /// Malformed events (wrong shapes, wrong types, missing fields, huge numbers, nested
-    /// garbage, odd strings) are refused with an error naming the field, never a panic.
     #[test]
-    fn malformed_events_are_refused_naming_the_field() {
-        let with = |pointer: &str, value: serde_json::Value| {
-            let mut e = sample();
-            *e.pointer_mut(pointer).unwrap() = value;
-            e
-        };
-        let deep = (0..200).fold(json!("x"), |v, _| json!({ "a": [v] }));
-        let cases: Vec<(serde_json::Value, &str)> = vec![
-            (json!({}), "missing field `time`"),
-            (json!(null), "invalid type: null"),
-            (json!(42), "invalid type: integer `42`"),
-            (json!([sample()]), "[0]: invalid type: map"),
-            (with("/time", json!("yesterday")), "time: "),
-            (with("/time", json!(1e308)), "time: "),
-            (with("/time", json!(u64::MAX)), "time: "),
-            (with("/time", json!(null)), "time: "),
-            (
-                with("/source", json!(7)),
-                "source: invalid type: integer `7`",
-            ),
-            (
-                with("/detail-type", json!(["Scheduled Event"])),
-                "detail-type: invalid type: sequence",
-            ),
-            (
-                with("/id", json!({"nested": true})),
-                "id: invalid type: map",
-            ),
-            (
-                with("/resources", json!("arn")),
-                "resources: invalid type: string",
-            ),
-            (
-                with("/resources", json!([1])),
-                "resources[0]: invalid type: integer `1`",
-            ),
-            (with("/region", deep.clone()), "region: invalid type: map"),
-            (with("/source", json!("aws.events\u{0}")), "source"),
-            (with("/source", json!("")), "source"),
-        ];
-        let wrong: Vec<String> = cases
-            .into_iter()
-            .filter_map(|(input, expected)| {
-                let err = decode(input.clone(), Timestamp::UNIX_EPOCH)
-                    .unwrap_err()
-                    .to_string();
-                (!err.contains(expected)).then(|| format!("{input}: {err:?} lacks {expected:?}"))
-            })
-            .collect();
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    }
-
-    #[test]
-    fn the_sample_schedule_decodes_and_now_is_the_later_time() {
-        let early = Timestamp::from_second(0).unwrap();
-        let tick = decode(sample(), early).unwrap();
+    fn this_functions_sample_schedule_decodes() {
+        let sample: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/queue-scaler/scheduled.json"))
+                .unwrap();
+        let tick = super::decode(sample, jiff::Timestamp::UNIX_EPOCH).unwrap();
         assert_eq!(tick.scheduled.to_string(), "2026-01-01T00:00:00Z");
-        assert_eq!(tick.now, tick.scheduled);
-        let late = Timestamp::from_second(2_000_000_000).unwrap();
-        assert_eq!(decode(sample(), late).unwrap().now, late);
-    }
-
-    #[test]
-    fn other_events_are_refused_naming_the_field() {
-        let mut sqs = sample();
-        sqs["source"] = "aws.sqs".into();
-        assert_eq!(
-            decode(sqs, Timestamp::UNIX_EPOCH).unwrap_err().to_string(),
-            "field `source`: expected \"aws.events\", got Some(\"aws.sqs\")"
-        );
-        let mut rule = sample();
-        rule["detail-type"] = "EC2 Instance State-change Notification".into();
-        assert!(
-            decode(rule, Timestamp::UNIX_EPOCH)
-                .unwrap_err()
-                .to_string()
-                .contains("detail-type")
-        );
-        let err = decode(serde_json::json!({"n": 1}), Timestamp::UNIX_EPOCH).unwrap_err();
-        assert!(err.to_string().contains("missing field `time`"), "{err}");
+        let not: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../events/queue-scaler/not-a-schedule.json"
+        ))
+        .unwrap();
+        assert!(super::decode(not, jiff::Timestamp::UNIX_EPOCH).is_err());
     }
 }

@@ -278,9 +278,15 @@ impl World {
 
     /// Registers the node of instance `id`, as its kubelet joining would.
     pub async fn join(&self, id: &str, node: &str) {
+        self.join_with(id, node, true).await;
+    }
+
+    /// [`World::join`] for a kubelet that registers but is (`ready`) or is not Ready.
+    pub async fn join_with(&self, id: &str, node: &str, ready: bool) {
         let zone = self.zone_of(id).await;
         let mut spec = NodeSpec::new(node).instance(id);
         spec.zone = zone;
+        spec.ready = ready;
         self.tb.register_node(spec).expect("register node");
     }
 

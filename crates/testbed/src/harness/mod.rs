@@ -46,6 +46,16 @@ pub fn http_get(url: &str) -> Result<(u16, String)> {
 /// [`http_get`] with extra request headers; a `Host` among them replaces the URL's authority
 /// as the Host header (e.g. to send a presigned STS URL to a local stand-in).
 pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> Result<(u16, String)> {
+    http_send("GET", url, headers, b"")
+}
+
+/// [`http_get_with`] for any method, with a body (sent with its Content-Length).
+pub fn http_send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String)> {
     use std::io::{Read, Write};
     use std::net::TcpStream;
     use std::time::Duration;
@@ -57,7 +67,7 @@ pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> Result<(u16, String
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let io = |e: std::io::Error| Error::new(format!("GET {url}: {e}"));
+    let io = |e: std::io::Error| Error::new(format!("{method} {url}: {e}"));
     let mut stream = TcpStream::connect(authority).map_err(io)?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -66,7 +76,10 @@ pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> Result<(u16, String
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("host"))
         .map_or(authority, |(_, v)| v);
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers
         .iter()
         .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
@@ -75,19 +88,20 @@ pub fn http_get_with(url: &str, headers: &[(&str, &str)]) -> Result<(u16, String
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).map_err(io)?;
+    stream.write_all(body).map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| Error::new(format!("GET {url}: truncated response")))?;
+        .ok_or_else(|| Error::new(format!("{method} {url}: truncated response")))?;
     let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
     let body = &raw[split + 4..];
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Error::new(format!("GET {url}: bad status line")))?;
+        .ok_or_else(|| Error::new(format!("{method} {url}: bad status line")))?;
     let body = if head.contains("transfer-encoding: chunked") {
         dechunk(body)
     } else {

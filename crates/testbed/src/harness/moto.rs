@@ -90,6 +90,32 @@ impl Moto {
 
     /// An SdkConfig for test SET-UP, with static credentials. Code under test builds its own
     /// from the environment given by [`Moto::env_for`].
+    /// Replaces the gateway's injected AWS faults (`tools/moto_gateway.py`, section 3, says
+    /// the rule format): e.g. `{"seed": 1, "rules": [{"operation": "RunInstances",
+    /// "contains": ["MarketType=spot"], "fault": {"status": 500, "code":
+    /// "InsufficientInstanceCapacity"}}]}`. `{"rules": []}` turns them off.
+    pub fn set_faults(&self, spec: &serde_json::Value) -> Result<()> {
+        let url = format!("{}/_testbed/faults", self.endpoint());
+        let (status, body) = super::http_send("PUT", &url, &[], spec.to_string().as_bytes())?;
+        if status != 200 {
+            return Err(Error::new(format!("PUT {url}: {status} {body}")));
+        }
+        Ok(())
+    }
+
+    /// How often each injected-fault rule fired, and how many requests were looked at.
+    pub fn faults_fired(&self) -> Result<(Vec<u64>, u64)> {
+        let url = format!("{}/_testbed/faults", self.endpoint());
+        let (_, body) = super::http_get(&url)?;
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| Error::new(format!("GET {url}: {e}: {body}")))?;
+        let fired = v["fired"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+            .unwrap_or_default();
+        Ok((fired, v["requests"].as_u64().unwrap_or(0)))
+    }
+
     pub async fn sdk_config(&self) -> SdkConfig {
         let setup = Credentials::new(
             SETUP_ACCESS_KEY_ID,
