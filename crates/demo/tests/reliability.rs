@@ -5,7 +5,9 @@
 //! - faults: with 20 % of the Kubernetes calls failing (500, 429, dropped connections) the
 //!   functions report errors (the invocation fails, so Lambda retries it), never leave the
 //!   CR's bounds, and converge to the same state once retried; the same with 20 % of
-//!   queue-scaler's SQS calls failing (injected by the moto gateway in SQS's protocol).
+//!   queue-scaler's SQS calls failing (injected by the moto gateway in SQS's protocol);
+//!   and every function under 20 % faults on both its Kubernetes and AWS calls ends where a
+//!   fault-free run ends.
 //!
 //! Counts are printed (`--no-capture`).
 use demo::steps::{alarms, queues};
@@ -40,6 +42,57 @@ async fn rescale_events(w: &World, namespace: &str, name: &str) -> usize {
         .count()
 }
 
+/// Users mapped in aws-auth.
+fn map_users_entries(w: &World) -> usize {
+    let aws_auth = w.tb.get("configmaps", "kube-system", "aws-auth").unwrap();
+    let map_users = aws_auth["data"]["mapUsers"].as_str().unwrap_or_default();
+    map_users.matches("userarn").count()
+}
+
+async fn alarm_count(cw: &aws_sdk_cloudwatch::Client) -> usize {
+    let out = cw.describe_alarms().send().await.unwrap();
+    out.metric_alarms().len()
+}
+
+/// web-http-rate-high goes to ALARM; its SNS notification (message id `id`) as Lambda
+/// delivers it.
+async fn alarm_fires(cw: &aws_sdk_cloudwatch::Client, id: &str) -> Value {
+    cw.set_alarm_state()
+        .alarm_name("web-http-rate-high")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    alarms::notification(cw, "web-http-rate-high", id)
+        .await
+        .unwrap()
+}
+
+/// The sample IamUserGroup, alice@example.com in IAM group developers, iam-sync deployed.
+async fn seed_iam_membership(w: &mut World) {
+    w.tb.load_manifests(&[demo::world::repo("infra/k8s/samples/iam-sync-groups.yaml")])
+        .unwrap();
+    let iam = aws_sdk_iam::Client::new(&w.aws);
+    iam.create_group()
+        .group_name("developers")
+        .send()
+        .await
+        .unwrap();
+    iam.create_user()
+        .user_name("alice@example.com")
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("developers")
+        .user_name("alice@example.com")
+        .send()
+        .await
+        .unwrap();
+    w.deploy("iam-sync", &[]).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_function_acts_once_on_an_event_delivered_100_times() {
     let mut w = World::start(&demo::FUNCTIONS).await.unwrap();
@@ -55,13 +108,7 @@ async fn every_function_acts_once_on_an_event_delivered_100_times() {
         responses.push(w.invoke_direct("alarm-sync", &tick).await.unwrap());
     }
     let created = sum(&responses, "created");
-    let alarms_in_cloudwatch = cw
-        .describe_alarms()
-        .send()
-        .await
-        .unwrap()
-        .metric_alarms()
-        .len();
+    let alarms_in_cloudwatch = alarm_count(&cw).await;
     println!(
         "alarm-sync: {DELIVERIES} deliveries → {created} alarms created, {alarms_in_cloudwatch} in CloudWatch"
     );
@@ -69,16 +116,7 @@ async fn every_function_acts_once_on_an_event_delivered_100_times() {
     assert_eq!(sum(&responses, "updated") + sum(&responses, "deleted"), 0);
 
     // alarm-scaler: one notification delivered 100 times → one step, one Event.
-    cw.set_alarm_state()
-        .alarm_name("web-http-rate-high")
-        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-        .state_reason("test")
-        .send()
-        .await
-        .unwrap();
-    let notification = alarms::notification(&cw, "web-http-rate-high", "dup-1")
-        .await
-        .unwrap();
+    let notification = alarm_fires(&cw, "dup-1").await;
     let mut decisions = std::collections::BTreeMap::<String, usize>::new();
     for _ in 0..DELIVERIES {
         let r = w
@@ -132,38 +170,14 @@ async fn every_function_acts_once_on_an_event_delivered_100_times() {
     assert_eq!((adjusted, reserved.as_str()), (1, "6"));
 
     // iam-sync: one AddUserToGroup delivered 100 times → one aws-auth change.
-    w.tb.load_manifests(&[demo::world::repo("infra/k8s/samples/iam-sync-groups.yaml")])
-        .unwrap();
-    let iam = aws_sdk_iam::Client::new(&w.aws);
-    iam.create_group()
-        .group_name("developers")
-        .send()
-        .await
-        .unwrap();
-    iam.create_user()
-        .user_name("alice@example.com")
-        .send()
-        .await
-        .unwrap();
-    iam.add_user_to_group()
-        .group_name("developers")
-        .user_name("alice@example.com")
-        .send()
-        .await
-        .unwrap();
-    w.deploy("iam-sync", &[]).await.unwrap();
+    seed_iam_membership(&mut w).await;
     let event = demo::world::sample("events/iam-sync/add-user-to-group.json").unwrap();
     let mut responses = Vec::new();
     for _ in 0..DELIVERIES {
         responses.push(w.invoke_direct("iam-sync", &event).await.unwrap());
     }
     let changes = sum(&responses, "changes");
-    let aws_auth = w.tb.get("configmaps", "kube-system", "aws-auth").unwrap();
-    let entries = aws_auth["data"]["mapUsers"]
-        .as_str()
-        .unwrap_or_default()
-        .matches("userarn")
-        .count();
+    let entries = map_users_entries(&w);
     println!(
         "iam-sync: {DELIVERIES} deliveries → {changes} aws-auth change(s), {entries} mapUsers entry"
     );
@@ -199,16 +213,7 @@ async fn under_20_percent_kubernetes_faults_the_scalers_report_errors_and_conver
 
     // alarm-scaler: SNS retries a failed delivery; every delivery of the one message is
     // either an error or at most one step, and the step happens exactly once.
-    cw.set_alarm_state()
-        .alarm_name("web-http-rate-high")
-        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
-        .state_reason("test")
-        .send()
-        .await
-        .unwrap();
-    let notification = alarms::notification(&cw, "web-http-rate-high", "fault-1")
-        .await
-        .unwrap();
+    let notification = alarm_fires(&cw, "fault-1").await;
     let web: Api<Deployment> = Api::namespaced(w.kube.clone(), "web");
     let (mut errors, mut steps) = (0, 0);
     for _ in 0..40 {
@@ -343,4 +348,117 @@ async fn under_20_percent_aws_faults_queue_scaler_reports_errors_and_converges()
     w.moto
         .set_faults(&serde_json::json!({"rules": []}))
         .unwrap();
+}
+
+/// Every function, with 20 % of its Kubernetes calls (the API server stand-in) and 20 % of
+/// its AWS calls (the moto gateway, every operation, STS included) failing with 500, 429 /
+/// throttling or a dropped connection: ten deliveries each under faults, then one clean
+/// one; each ends where a fault-free run ends, having acted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_converges_under_20_percent_faults_on_both_sides() {
+    const UNDER_FAULTS: usize = 10;
+    let mut w = World::start(&demo::FUNCTIONS).await.unwrap();
+    alarms::seed(&mut w).await.unwrap();
+    let url = queues::seed_queue(&mut w).await.unwrap();
+    queues::seed_consumer(&mut w, &url).await.unwrap();
+    seed_iam_membership(&mut w).await;
+    let k8s_rule = |action| FaultRule {
+        rate: 0.2 / 3.0,
+        ..FaultRule::new(action)
+    };
+    let k8s_faults = FaultConfig {
+        seed: 21,
+        rules: vec![
+            k8s_rule(FaultAction::Error {
+                code: 500,
+                message: None,
+            }),
+            k8s_rule(FaultAction::Error {
+                code: 429,
+                message: None,
+            }),
+            k8s_rule(FaultAction::Drop),
+        ],
+    };
+    let aws_rule =
+        |fault: Value| serde_json::json!({"operation": "*", "rate": 0.2 / 3.0, "fault": fault});
+    let aws_faults = serde_json::json!({"seed": 21, "rules": [
+        aws_rule(serde_json::json!({"status": 500, "code": "InternalError"})),
+        aws_rule(serde_json::json!({"status": 400, "code": "ThrottlingException"})),
+        aws_rule(serde_json::json!({"drop": true})),
+    ]});
+    let faults_on = |w: &World| {
+        w.tb.set_faults(k8s_faults.clone());
+        w.moto.set_faults(&aws_faults).unwrap();
+    };
+    let faults_off = |w: &World| {
+        w.tb.clear_faults();
+        w.moto
+            .set_faults(&serde_json::json!({"rules": []}))
+            .unwrap();
+    };
+    let mut errors = std::collections::BTreeMap::<&str, usize>::new();
+    let mut fired = (0, 0);
+    let mut under_faults = async |w: &World, function: &'static str, event: &Value| {
+        faults_on(w);
+        for _ in 0..UNDER_FAULTS {
+            let failed = match w.invoke_direct(function, event).await {
+                Ok(out) => out["errors"].as_u64().unwrap_or(0) > 0,
+                Err(_) => true,
+            };
+            *errors.entry(function).or_default() += usize::from(failed);
+        }
+        fired.0 += w.tb.faults_fired().iter().sum::<u64>();
+        fired.1 += w.moto.faults_fired().unwrap().0.iter().sum::<u64>();
+        faults_off(w);
+        w.invoke_direct(function, event)
+            .await
+            .unwrap_or_else(|e| panic!("{function}, clean delivery: {e}"));
+    };
+
+    let tick = demo::world::sample("events/alarm-sync/scheduled.json").unwrap();
+    under_faults(&w, "alarm-sync", &tick).await;
+    // The alarm fires (set up without faults: the alarms exist now).
+    let cw = aws_sdk_cloudwatch::Client::new(&w.aws);
+    let notification = alarm_fires(&cw, "faults-1").await;
+    under_faults(&w, "alarm-scaler", &notification).await;
+    let tick = queues::scheduled("events/queue-scaler/scheduled.json").unwrap();
+    under_faults(&w, "queue-scaler", &tick).await;
+    let tick = queues::scheduled("events/concurrency-scaler/scheduled.json").unwrap();
+    under_faults(&w, "concurrency-scaler", &tick).await;
+    let event = demo::world::sample("events/iam-sync/add-user-to-group.json").unwrap();
+    under_faults(&w, "iam-sync", &event).await;
+    println!(
+        "under faults: {} Kubernetes and {} AWS faults fired; deliveries that failed or reported errors, of {UNDER_FAULTS} each: {errors:?}",
+        fired.0, fired.1
+    );
+    assert!(fired.0 > 0 && fired.1 > 0);
+    // Where a fault-free run ends (the duplicates test above): each acted once.
+    let alarms_in_cloudwatch = alarm_count(&cw).await;
+    assert_eq!(alarms_in_cloudwatch, 2, "alarm-sync");
+    let web: Api<Deployment> = Api::namespaced(w.kube.clone(), "web");
+    assert_eq!(
+        alarms::replicas(&web).await.unwrap(),
+        4,
+        "alarm-scaler: one step"
+    );
+    assert_eq!(
+        rescale_events(&w, "web", "web").await,
+        1,
+        "alarm-scaler Event"
+    );
+    let default: Api<Deployment> = Api::namespaced(w.kube.clone(), "default");
+    assert_eq!(
+        queues::replicas(&default, "worker").await.unwrap(),
+        20,
+        "queue-scaler"
+    );
+    let lambda = aws_sdk_lambda::Client::new(&w.aws);
+    assert_eq!(
+        queues::reserved(&lambda, "orders-consumer").await.unwrap(),
+        "6",
+        "concurrency-scaler: one step within its interval"
+    );
+    let entries = map_users_entries(&w);
+    assert_eq!(entries, 1, "iam-sync");
 }

@@ -3,7 +3,12 @@
 //! decision time (the cluster view with the safe-to-evict review of every node, then
 //! `decide`), at 20 and 2,000 workers.
 //!
+//! Also: from a Spot interruption warning for a worker running 110 pods to every eviction
+//! issued, and to the invocation's end (drained, replacement launched, terminated).
+//!
 //! `cargo test -p node-autoscaler --test bench -- --ignored --nocapture`
+mod support;
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
@@ -140,4 +145,58 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
             }
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures"]
+async fn spot_warning_to_evictions_for_a_110_pod_node() {
+    let w = support::World::start(&support::steady_metrics(0.3, 0)).await;
+    let doomed = w.worker(0, "worker-a").await;
+    w.tb.load_yaml(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  replicas: 110\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      terminationGracePeriodSeconds: 0\n      containers: [{name: app, image: busybox, resources: {requests: {cpu: 5m, memory: 1Mi}}}]\n",
+    )
+    .expect("deployment");
+    let on_a = |w: &support::World| {
+        w.pods_by_node("web")
+            .iter()
+            .filter(|(_, node)| node == "worker-a")
+            .count()
+    };
+    support::eventually(
+        "110 pods on worker-a",
+        Duration::from_secs(30),
+        async || on_a(&w) == 110,
+    )
+    .await;
+    w.worker(1, "worker-b").await; // room for them to go to
+    let _function = w.spawn(&[]);
+    let event = support::spot_warning(support::t0(), &doomed);
+
+    // Every pod of the node evicted = none left on it that is not terminating (grace 0:
+    // they go at once). Watched from another thread while the invocation runs.
+    let tb = w.tb.clone();
+    let began = Instant::now();
+    let watcher = std::thread::spawn(move || {
+        while began.elapsed() < Duration::from_secs(60) {
+            let left = tb
+                .list("pods", Some("default"))
+                .iter()
+                .filter(|p| p["spec"]["nodeName"] == "worker-a")
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .count();
+            if left == 0 {
+                return Some(began.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    });
+    let out = w.invoke(&event);
+    let issued = watcher.join().unwrap();
+    let done = began.elapsed();
+    let out = out.expect("spot run");
+    println!(
+        "Spot warning → all 110 evictions issued: {issued:?}; invocation done (drained, replacement launched, instance terminated): {done:?} (in function {} ms); decision {}",
+        out["elapsedMs"], out["decision"]
+    );
 }

@@ -16,7 +16,22 @@ const FUNCTIONS: [(&str, &[(&str, &str)]); 6] = [
         &[("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:bench")],
     ),
     ("iam-sync", &[]),
-    ("node-autoscaler", &[]),
+    (
+        "node-autoscaler",
+        &[
+            ("MASTER_TAG_KEY", "k3s-role"),
+            ("MASTER_TAG_VALUE", "master"),
+            ("WORKER_TAG_KEY", "k3s-role"),
+            ("WORKER_TAG_VALUE", "worker"),
+            ("WORKER_SUBNET_IDS", "subnet-1,subnet-2"),
+            ("WORKER_SG_ID", "sg-1"),
+            ("WORKER_AMI_ID", "ami-1"),
+            ("K3S_CLUSTER_TOKEN_PARAM", "/k3s/cluster-token"),
+            ("K8S_API_TOKEN_PARAM", "/k3s/api-token"),
+            ("STATE_TABLE", "bench-state"),
+            ("LOGS_TABLE", "bench-logs"),
+        ],
+    ),
     ("concurrency-scaler", &[]),
     ("queue-scaler", &[]),
 ];
