@@ -323,13 +323,7 @@ mod tests {
                 "notification: ",
             ),
         ];
-        let wrong: Vec<String> = cases
-            .into_iter()
-            .filter_map(|(input, expected)| {
-                let err = decode(input.clone()).unwrap_err().to_string();
-                (!err.contains(expected)).then(|| format!("{input}: {err:?} lacks {expected:?}"))
-            })
-            .collect();
+        let wrong = lambda_support::testing::misjudged(cases, decode);
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 

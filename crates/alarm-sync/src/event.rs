@@ -105,52 +105,8 @@ mod tests {
     /// garbage, odd strings) are refused with an error naming the field, never a panic.
     #[test]
     fn malformed_events_are_refused_naming_the_field() {
-        let with = |pointer: &str, value: serde_json::Value| {
-            let mut e = scheduled();
-            *e.pointer_mut(pointer).unwrap() = value;
-            e
-        };
-        let deep = (0..200).fold(json!("x"), |v, _| json!({ "a": [v] }));
-        let cases: Vec<(serde_json::Value, &str)> = vec![
-            (json!({}), "missing field `time`"),
-            (json!(null), "invalid type: null"),
-            (json!(42), "invalid type: integer `42`"),
-            (json!([scheduled()]), "[0]: invalid type: map"),
-            (with("/time", json!("yesterday")), "time: "),
-            (with("/time", json!(1e308)), "time: "),
-            (with("/time", json!(u64::MAX)), "time: "),
-            (with("/time", json!(null)), "time: "),
-            (
-                with("/source", json!(7)),
-                "source: invalid type: integer `7`",
-            ),
-            (
-                with("/detail-type", json!(["Scheduled Event"])),
-                "detail-type: invalid type: sequence",
-            ),
-            (
-                with("/id", json!({"nested": true})),
-                "id: invalid type: map",
-            ),
-            (
-                with("/resources", json!("arn")),
-                "resources: invalid type: string",
-            ),
-            (
-                with("/resources", json!([1])),
-                "resources[0]: invalid type: integer `1`",
-            ),
-            (with("/region", deep.clone()), "region: invalid type: map"),
-            (with("/source", json!("aws.events\u{0}")), "source"),
-            (with("/source", json!("")), "source"),
-        ];
-        let wrong: Vec<String> = cases
-            .into_iter()
-            .filter_map(|(input, expected)| {
-                let err = decode(input.clone()).unwrap_err().to_string();
-                (!err.contains(expected)).then(|| format!("{input}: {err:?} lacks {expected:?}"))
-            })
-            .collect();
+        let cases = lambda_support::testing::malformed_eventbridge(&scheduled());
+        let wrong = lambda_support::testing::misjudged(cases, decode);
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 

@@ -5,6 +5,8 @@ pub mod aws;
 pub mod env;
 pub mod json;
 pub mod schedule;
+#[doc(hidden)]
+pub mod testing;
 
 pub use env::{ConfigError, Env};
 

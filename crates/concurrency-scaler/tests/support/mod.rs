@@ -266,13 +266,10 @@ pub fn scheduled(at: Timestamp) -> Value {
 pub fn wait_for_log(
     function: &mut Supervised,
     deadline: Duration,
-    mut matches: impl FnMut(&Value) -> bool,
+    matches: impl FnMut(&Value) -> bool,
 ) -> Result<Value, String> {
     let began = Instant::now();
     function
-        .wait_for_line(deadline, |line| {
-            let v: Value = serde_json::from_str(line).ok()?;
-            matches(&v).then_some(v)
-        })
+        .wait_for_json(deadline, matches)
         .map_err(|e| format!("after {:?}: {e}", began.elapsed()))
 }

@@ -104,6 +104,21 @@ struct Node {
     leaving: bool,
 }
 
+impl Node {
+    /// A node launched at `t` in `zone`, Ready after JOIN_DELAY; takes the next id.
+    fn launched(next_id: &mut u32, zone: String, t: i64) -> Node {
+        let id = format!("n{next_id}");
+        *next_id += 1;
+        Node {
+            id,
+            zone,
+            ready_at: t + JOIN_DELAY,
+            gone_at: None,
+            leaving: false,
+        }
+    }
+}
+
 struct Step {
     minute: i64,
     pods: u64,
@@ -193,14 +208,7 @@ fn simulate(kind: Kind, trace: &[Step]) -> Report {
                     let zone = decide::spread(&zones(), &workers, 1)
                         .pop()
                         .unwrap_or_else(|| "a".into());
-                    nodes.push(Node {
-                        id: format!("n{next_id}"),
-                        zone,
-                        ready_at: t + JOIN_DELAY,
-                        gone_at: None,
-                        leaving: false,
-                    });
-                    next_id += 1;
+                    nodes.push(Node::launched(&mut next_id, zone, t));
                     report.ups += 1;
                 }
             }
@@ -257,14 +265,7 @@ fn simulate(kind: Kind, trace: &[Step]) -> Report {
         match decide::decide(&policy, &observed) {
             Plan::ScaleUp { count, .. } => {
                 for zone in decide::spread(&zones(), &workers, count) {
-                    nodes.push(Node {
-                        id: format!("n{next_id}"),
-                        zone,
-                        ready_at: t + JOIN_DELAY,
-                        gone_at: None,
-                        leaving: false,
-                    });
-                    next_id += 1;
+                    nodes.push(Node::launched(&mut next_id, zone, t));
                 }
                 last_up = Some(t);
                 report.ups += 1;

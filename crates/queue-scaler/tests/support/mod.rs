@@ -247,12 +247,9 @@ pub fn t0() -> Timestamp {
 pub fn wait_for_log(
     function: &mut Supervised,
     deadline: Duration,
-    mut matches: impl FnMut(&Value) -> bool,
+    matches: impl FnMut(&Value) -> bool,
 ) -> Result<Value, String> {
     function
-        .wait_for_line(deadline, |line| {
-            let v: Value = serde_json::from_str(line).ok()?;
-            matches(&v).then_some(v)
-        })
+        .wait_for_json(deadline, matches)
         .map_err(|e| e.to_string())
 }

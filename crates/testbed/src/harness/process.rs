@@ -99,6 +99,19 @@ impl Supervised {
 
     /// Waits for a stdout line for which `ready` returns `Some`, and returns that value.
     /// Fails, with the child's output tail, if the child exits or `deadline` passes first.
+    /// The first stdout line that is a JSON log record `matches` accepts (the functions log
+    /// JSON lines), within `deadline`.
+    pub fn wait_for_json(
+        &mut self,
+        deadline: Duration,
+        mut matches: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        self.wait_for_line(deadline, |line| {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            matches(&v).then_some(v)
+        })
+    }
+
     pub fn wait_for_line<T>(
         &mut self,
         deadline: Duration,
