@@ -190,17 +190,9 @@ fn current(state: &State, gr: &str, keys: &[Key]) -> Vec<Value> {
         .collect()
 }
 
-/// Writes a controller's status when it changed (no-op writes would churn resourceVersion).
-fn write_status(state: &mut State, gr: &str, obj: &Value, status: Value) {
-    if obj["status"] != status {
-        let mut o = obj.clone();
-        o["status"] = status;
-        state.store.update(gr, o);
-    }
-}
-
-/// `write_status` for an object named by key: cloned only when its status changes (the
-/// controllers below run after every write over every object, so clones are the cost).
+/// Writes a controller's status when it changed (no-op writes would churn resourceVersion);
+/// the object is cloned only then (the controllers run after every write over every
+/// object, so clones are the cost).
 fn write_status_at(state: &mut State, gr: &str, (ns, name): &Key, status: Value) {
     let Some(obj) = state.store.get(gr, ns, name) else {
         return;
@@ -568,7 +560,7 @@ fn statefulsets(state: &mut State, now: Timestamp) {
         if let Some(m) = status.as_object_mut() {
             m.remove("fullyLabeledReplicas");
         }
-        write_status(state, STS, &sts, status);
+        write_status_at(state, STS, &(ns, name_of(&sts).to_string()), status);
     }
 }
 
@@ -647,7 +639,8 @@ fn daemonsets(state: &mut State, now: Timestamp) {
             "numberMisscheduled": 0,
             "observedGeneration": ds["metadata"]["generation"],
         });
-        write_status(state, DS, &ds, status);
+        let key = (namespace_of(&ds).to_string(), name_of(&ds).to_string());
+        write_status_at(state, DS, &key, status);
     }
 }
 
