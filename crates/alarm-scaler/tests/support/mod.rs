@@ -314,23 +314,14 @@ impl World {
 
     /// Replaces the rules of ClusterRole `lambda:<function>` (RBAC experiments).
     pub async fn set_rules(&self, function: &str, rules: Value) {
-        use k8s_openapi::api::rbac::v1::ClusterRole;
-        let api = Api::<ClusterRole>::all(self.admin.clone());
-        let mut role = api.get(&format!("lambda:{function}")).await.expect("role");
-        role.rules = Some(serde_json::from_value(rules).expect("rules"));
-        api.replace(&format!("lambda:{function}"), &PostParams::default(), &role)
+        testbed::harness::rbac::set_rules(&self.admin, &format!("lambda:{function}"), rules)
             .await
             .expect("replace role");
     }
 
     /// The rules `infra/k8s/rbac/<function>.yaml` grants.
     pub fn rules_of(function: &str) -> Vec<Value> {
-        let text =
-            std::fs::read_to_string(repo(&format!("infra/k8s/rbac/{function}.yaml"))).unwrap();
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("YAML");
-        docs.into_iter()
-            .find(|d| d["kind"] == "ClusterRole")
-            .and_then(|d| d["rules"].as_array().cloned())
+        testbed::harness::rbac::rules_of(repo(&format!("infra/k8s/rbac/{function}.yaml")))
             .expect("a ClusterRole with rules")
     }
 }

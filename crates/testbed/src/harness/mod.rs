@@ -5,11 +5,13 @@
 //!   (CloudWatch over Smithy RPC v2 CBOR, verified presigned STS GetCallerIdentity).
 //! - [`Prometheus`]: a real Prometheus, backfilled from OpenMetrics text or scraping a target.
 //! - [`lambda`]: the Lambda Runtime API emulator.
+//! - [`rbac`]: RBAC experiments (a function's ClusterRole less one grant at a time).
 
 pub mod lambda;
 pub mod moto;
 pub mod process;
 pub mod prometheus;
+pub mod rbac;
 
 pub use lambda::LambdaEmulator;
 pub use moto::Moto;
