@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # `make bench`: builds release binaries with the workspace profile and prints figures, and
-# writes them to BENCHMARKS.md. Measures only; nothing here passes or fails on a number.
+# writes them into BENCHMARKS.md between its `make bench` markers (the rest of the file, the
+# commentary on those figures, is kept). Measures only; nothing passes or fails on a number.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 {
-echo "# Benchmarks"
+echo "## Latest \`make bench\` run"
 echo
 echo "Written by \`make bench\` ($(basename "$0")) on $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m). Figures are medians of repeated runs with the interquartile spread where the table has one. Nothing is asserted."
 echo
 } | tee "$out"
 
-section() { printf '\n## %s\n\n`%s`\n\n' "$1" "$2" | tee -a "$out"; }
+section() { printf '\n### %s\n\n`%s`\n\n' "$1" "$2" | tee -a "$out"; }
 
 target="${CARGO_TARGET_DIR:-target}"
 cargo build -q --release --workspace --bins
@@ -31,6 +32,16 @@ for crate in alarm-scaler concurrency-scaler queue-scaler iam-sync node-autoscal
   section "$crate against the stand-ins" "$cmd"
   $cmd 2>/dev/null | grep -vE '^(running [0-9]+ test|test |$)' | tee -a "$out"
 done
-cp "$out" BENCHMARKS.md
+python3 - "$out" <<'PY'
+import os, sys
+begin, end = "<!-- make bench: begin -->", "<!-- make bench: end -->"
+run = open(sys.argv[1]).read().rstrip() + "\n"
+doc = open("BENCHMARKS.md").read() if os.path.exists("BENCHMARKS.md") else "# Benchmarks\n"
+if begin in doc and end in doc:
+    doc = doc[: doc.index(begin)] + begin + "\n" + run + doc[doc.index(end):]
+else:
+    doc = doc.rstrip() + "\n\n" + begin + "\n" + run + end + "\n"
+open("BENCHMARKS.md", "w").write(doc)
+PY
 echo
-echo "wrote BENCHMARKS.md"
+echo "wrote the make bench section of BENCHMARKS.md"

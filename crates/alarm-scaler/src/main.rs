@@ -11,7 +11,7 @@ use alarm_scaler::{apply, cloudwatch, config, event};
 async fn main() -> Result<(), Error> {
     lambda_support::init_tracing();
     let config = config::Config::from_env(lambda_support::Env::from_process())?;
-    let sdk = lambda_support::aws::load_sdk_config().await;
+    let sdk = lambda_support::aws::load_sdk_config().await?;
     let tokens = eks_auth::EksTokenProvider::from_sdk_config(
         &sdk,
         &config.cluster_name,

@@ -10,6 +10,7 @@ use aws_sdk_cloudwatch::types::{
 
 use crate::alarm::{self, AlarmSpec, Dimension, Source};
 use crate::decide::Existing;
+use lambda_support::aws::LazyClient;
 
 /// DescribeAlarms and DeleteAlarms take at most this many names.
 const NAMES_PER_CALL: usize = 100;
@@ -46,12 +47,14 @@ impl CloudWatchError {
 }
 
 pub struct CloudWatch {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl CloudWatch {
-    pub fn new(client: Client) -> Self {
-        CloudWatch { client }
+    pub fn new(client: impl Into<LazyClient<Client>>) -> Self {
+        CloudWatch {
+            client: client.into(),
+        }
     }
 
     /// The metric alarms of these names that exist, by name.

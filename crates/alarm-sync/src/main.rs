@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_support::aws::LazyClient;
 use serde_json::Value;
 
 use alarm_sync::{apply, cloudwatch, config, event, tagging};
@@ -11,7 +12,7 @@ use alarm_sync::{apply, cloudwatch, config, event, tagging};
 async fn main() -> Result<(), Error> {
     lambda_support::init_tracing();
     let config = config::Config::from_env(lambda_support::Env::from_process())?;
-    let sdk = lambda_support::aws::load_sdk_config().await;
+    let sdk = lambda_support::aws::load_sdk_config().await?;
     let tokens = eks_auth::EksTokenProvider::from_sdk_config(
         &sdk,
         &config.cluster_name,
@@ -20,8 +21,14 @@ async fn main() -> Result<(), Error> {
     .await?;
     let syncer = apply::Syncer {
         kube: eks_auth::kube_client(&config.access, Arc::new(tokens))?,
-        cloudwatch: cloudwatch::CloudWatch::new(aws_sdk_cloudwatch::Client::new(&sdk)),
-        tagging: tagging::Tagging::new(aws_sdk_resourcegroupstagging::Client::new(&sdk)),
+        cloudwatch: cloudwatch::CloudWatch::new(LazyClient::new(
+            &sdk,
+            aws_sdk_cloudwatch::Client::new,
+        )),
+        tagging: tagging::Tagging::new(LazyClient::new(
+            &sdk,
+            aws_sdk_resourcegroupstagging::Client::new,
+        )),
         cluster_name: config.cluster_name,
         default_alarm_actions: vec![config.sns_topic_arn],
         dry_run: config.dry_run,

@@ -9,18 +9,21 @@ use aws_sdk_resourcegroupstagging::error::{DisplayErrorContext, ProvideErrorMeta
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 
 use crate::decide::Marked;
+use lambda_support::aws::LazyClient;
 
 #[derive(Debug, thiserror::Error)]
 #[error("Resource Groups Tagging GetResources: {0}")]
 pub struct TaggingError(String);
 
 pub struct Tagging {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl Tagging {
-    pub fn new(client: Client) -> Self {
-        Tagging { client }
+    pub fn new(client: impl Into<LazyClient<Client>>) -> Self {
+        Tagging {
+            client: client.into(),
+        }
     }
 
     /// The alarms tagged `key=value`.

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use lambda_support::aws::LazyClient;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LambdaError {
@@ -27,14 +28,14 @@ pub enum LambdaError {
 }
 
 pub struct LambdaApi {
-    client: aws_sdk_lambda::Client,
+    client: LazyClient<aws_sdk_lambda::Client>,
     calls: AtomicU64,
 }
 
 impl LambdaApi {
-    pub fn new(client: aws_sdk_lambda::Client) -> LambdaApi {
+    pub fn new(client: impl Into<LazyClient<aws_sdk_lambda::Client>>) -> LambdaApi {
         LambdaApi {
-            client,
+            client: client.into(),
             calls: AtomicU64::new(0),
         }
     }

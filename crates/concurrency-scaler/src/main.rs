@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_support::aws::LazyClient;
 
 use concurrency_scaler::{apply, config, event, lambda_api};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_support::init_tracing();
     let config = config::Config::from_env(lambda_support::Env::from_process())?;
-    let sdk = lambda_support::aws::load_sdk_config().await;
+    let sdk = lambda_support::aws::load_sdk_config().await?;
     let tokens = eks_auth::EksTokenProvider::from_sdk_config(
         &sdk,
         &config.cluster_name,
@@ -20,7 +21,7 @@ async fn main() -> Result<(), Error> {
     let access =
         eks_auth::ClusterAccess::from_base64_ca(&config.api_server, &config.cert_authority)?;
     let kube = eks_auth::kube_client(&access, Arc::new(tokens))?;
-    let lambda = lambda_api::LambdaApi::new(aws_sdk_lambda::Client::new(&sdk));
+    let lambda = lambda_api::LambdaApi::new(LazyClient::new(&sdk, aws_sdk_lambda::Client::new));
     let sqs = sqs_depth::SqsDepth::new(&sdk, apply::COMPONENT);
     let ctx = &apply::Context::new(kube, lambda, sqs, config);
     lambda_runtime::run(service_fn(

@@ -265,3 +265,35 @@ impl std::io::Write for Capture {
         Ok(())
     }
 }
+
+/// An API server that accepts a request and does not answer: the request fails after the
+/// access's `request_timeout` with an error saying so (the function reports it and the next
+/// invocation tries again), instead of holding the invocation until Lambda kills it; the
+/// client is usable as soon as the server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_api_server_request_times_out_with_an_error_saying_so() {
+    use testbed::apiserver::{FaultAction, FaultConfig, FaultRule};
+    let w = world().await;
+    let mut access = w.access();
+    access.request_timeout = std::time::Duration::from_millis(500);
+    let client = kube_client(&access, w.provider(CLUSTER)).unwrap();
+    let namespaces = Api::<Namespace>::all(client);
+    w.testbed.set_faults(FaultConfig {
+        seed: 1,
+        rules: vec![FaultRule::new(FaultAction::Latency { ms: 30_000 }).verbs(&["list"])],
+    });
+    let err = namespaces.list(&Default::default()).await.unwrap_err();
+    assert_eq!(w.testbed.faults_fired(), vec![1]);
+    assert!(err.to_string().contains("timed out after 500ms"), "{err}");
+    // Other verbs are not stalled, and neither is the next list once the fault is gone.
+    namespaces.get("default").await.expect("get is not stalled");
+    w.testbed.clear_faults();
+    assert!(
+        !namespaces
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}

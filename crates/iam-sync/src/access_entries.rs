@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::decide::{Change, Identity};
+use lambda_support::aws::LazyClient;
 
 #[derive(Debug, thiserror::Error)]
 #[error("EKS {operation} {principal}: {message}")]
@@ -18,7 +19,7 @@ pub struct EksError {
 }
 
 pub struct AccessEntries {
-    client: aws_sdk_eks::Client,
+    client: LazyClient<aws_sdk_eks::Client>,
     cluster: String,
     pub calls: AtomicU64,
 }
@@ -28,9 +29,9 @@ fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
 }
 
 impl AccessEntries {
-    pub fn new(client: aws_sdk_eks::Client, cluster: &str) -> AccessEntries {
+    pub fn new(client: impl Into<LazyClient<aws_sdk_eks::Client>>, cluster: &str) -> AccessEntries {
         AccessEntries {
-            client,
+            client: client.into(),
             cluster: cluster.to_owned(),
             calls: AtomicU64::new(0),
         }

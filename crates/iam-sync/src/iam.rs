@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use crate::decide::IamUser;
+use lambda_support::aws::LazyClient;
 
 #[derive(Debug, thiserror::Error)]
 #[error("IAM {operation} {name}: {message}")]
@@ -15,7 +16,7 @@ pub struct IamError {
 }
 
 pub struct Iam {
-    client: aws_sdk_iam::Client,
+    client: LazyClient<aws_sdk_iam::Client>,
     pub calls: AtomicU64,
 }
 
@@ -26,9 +27,9 @@ fn no_such_entity<E: ProvideErrorMetadata>(e: &aws_sdk_iam::error::SdkError<E>) 
 }
 
 impl Iam {
-    pub fn new(client: aws_sdk_iam::Client) -> Iam {
+    pub fn new(client: impl Into<LazyClient<aws_sdk_iam::Client>>) -> Iam {
         Iam {
-            client,
+            client: client.into(),
             calls: AtomicU64::new(0),
         }
     }

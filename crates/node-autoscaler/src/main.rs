@@ -5,11 +5,11 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use node_autoscaler::{apply, config, ec2, event, store};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_support::init_tracing();
     let config = config::Config::from_env(lambda_support::Env::from_process())?;
-    let sdk = lambda_support::aws::load_sdk_config().await;
+    let sdk = lambda_support::aws::load_sdk_config().await?;
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let store = store::Store::new(
         aws_sdk_dynamodb::Client::new(&sdk),

@@ -6,11 +6,11 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 use queue_scaler::{apply, config, event};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_support::init_tracing();
     let config = config::Config::from_env(lambda_support::Env::from_process())?;
-    let sdk = lambda_support::aws::load_sdk_config().await;
+    let sdk = lambda_support::aws::load_sdk_config().await?;
     let tokens = eks_auth::EksTokenProvider::from_sdk_config(
         &sdk,
         &config.cluster_name,

@@ -94,7 +94,9 @@ async fn run() -> Result<String, String> {
         .filter(|c| !c.is_empty())
         .ok_or_else(|| format!("missing --cluster-name; {USAGE}"))?;
     let region = region(args.region).await?;
-    let sdk = lambda_support::aws::load_sdk_config_in(Some(region)).await;
+    let sdk = lambda_support::aws::load_sdk_config_in(Some(region))
+        .await
+        .map_err(|e| e.to_string())?;
     let provider = EksTokenProvider::from_sdk_config(&sdk, &cluster, args.role_arn.as_deref())
         .await
         .map_err(|e| e.to_string())?;
