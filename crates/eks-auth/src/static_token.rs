@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_ssm::error::DisplayErrorContext;
+use lambda_support::aws::LazyClient;
 
 use crate::Secret;
 use crate::client::{BearerSource, BoxError};
@@ -30,7 +31,7 @@ pub enum SsmTokenError {
 /// A bearer token read from an SSM SecureString parameter; see the module documentation.
 /// `Debug` shows the parameter name and whether a token is cached, never the token.
 pub struct SsmTokenSource {
-    ssm: aws_sdk_ssm::Client,
+    ssm: LazyClient<aws_sdk_ssm::Client>,
     parameter_name: String,
     cached: tokio::sync::Mutex<Option<Secret>>,
     reads: AtomicU64,
@@ -49,9 +50,9 @@ impl std::fmt::Debug for SsmTokenSource {
 
 impl SsmTokenSource {
     /// Reads `parameter_name` (a name or ARN) through `ssm` on first use.
-    pub fn new(ssm: aws_sdk_ssm::Client, parameter_name: String) -> Self {
+    pub fn new(ssm: impl Into<LazyClient<aws_sdk_ssm::Client>>, parameter_name: String) -> Self {
         SsmTokenSource {
-            ssm,
+            ssm: ssm.into(),
             parameter_name,
             cached: tokio::sync::Mutex::new(None),
             reads: AtomicU64::new(0),

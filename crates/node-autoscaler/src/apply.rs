@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use k8s_ops::drain::{self, DrainError, DrainOptions};
+use lambda_support::aws::LazyClient;
 use serde_json::{Value, json};
 
 use crate::cluster::{self, ClusterView};
@@ -41,7 +42,7 @@ pub struct Context {
     pub config: Config,
     pub ec2: Ec2,
     pub store: Store,
-    pub ssm: aws_sdk_ssm::Client,
+    pub ssm: LazyClient<aws_sdk_ssm::Client>,
     pub prometheus: Prometheus,
     pub region: String,
     bearer: Arc<dyn eks_auth::BearerSource>,
@@ -55,9 +56,10 @@ impl Context {
         config: Config,
         ec2: Ec2,
         store: Store,
-        ssm: aws_sdk_ssm::Client,
+        ssm: impl Into<LazyClient<aws_sdk_ssm::Client>>,
         region: String,
     ) -> Context {
+        let ssm = ssm.into();
         let bearer = Arc::new(eks_auth::SsmTokenSource::new(
             ssm.clone(),
             config.api_token_param.clone(),
@@ -630,6 +632,28 @@ async fn carry_out(
             }
             Err(e) if action.kind != ActionKind::SpotInterruption => {
                 let why = e.to_string();
+                // A failed drain uncordons, unless that fails too (or it failed before it
+                // could). The record goes only once the node is schedulable again: nothing
+                // else would ever uncordon it (a cordoned node is never chosen again). Until
+                // then the run fails and the next one resumes the action.
+                let uncordon = drain::uncordon(kube, &action.node).await;
+                if !rolled_back(&uncordon) {
+                    let error = uncordon.err().map(|e| e.to_string()).unwrap_or_default();
+                    tracing::error!(
+                        instance = action.instance_id,
+                        node = action.node,
+                        kind = action.kind.as_str(),
+                        why,
+                        error,
+                        "drain failed and the node could not be uncordoned; action kept for the next run"
+                    );
+                    return Err(format!(
+                        "drain of node {} failed ({why}) and uncordoning it failed ({error}): \
+                         the action stays recorded for the next run",
+                        action.node
+                    )
+                    .into());
+                }
                 tracing::warn!(
                     decision = "abort_drain",
                     instance = action.instance_id,
@@ -664,6 +688,25 @@ async fn carry_out(
         "worker removed"
     );
     Ok(Outcome::Terminated)
+}
+
+/// The live instances an earlier attempt at the event `event_id` launched.
+fn launched_by(instances: &[Instance], event_id: &str) -> Vec<String> {
+    if event_id.is_empty() {
+        return Vec::new();
+    }
+    let tag = (LAUNCHED_BY_TAG.to_owned(), event_id.to_owned());
+    instances
+        .iter()
+        .filter(|i| i.tagged(&tag) && matches!(i.state.as_str(), "pending" | "running"))
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+/// Whether the uncordon after a failed drain left the node schedulable (or it is gone), so
+/// that the action's record may go.
+fn rolled_back(uncordon: &Result<(), DrainError>) -> bool {
+    matches!(uncordon, Ok(()) | Err(DrainError::NodeNotFound { .. }))
 }
 
 /// Resumes one recorded action under its own lease (the periodic lease, or the Spot
@@ -834,8 +877,18 @@ async fn spot_locked(
     if let Some(r) = &record {
         ctx.store.put_action(lease, r).await?;
     }
+    // A retried event whose earlier attempt launched the replacement, then failed: that
+    // replacement stands (it carries the event's id); no second one.
+    let launched_before = launched_by(&instances, &event.id);
     let launch_replacement = async {
-        if replace {
+        if !launched_before.is_empty() {
+            tracing::info!(
+                decision = "replacement_exists",
+                instances = ?launched_before,
+                "launched by an earlier attempt at this event"
+            );
+            Ok((launched_before.clone(), Vec::new()))
+        } else if replace {
             launch(ctx, &ep.control_plane, &workers, 1, &event.id).await
         } else {
             Ok((
@@ -880,6 +933,47 @@ async fn spot_locked(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retried_event_finds_the_replacement_it_launched() {
+        let i = |id: &str, state: &str, by: &str| Instance {
+            id: id.into(),
+            zone: "z".into(),
+            private_ip: None,
+            private_dns: None,
+            launched: 0,
+            state: state.into(),
+            spot: true,
+            tags: vec![(LAUNCHED_BY_TAG.into(), by.into())],
+        };
+        let instances = [
+            i("i-1", "running", "evt-1"),
+            i("i-2", "running", "evt-2"),
+            i("i-3", "terminated", "evt-1"),
+            i("i-4", "pending", "evt-1"),
+        ];
+        assert_eq!(launched_by(&instances, "evt-1"), ["i-1", "i-4"]);
+        assert!(launched_by(&instances, "evt-3").is_empty());
+        assert!(launched_by(&[i("i-5", "running", "")], "").is_empty());
+    }
+
+    #[test]
+    fn a_failed_drain_is_rolled_back_only_once_the_node_is_uncordoned_or_gone() {
+        assert!(rolled_back(&Ok(())));
+        assert!(rolled_back(&Err(DrainError::NodeNotFound {
+            node: "worker-a".into()
+        })));
+        let refused = kube::Error::Api(
+            kube::core::Status::failure("injected: patch refused", "InternalError")
+                .with_code(500)
+                .boxed(),
+        );
+        assert!(!rolled_back(&Err(DrainError::Api {
+            node: "worker-a".into(),
+            action: "uncordon",
+            source: refused,
+        })));
+    }
 
     #[test]
     fn user_data_fetches_the_token_at_boot_unless_embedded() {

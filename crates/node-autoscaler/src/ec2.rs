@@ -8,6 +8,7 @@ use aws_sdk_ec2::types::{
     ResourceType, SpotInstanceType, SpotMarketOptions, Tag, TagSpecification,
 };
 use base64::Engine;
+use lambda_support::aws::LazyClient;
 
 /// Tag on every instance the function launched (with the worker tag): which run.
 pub const LAUNCHED_BY_TAG: &str = "node-autoscaler/launched-by";
@@ -105,12 +106,14 @@ const CAPACITY_ERRORS: [&str; 7] = [
 
 #[derive(Clone)]
 pub struct Ec2 {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl Ec2 {
-    pub fn new(client: Client) -> Ec2 {
-        Ec2 { client }
+    pub fn new(client: impl Into<LazyClient<Client>>) -> Ec2 {
+        Ec2 {
+            client: client.into(),
+        }
     }
 
     async fn describe(

@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
 };
 use jiff::Timestamp;
+use lambda_support::aws::LazyClient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -98,7 +99,7 @@ pub struct Action {
 
 #[derive(Clone)]
 pub struct Store {
-    ddb: Client,
+    ddb: LazyClient<Client>,
     table: String,
     logs: String,
     log_ttl: Duration,
@@ -121,9 +122,14 @@ fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<i64> {
 }
 
 impl Store {
-    pub fn new(ddb: Client, table: String, logs: String, log_ttl: Duration) -> Store {
+    pub fn new(
+        ddb: impl Into<LazyClient<Client>>,
+        table: String,
+        logs: String,
+        log_ttl: Duration,
+    ) -> Store {
         Store {
-            ddb,
+            ddb: ddb.into(),
             table,
             logs,
             log_ttl,

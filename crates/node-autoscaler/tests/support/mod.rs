@@ -55,6 +55,28 @@ pub fn steady_metrics(cpu_busy: f64, pending: u32) -> String {
     format!("{cpu}{phase}# EOF\n")
 }
 
+/// OpenMetrics as [`steady_metrics`], from an hour before now to four hours after, in two
+/// phases: `before` (cluster CPU busy 0..1, pods Pending) until the Unix second `switch`,
+/// `after` from then on (e.g. a burst of pending pods, then an idle cluster).
+pub fn phased_metrics(switch: i64, before: (f64, u32), after: (f64, u32)) -> String {
+    let now = Timestamp::now().as_second();
+    let (from, to) = (now - 3600, now + 4 * 3600);
+    let mut cpu = String::from("# TYPE node_cpu_seconds counter\n");
+    let mut phase = String::from("# TYPE kube_pod_status_phase gauge\n");
+    let mut idle = 0.0;
+    for t in (from..=to).step_by(15) {
+        let (busy, pending) = if t < switch { before } else { after };
+        cpu.push_str(&format!(
+            "node_cpu_seconds_total{{cpu=\"0\",mode=\"idle\"}} {idle} {t}\n"
+        ));
+        idle += 15.0 * (1.0 - busy);
+        phase.push_str(&format!(
+            "kube_pod_status_phase{{phase=\"Pending\"}} {pending} {t}\n"
+        ));
+    }
+    format!("{cpu}{phase}# EOF\n")
+}
+
 pub struct World {
     pub moto: Moto,
     pub tb: Testbed,
@@ -421,6 +443,15 @@ impl World {
 
     pub fn invoke(&self, event: &Value) -> Result<Value, String> {
         tokio::task::block_in_place(|| self.emulator.invoke(FUNCTION, event))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Invokes the function through the emulator's Invoke API (no `cargo lambda invoke`
+    /// process per call): for the many invocations of the reliability tests.
+    pub async fn invoke_http(&self, event: &Value) -> Result<Value, String> {
+        self.emulator
+            .invoke_http(FUNCTION, event)
+            .await
             .map_err(|e| e.to_string())
     }
 
