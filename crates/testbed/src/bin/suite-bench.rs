@@ -54,22 +54,15 @@ fn main() {
     println!("| figure | median | p25–p75 | runs | command |");
     println!("|---|---|---|---|---|");
 
-    // Start-up floor: the bare lambda_runtime function.
+    // Start-up floor: the bare lambda_runtime function, measured alone first (its own
+    // figure), then again interleaved with each function's runs, so that each ratio compares
+    // runs made under the same conditions (a 2-core machine's load drifts within a minute).
     let floor = dir.join("lambda-floor");
     let samples = sorted(STARTUP_RUNS, || {
         let s = startup(&floor, &[]).expect("floor start-up");
         (s.to_first_poll, s.peak_rss_kib)
     });
-    let times: Vec<Duration> = {
-        let mut t: Vec<_> = samples.iter().map(|s| s.0).collect();
-        t.sort();
-        t
-    };
-    let rss: Vec<u64> = {
-        let mut r: Vec<_> = samples.iter().map(|s| s.1).collect();
-        r.sort();
-        r
-    };
+    let (times, rss) = split(&samples);
     let (m, lo, hi) = median_iqr(&times);
     println!(
         "| floor start-up (spawn → first Runtime API poll) | {} | {}–{} | {STARTUP_RUNS} | make bench |",
@@ -81,9 +74,7 @@ fn main() {
     println!(
         "| floor peak RSS at first poll | {m} KiB | {lo}–{hi} KiB | {STARTUP_RUNS} | make bench |"
     );
-    let floor_time = median_iqr(&times).0;
-    let floor_rss = m;
-    functions(&dir, floor_time, floor_rss);
+    functions(&dir, &floor);
 
     // eks-token against its peer, whole process, same machine, same run.
     let creds = [
@@ -129,7 +120,7 @@ fn main() {
 }
 
 /// Per function: binary and zip size, start-up and peak RSS as ratios to the floor.
-fn functions(dir: &std::path::Path, floor_time: Duration, floor_rss: u64) {
+fn functions(dir: &std::path::Path, floor: &std::path::Path) {
     let ca = testbed::apiserver::tls::generate(&[]).expect("a CA for CERT_AUTHORITY");
     let ca_b64 = {
         use base64::Engine;
@@ -160,35 +151,49 @@ fn functions(dir: &std::path::Path, floor_time: Duration, floor_rss: u64) {
         );
         let env: Vec<(&str, &str)> = common.iter().chain(extra.iter()).copied().collect();
         let mut failure = None;
-        let samples = sorted(STARTUP_RUNS, || match startup(&binary, &env) {
-            Ok(s) => (s.to_first_poll, s.peak_rss_kib),
-            Err(e) => {
-                failure = Some(e.to_string());
-                (Duration::ZERO, 0)
+        let mut floor_samples = Vec::with_capacity(STARTUP_RUNS);
+        let samples = sorted(STARTUP_RUNS, || {
+            let f = startup(floor, &[]).expect("floor start-up");
+            floor_samples.push((f.to_first_poll, f.peak_rss_kib));
+            match startup(&binary, &env) {
+                Ok(s) => (s.to_first_poll, s.peak_rss_kib),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    (Duration::ZERO, 0)
+                }
             }
         });
         if let Some(e) = failure {
             println!("| {name} start-up | failed: {e} | | | make bench |");
             continue;
         }
-        let mut t: Vec<Duration> = samples.iter().map(|s| s.0).collect();
-        t.sort();
-        let mut r: Vec<u64> = samples.iter().map(|s| s.1).collect();
-        r.sort();
+        let (t, r) = split(&samples);
+        let (ft, fr) = split(&floor_samples);
         let (tm, tlo, thi) = median_iqr(&t);
         let (rm, rlo, rhi) = median_iqr(&r);
+        let (floor_time, floor_rss) = (median_iqr(&ft).0, median_iqr(&fr).0);
         println!(
-            "| {name} start-up (target ≤ 1.5× floor) | {} = {:.2}× floor | {}–{} | {STARTUP_RUNS} | make bench |",
+            "| {name} start-up (target ≤ 1.5× floor) | {} = {:.2}× floor ({} in the interleaved floor runs) | {}–{} | {STARTUP_RUNS} | make bench |",
             ms(tm),
             tm.as_secs_f64() / floor_time.as_secs_f64(),
+            ms(floor_time),
             ms(tlo),
             ms(thi)
         );
         println!(
-            "| {name} peak RSS (target ≤ 2× floor) | {rm} KiB = {:.2}× floor | {rlo}–{rhi} KiB | {STARTUP_RUNS} | make bench |",
+            "| {name} peak RSS (target ≤ 2× floor) | {rm} KiB = {:.2}× floor ({floor_rss} KiB) | {rlo}–{rhi} KiB | {STARTUP_RUNS} | make bench |",
             rm as f64 / floor_rss as f64
         );
     }
+}
+
+/// Start-up samples as sorted times and sorted peak RSS.
+fn split(samples: &[(Duration, u64)]) -> (Vec<Duration>, Vec<u64>) {
+    let mut t: Vec<Duration> = samples.iter().map(|s| s.0).collect();
+    let mut r: Vec<u64> = samples.iter().map(|s| s.1).collect();
+    t.sort();
+    r.sort();
+    (t, r)
 }
 
 /// Size of `binary` zipped as Lambda's `bootstrap` (deflate, as `cargo lambda build
