@@ -16,7 +16,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use serde_json::Value;
-use testbed::apiserver::{FaultAction, FaultConfig, FaultRule};
+use testbed::apiserver::FaultConfig;
+use testbed::harness::moto::twenty_percent_faults;
 
 const DELIVERIES: usize = 100;
 
@@ -192,24 +193,7 @@ async fn under_20_percent_kubernetes_faults_the_scalers_report_errors_and_conver
     let tick = demo::world::sample("events/alarm-sync/scheduled.json").unwrap();
     w.invoke_direct("alarm-sync", &tick).await.unwrap();
     let cw = aws_sdk_cloudwatch::Client::new(&w.aws);
-    let rule = |action| FaultRule {
-        rate: 0.2 / 3.0,
-        ..FaultRule::new(action)
-    };
-    w.tb.set_faults(FaultConfig {
-        seed: 7,
-        rules: vec![
-            rule(FaultAction::Error {
-                code: 500,
-                message: None,
-            }),
-            rule(FaultAction::Error {
-                code: 429,
-                message: None,
-            }),
-            rule(FaultAction::Drop),
-        ],
-    });
+    w.tb.set_faults(FaultConfig::twenty_percent(7));
 
     // alarm-scaler: SNS retries a failed delivery; every delivery of the one message is
     // either an error or at most one step, and the step happens exactly once.
@@ -239,20 +223,7 @@ async fn under_20_percent_kubernetes_faults_the_scalers_report_errors_and_conver
 
     // queue-scaler: ticks under faults, then clean ticks: replicas converge to 3 and never
     // leave [0, 20].
-    w.tb.set_faults(FaultConfig {
-        seed: 11,
-        rules: vec![
-            rule(FaultAction::Error {
-                code: 500,
-                message: None,
-            }),
-            rule(FaultAction::Error {
-                code: 429,
-                message: None,
-            }),
-            rule(FaultAction::Drop),
-        ],
-    });
+    w.tb.set_faults(FaultConfig::twenty_percent(11));
     let default: Api<Deployment> = Api::namespaced(w.kube.clone(), "default");
     let tick = queues::scheduled("events/queue-scaler/scheduled.json").unwrap();
     let mut errors = 0;
@@ -282,13 +253,8 @@ async fn under_20_percent_aws_faults_queue_scaler_reports_errors_and_converges()
     // protocol: 500 InternalError, 400 ThrottlingException, a dropped connection, 1/15
     // each. The SDK retries them (standard mode, 3 attempts); what gets through fails the
     // invocation.
-    let rule = |fault: serde_json::Value| serde_json::json!({"operation": "GetQueueAttributes", "rate": 0.2 / 3.0, "fault": fault});
     w.moto
-        .set_faults(&serde_json::json!({"seed": 3, "rules": [
-            rule(serde_json::json!({"status": 500, "code": "InternalError"})),
-            rule(serde_json::json!({"status": 400, "code": "ThrottlingException"})),
-            rule(serde_json::json!({"drop": true})),
-        ]}))
+        .set_faults(&twenty_percent_faults(3, "GetQueueAttributes"))
         .unwrap();
     let default: Api<Deployment> = Api::namespaced(w.kube.clone(), "default");
     let tick = queues::scheduled("events/queue-scaler/scheduled.json").unwrap();
@@ -362,31 +328,8 @@ async fn every_function_converges_under_20_percent_faults_on_both_sides() {
     let url = queues::seed_queue(&mut w).await.unwrap();
     queues::seed_consumer(&mut w, &url).await.unwrap();
     seed_iam_membership(&mut w).await;
-    let k8s_rule = |action| FaultRule {
-        rate: 0.2 / 3.0,
-        ..FaultRule::new(action)
-    };
-    let k8s_faults = FaultConfig {
-        seed: 21,
-        rules: vec![
-            k8s_rule(FaultAction::Error {
-                code: 500,
-                message: None,
-            }),
-            k8s_rule(FaultAction::Error {
-                code: 429,
-                message: None,
-            }),
-            k8s_rule(FaultAction::Drop),
-        ],
-    };
-    let aws_rule =
-        |fault: Value| serde_json::json!({"operation": "*", "rate": 0.2 / 3.0, "fault": fault});
-    let aws_faults = serde_json::json!({"seed": 21, "rules": [
-        aws_rule(serde_json::json!({"status": 500, "code": "InternalError"})),
-        aws_rule(serde_json::json!({"status": 400, "code": "ThrottlingException"})),
-        aws_rule(serde_json::json!({"drop": true})),
-    ]});
+    let k8s_faults = FaultConfig::twenty_percent(21);
+    let aws_faults = twenty_percent_faults(21, "*");
     let faults_on = |w: &World| {
         w.tb.set_faults(k8s_faults.clone());
         w.moto.set_faults(&aws_faults).unwrap();

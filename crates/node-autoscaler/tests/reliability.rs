@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use support::{MASTER_TAG, WORKER_TAG, World, scheduled, spot_warning};
 use testbed::apiserver::{FaultAction, FaultConfig, FaultRule};
 use testbed::harness::Supervised;
+use testbed::harness::moto::twenty_percent_faults;
 
 const DELIVERIES: usize = 100;
 /// MIN_WORKERS and MAX_WORKERS of the World's configuration.
@@ -228,11 +229,8 @@ async fn one_spot_warning_delivered_100_times_drains_replaces_and_terminates_onc
         async || w.pods_by_node("web").iter().all(|(_, n)| n == "worker-b"),
     )
     .await;
-    let items = w.items().await;
-    assert!(
-        !items.iter().any(|(k, _)| k.starts_with("action#")),
-        "{items:?}"
-    );
+    let actions = w.actions().await;
+    assert!(actions.is_empty(), "{actions:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,32 +356,10 @@ struct Scenario<'a> {
 impl Scenario<'_> {
     fn faults_on(&mut self) {
         self.seed += 1;
-        let rule = |action| FaultRule {
-            rate: 0.2 / 3.0,
-            ..FaultRule::new(action)
-        };
-        self.w.tb.set_faults(FaultConfig {
-            seed: self.seed,
-            rules: vec![
-                rule(FaultAction::Error {
-                    code: 500,
-                    message: None,
-                }),
-                rule(FaultAction::Error {
-                    code: 429,
-                    message: None,
-                }),
-                rule(FaultAction::Drop),
-            ],
-        });
-        let rule = |fault: Value| json!({"operation": "*", "rate": 0.2 / 3.0, "fault": fault});
+        self.w.tb.set_faults(FaultConfig::twenty_percent(self.seed));
         self.w
             .moto
-            .set_faults(&json!({"seed": self.seed, "rules": [
-                rule(json!({"status": 500, "code": "InternalError"})),
-                rule(json!({"status": 400, "code": "ThrottlingException"})),
-                rule(json!({"drop": true})),
-            ]}))
+            .set_faults(&twenty_percent_faults(self.seed, "*"))
             .unwrap();
     }
 
@@ -826,11 +802,8 @@ async fn a_drain_whose_rollback_fails_is_reported_and_finished_by_the_next_run()
             .any(|n| w.cordoned(n)),
         "{out}"
     );
-    let items = w.items().await;
-    assert!(
-        !items.iter().any(|(k, _)| k.starts_with("action#")),
-        "{items:?}"
-    );
+    let actions = w.actions().await;
+    assert!(actions.is_empty(), "{actions:?}");
 }
 
 /// A Spot warning whose run launched the replacement but failed to terminate the warned

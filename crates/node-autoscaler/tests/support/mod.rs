@@ -525,6 +525,14 @@ impl World {
         items
     }
 
+    /// The action records (`action#<instance>`) in the state table: multi-step actions
+    /// under way, each resumable by the next run.
+    pub async fn actions(&self) -> Vec<(String, Value)> {
+        let mut items = self.items().await;
+        items.retain(|(k, _)| k.starts_with("action#"));
+        items
+    }
+
     pub async fn log_items(&self) -> Vec<Value> {
         let out = self
             .ddb

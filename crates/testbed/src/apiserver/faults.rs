@@ -55,6 +55,25 @@ pub enum FaultAction {
     Drop,
 }
 
+impl FaultConfig {
+    /// The reliability suite's mix: answers 500 and 429 and dropped connections, each on
+    /// 1/15 of all requests — 20 % in all.
+    pub fn twenty_percent(seed: u64) -> FaultConfig {
+        let rule = |action| FaultRule {
+            rate: 0.2 / 3.0,
+            ..FaultRule::new(action)
+        };
+        let error = |code| FaultAction::Error {
+            code,
+            message: None,
+        };
+        FaultConfig {
+            seed,
+            rules: vec![rule(error(500)), rule(error(429)), rule(FaultAction::Drop)],
+        }
+    }
+}
+
 impl FaultRule {
     pub fn new(action: FaultAction) -> Self {
         FaultRule {

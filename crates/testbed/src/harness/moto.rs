@@ -191,6 +191,18 @@ impl Moto {
 
 /// An SDK HTTP client (rustls + ring, as the workspace uses) that also speaks plain http://
 /// to loopback stand-ins. aws-config is built without a default client.
+/// The reliability suite's AWS-side mix for [`Moto::set_faults`]: `operation` (`*` for
+/// every one) answers 500 InternalError, 400 ThrottlingException or drops the connection,
+/// each on 1/15 of calls — 20 % in all.
+pub fn twenty_percent_faults(seed: u64, operation: &str) -> serde_json::Value {
+    let rule = |fault: serde_json::Value| serde_json::json!({"operation": operation, "rate": 0.2 / 3.0, "fault": fault});
+    serde_json::json!({"seed": seed, "rules": [
+        rule(serde_json::json!({"status": 500, "code": "InternalError"})),
+        rule(serde_json::json!({"status": 400, "code": "ThrottlingException"})),
+        rule(serde_json::json!({"drop": true})),
+    ]})
+}
+
 pub fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))

@@ -73,6 +73,24 @@ impl Grant {
         format!("{} {} ({group})", self.verb, self.resource)
     }
 
+    /// Waits (10 s) for `function`'s log line saying an Event went unrecorded, and checks it
+    /// names this grant's denial: Events are best effort in every function, so a missing
+    /// `create events` shows only there. Fails with the line when it names something else.
+    pub fn unrecorded_event_logged(&self, function: &mut super::Supervised) -> Result<Value> {
+        let line = function.wait_for_json(std::time::Duration::from_secs(10), |v| {
+            v["fields"]["message"] == "event not recorded"
+        })?;
+        let error = line["fields"]["error"].as_str().unwrap_or_default();
+        if self.denied_in(error) {
+            Ok(line)
+        } else {
+            Err(Error::new(format!(
+                "{}: the unrecorded Event's error is not its denial: {line}",
+                self.describe()
+            )))
+        }
+    }
+
     /// Whether this is `verb` on `resource`.
     pub fn is(&self, verb: &str, resource: &str) -> bool {
         self.verb == verb && self.resource == resource
