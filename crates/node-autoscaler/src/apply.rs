@@ -841,6 +841,29 @@ async fn spot_locked(
     let kube = ctx.kube(&ep.api_server).await?;
     let view = cluster::observe(&kube).await?;
     let node = view.node_of(instance).map(|n| n.name.clone());
+    let (timeout, action_kind) = match kind {
+        SpotKind::Interruption => (c.spot_drain_timeout, ActionKind::SpotInterruption),
+        SpotKind::Rebalance => (c.drain_timeout, ActionKind::Rebalance),
+    };
+    // The record goes first, the cordon after it: a run that fails between them leaves an
+    // action the next run resumes (drains, or rolls back by uncordoning), never a Node
+    // cordoned with nothing tracking it. One DynamoDB write before the cordon.
+    let record = node
+        .as_ref()
+        .filter(|_| action != SpotAction::Cordon)
+        .map(|node| Action {
+            instance_id: instance.id.clone(),
+            node: node.clone(),
+            kind: action_kind,
+            step: "draining".into(),
+            started: now.as_second(),
+            deadline: now.as_second() + timeout.as_secs() as i64,
+            lease: lease.key.clone(),
+            reason: format!("{} {}", action_kind.as_str(), event.id),
+        });
+    if let Some(r) = &record {
+        ctx.store.put_action(lease, r).await?;
+    }
     // Cordon at once: nothing new lands on a worker about to go.
     if let Some(node) = &node
         && action != SpotAction::ReplaceThenDrain
@@ -860,23 +883,6 @@ async fn spot_locked(
         }
     }
     let replace = decide::may_replace(&c.policy, &workers, &instance.id);
-    let (timeout, action_kind) = match kind {
-        SpotKind::Interruption => (c.spot_drain_timeout, ActionKind::SpotInterruption),
-        SpotKind::Rebalance => (c.drain_timeout, ActionKind::Rebalance),
-    };
-    let record = node.as_ref().map(|node| Action {
-        instance_id: instance.id.clone(),
-        node: node.clone(),
-        kind: action_kind,
-        step: "draining".into(),
-        started: now.as_second(),
-        deadline: now.as_second() + timeout.as_secs() as i64,
-        lease: lease.key.clone(),
-        reason: format!("{} {}", action_kind.as_str(), event.id),
-    });
-    if let Some(r) = &record {
-        ctx.store.put_action(lease, r).await?;
-    }
     // A retried event whose earlier attempt launched the replacement, then failed: that
     // replacement stands (it carries the event's id); no second one.
     let launched_before = launched_by(&instances, &event.id);

@@ -144,6 +144,7 @@ async fn a_run_killed_mid_drain_is_completed_by_the_next_run() {
     assert!(w.node(&node).is_none());
     let actions = w.actions().await;
     assert!(actions.is_empty(), "{actions:?}");
+    let items = w.items().await;
     let lease = &items.iter().find(|(k, _)| k == "lease#periodic").unwrap().1;
     assert!(lease["fence"].as_i64().unwrap() >= 2, "taken over: {lease}");
     assert_eq!(out["why"], "cooldown_down", "{out}");
