@@ -17,7 +17,7 @@ use k8s_ops::crd::lambda_concurrency::{
     ConcurrencyState, LambdaConcurrencyScaler, LambdaConcurrencyScalerStatus,
 };
 use k8s_ops::events::{self, EventSpec};
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use sqs_depth::{QueueReading, QueueRef, SqsDepth, SqsError};
@@ -30,7 +30,6 @@ use crate::lambda_api::{LambdaApi, LambdaError};
 pub const COMPONENT: &str = "concurrency-scaler";
 /// Scalers handled at once: each waits on a few API round trips.
 const PARALLEL_SCALERS: usize = 16;
-const LIST_PAGE: u32 = 500;
 
 /// Everything a run needs; built once at init, shared by warm invocations.
 pub struct Context {
@@ -192,17 +191,9 @@ fn api(ctx: &Context, namespace: Option<&str>) -> Api<LambdaConcurrencyScaler> {
 
 async fn list(ctx: &Context) -> Result<Vec<LambdaConcurrencyScaler>, RunError> {
     let api = api(ctx, ctx.config.namespace.as_deref());
-    let mut all = Vec::new();
-    let mut params = ListParams::default().limit(LIST_PAGE);
-    loop {
-        ctx.kube_call();
-        let page = api.list(&params).await.map_err(RunError::List)?;
-        all.extend(page.items);
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return Ok(all),
-        }
-    }
+    k8s_ops::list::all(&api, || ctx.kube_call())
+        .await
+        .map_err(RunError::List)
 }
 
 struct Outcome {

@@ -2,7 +2,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_ops::crd::iam_user_group::{IamUserGroup, IamUserGroupStatus, LastEvent};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::decide::Record;
@@ -24,26 +24,20 @@ fn err(name: &str) -> impl FnOnce(kube::Error) -> RecordError + '_ {
 
 /// Every record of the namespace (every page), as [`Record`]s. Returns the number of calls.
 pub async fn list(api: &Api<IamUserGroup>) -> Result<(Vec<Record>, u64), RecordError> {
-    let mut out = Vec::new();
     let mut calls = 0;
-    let mut params = ListParams::default().limit(500);
-    loop {
-        calls += 1;
-        let page = api.list(&params).await.map_err(err("(list)"))?;
-        out.extend(page.items.into_iter().map(|r| {
-            let status = r.status.unwrap_or_default();
-            Record {
-                name: r.metadata.name.unwrap_or_default(),
-                spec: r.spec,
-                user_arn: status.user_arn.unwrap_or_default(),
-                kubernetes_groups: status.kubernetes_groups,
-            }
-        }));
-        match page.metadata.continue_ {
-            Some(t) if !t.is_empty() => params = params.continue_token(&t),
-            _ => return Ok((out, calls)),
+    let records = k8s_ops::list::all(api, || calls += 1)
+        .await
+        .map_err(err("(list)"))?;
+    let records = records.into_iter().map(|r| {
+        let status = r.status.unwrap_or_default();
+        Record {
+            name: r.metadata.name.unwrap_or_default(),
+            spec: r.spec,
+            user_arn: status.user_arn.unwrap_or_default(),
+            kubernetes_groups: status.kubernetes_groups,
         }
-    }
+    });
+    Ok((records.collect(), calls))
 }
 
 /// Writes a record's spec (merge patch, or create when absent and `create` allows) and then its

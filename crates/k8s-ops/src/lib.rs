@@ -1,11 +1,12 @@
 //! The Kubernetes verbs the suite's functions share, with typed inputs — not a wrapper over
 //! all of kube: CRD types ([`crd`]), rescaling a Deployment through its scale subresource
 //! with optimistic concurrency ([`scale`]), HPA-style Events ([`events`]) and status
-//! conditions ([`conditions`]) and merge-patching a custom resource's status ([`status`]).
+//! conditions ([`conditions`]), paged listing ([`list`]) and merge-patching a custom resource's status ([`status`]).
 pub mod conditions;
 pub mod crd;
 pub mod drain;
 pub mod events;
 pub mod evictable;
+pub mod list;
 pub mod scale;
 pub mod status;

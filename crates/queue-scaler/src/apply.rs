@@ -17,7 +17,7 @@ use k8s_ops::conditions;
 use k8s_ops::crd::sqs_queue::{SqsQueueScaler, SqsQueueScalerStatus};
 use k8s_ops::events::{self, EventSpec};
 use k8s_ops::scale::{self, ScaleError};
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use sqs_depth::{QueueReading, QueueRef, SqsDepth, SqsError};
@@ -29,7 +29,6 @@ use crate::decide::{self, Plan, Policy, SpecError};
 pub const COMPONENT: &str = "queue-scaler";
 /// Scalers handled at once: each waits on a few API round trips.
 const PARALLEL_SCALERS: usize = 16;
-const LIST_PAGE: u32 = 500;
 
 /// Everything a run needs; built once at init, shared by warm invocations.
 pub struct Context {
@@ -170,17 +169,9 @@ async fn list(ctx: &Context) -> Result<Vec<SqsQueueScaler>, RunError> {
         Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
         None => Api::all(ctx.kube.clone()),
     };
-    let mut all = Vec::new();
-    let mut params = ListParams::default().limit(LIST_PAGE);
-    loop {
-        ctx.kube_calls(1);
-        let page = api.list(&params).await.map_err(RunError::List)?;
-        all.extend(page.items);
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return Ok(all),
-        }
-    }
+    k8s_ops::list::all(&api, || ctx.kube_calls(1))
+        .await
+        .map_err(RunError::List)
 }
 
 struct Outcome {
