@@ -61,18 +61,10 @@ impl World {
             ..Default::default()
         })
         .await?;
-        let map_roles: String = functions
-            .iter()
-            .map(|f| {
-                format!(
-                    "    - rolearn: {}\n      username: {f}\n      groups: [\"lambda:{f}\"]\n",
-                    execution_role(f)
-                )
-            })
-            .collect();
-        tb.load_yaml(&format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: aws-auth, namespace: kube-system}}\ndata:\n  mapRoles: |\n{map_roles}"
-        ))?;
+        let roles: Vec<(String, &str)> =
+            functions.iter().map(|f| (execution_role(f), *f)).collect();
+        let roles: Vec<(&str, &str)> = roles.iter().map(|(r, f)| (r.as_str(), *f)).collect();
+        tb.map_function_roles(&roles)?;
         let ca = base64::engine::general_purpose::STANDARD.encode(tb.ca_pem());
         Ok(World {
             aws: moto.sdk_config().await,

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
-use base64::Engine;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use k8s_ops::crd::metric_alarm::{K8sMetricAlarm, K8sMetricAlarmStatus};
@@ -88,20 +87,10 @@ impl World {
         })
         .await
         .expect("testbed");
-        let map_roles: String = FUNCTIONS
-            .iter()
-            .map(|f| {
-                format!(
-                    "    - rolearn: {}\n      username: {f}\n      groups: [\"lambda:{f}\"]\n",
-                    execution_role(f)
-                )
-            })
-            .collect();
-        tb.load_yaml(&format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: aws-auth, namespace: kube-system}}\ndata:\n  mapRoles: |\n{map_roles}"
-        ))
-        .expect("aws-auth");
-        let ca = base64::engine::general_purpose::STANDARD.encode(tb.ca_pem());
+        let roles: Vec<(String, &str)> =
+            FUNCTIONS.iter().map(|f| (execution_role(f), *f)).collect();
+        let roles: Vec<(&str, &str)> = roles.iter().map(|(r, f)| (r.as_str(), *f)).collect();
+        tb.map_function_roles(&roles).expect("aws-auth");
         let mut envs = Vec::new();
         for function in FUNCTIONS {
             let creds = moto
@@ -109,15 +98,8 @@ impl World {
                 .await
                 .expect("execution role");
             let mut env = moto.env_for(&creds);
-            env.extend(
-                [
-                    ("CLUSTER_NAME", CLUSTER.to_owned()),
-                    ("API_SERVER", tb.url().to_owned()),
-                    ("CERT_AUTHORITY", ca.clone()),
-                    ("SNS_TOPIC_ARN", TOPIC.to_owned()),
-                ]
-                .map(|(k, v)| (k.to_owned(), v)),
-            );
+            env.extend(tb.cluster_env());
+            env.push(("SNS_TOPIC_ARN".to_owned(), TOPIC.to_owned()));
             envs.push((function.to_owned(), env));
         }
         World {

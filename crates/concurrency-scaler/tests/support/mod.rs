@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
 use k8s_ops::crd::lambda_concurrency::{LambdaConcurrencyScaler, LambdaConcurrencyScalerStatus};
@@ -54,27 +53,15 @@ impl World {
         .await
         .expect("testbed");
         // The execution role is mapped to the function's user and group, as in a real cluster.
-        tb.load_yaml(&format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: aws-auth, namespace: kube-system}}\ndata:\n  mapRoles: |\n    - rolearn: {EXECUTION_ROLE}\n      username: {FUNCTION}\n      groups: [\"lambda:{FUNCTION}\"]\n"
-        ))
-        .expect("aws-auth");
+        tb.map_function_roles(&[(EXECUTION_ROLE, FUNCTION)])
+            .expect("aws-auth");
         let setup = moto.sdk_config().await;
         let creds = moto
             .assume_role(EXECUTION_ROLE, FUNCTION)
             .await
             .expect("execution role");
         let mut env = moto.env_for(&creds);
-        env.extend(
-            [
-                ("CLUSTER_NAME", CLUSTER.to_owned()),
-                ("API_SERVER", tb.url().to_owned()),
-                (
-                    "CERT_AUTHORITY",
-                    base64::engine::general_purpose::STANDARD.encode(tb.ca_pem()),
-                ),
-            ]
-            .map(|(k, v)| (k.to_owned(), v)),
-        );
+        env.extend(tb.cluster_env());
         let iam = aws_sdk_iam::Client::new(&setup);
         iam.create_role()
             .role_name("consumer")

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_ops::crd::iam_user_group::{IamUserGroup, record_name};
 use kube::Api;
@@ -137,14 +136,9 @@ impl World {
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, tb.ca_pem()).unwrap();
         let mut env = moto.env_for(&creds);
+        env.extend(tb.cluster_env());
         env.extend(
             [
-                ("CLUSTER_NAME", CLUSTER.to_owned()),
-                ("API_SERVER", tb.url().to_owned()),
-                (
-                    "CERT_AUTHORITY",
-                    base64::engine::general_purpose::STANDARD.encode(tb.ca_pem()),
-                ),
                 ("AWS_ENDPOINT_URL_EKS", tb.url().to_owned()),
                 ("SSL_CERT_FILE", ca_file.display().to_string()),
                 ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),

@@ -202,6 +202,39 @@ impl Testbed {
         &self.cluster_name
     }
 
+    /// What a function needs to reach this cluster, as its environment: `CLUSTER_NAME`,
+    /// `API_SERVER` and `CERT_AUTHORITY` (base64 of the CA's PEM, as `aws eks
+    /// describe-cluster` gives it).
+    pub fn cluster_env(&self) -> Vec<(String, String)> {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem());
+        [
+            ("CLUSTER_NAME", self.cluster_name.clone()),
+            ("API_SERVER", self.url().to_owned()),
+            ("CERT_AUTHORITY", ca),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into()
+    }
+
+    /// Maps each `(execution role ARN, function)` in `aws-auth` to username `function` and
+    /// group `lambda:<function>`, as infra/k8s/aws-auth-functions.yaml does, which the
+    /// function's RBAC file binds.
+    pub fn map_function_roles(&self, functions: &[(&str, &str)]) -> Result<(), String> {
+        let map_roles: String = functions
+            .iter()
+            .map(|(role, f)| {
+                format!(
+                    "    - rolearn: {role}\n      username: {f}\n      groups: [\"lambda:{f}\"]\n"
+                )
+            })
+            .collect();
+        self.load_yaml(&format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: aws-auth, namespace: kube-system}}\ndata:\n  mapRoles: |\n{map_roles}"
+        ))
+        .map(|_| ())
+    }
+
     /// A kube-rs config for this server (TLS verified against the CA) sending `token`
     /// as its bearer token, if any.
     pub fn kube_config(&self, token: Option<&str>) -> kube::Config {
