@@ -1,44 +1,14 @@
-//! Decoding the trigger: an EventBridge scheduled event (aws_lambda_events'
-//! `CloudWatchEvent`). The reconcile reads everything it needs itself, so the event only has
-//! to be the schedule; anything else is refused with an error naming the field.
-use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum EventError {
-    #[error(
-        "not an EventBridge event ({0}); expected a schedule's event, {{\"source\": \"aws.events\", \"detail-type\": \"Scheduled Event\", …}}"
-    )]
-    NotEventBridge(String),
-    #[error("{field} is {found:?}; expected {expected:?} (a schedule's event)")]
-    NotScheduled {
-        field: &'static str,
-        found: String,
-        expected: &'static str,
-    },
-}
+//! Decoding the trigger: an EventBridge schedule's event, decoded by the suite's one schedule
+//! decoder (`lambda_support::schedule`). The reconcile reads everything it needs itself, so
+//! the event only has to be the schedule; anything else is refused with an error naming the
+//! field.
+pub use lambda_support::schedule::EventError;
 
 /// The schedule's event id (for the logs).
 pub fn decode(event: serde_json::Value) -> Result<String, EventError> {
-    let event: CloudWatchEvent =
-        lambda_support::json::from_value(event).map_err(EventError::NotEventBridge)?;
-    let checks = [
-        ("source", event.source.as_deref(), "aws.events"),
-        (
-            "detail-type",
-            event.detail_type.as_deref(),
-            "Scheduled Event",
-        ),
-    ];
-    for (field, found, expected) in checks {
-        if found != Some(expected) {
-            return Err(EventError::NotScheduled {
-                field,
-                found: found.unwrap_or("missing").to_owned(),
-                expected,
-            });
-        }
-    }
-    Ok(event.id.unwrap_or_default())
+    let id = event.get("id").and_then(|id| id.as_str()).map(str::to_owned);
+    lambda_support::schedule::decode(event, jiff::Timestamp::now())?;
+    Ok(id.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -76,7 +46,7 @@ mod tests {
             decode(iam)
                 .unwrap_err()
                 .to_string()
-                .starts_with("source is \"aws.iam\"; expected \"aws.events\"")
+                .starts_with("field `source`: expected \"aws.events\", got Some(\"aws.iam\")")
         );
         let mut other = scheduled();
         other["detail-type"] = json!("EC2 Spot Instance Interruption Warning");
@@ -84,14 +54,14 @@ mod tests {
             decode(other)
                 .unwrap_err()
                 .to_string()
-                .contains("detail-type is")
+                .contains("field `detail-type`")
         );
         let sns = json!({"Records": [{"EventSource": "aws:sns"}]});
         assert!(
             decode(sns)
                 .unwrap_err()
                 .to_string()
-                .starts_with("not an EventBridge event (missing field `time`)")
+                .starts_with("not an EventBridge event: missing field `time`")
         );
         assert!(
             decode(json!([1, 2]))
