@@ -6,7 +6,10 @@ pub use lambda_support::schedule::EventError;
 
 /// The schedule's event id (for the logs).
 pub fn decode(event: serde_json::Value) -> Result<String, EventError> {
-    let id = event.get("id").and_then(|id| id.as_str()).map(str::to_owned);
+    let id = event
+        .get("id")
+        .and_then(|id| id.as_str())
+        .map(str::to_owned);
     lambda_support::schedule::decode(event, jiff::Timestamp::now())?;
     Ok(id.unwrap_or_default())
 }

@@ -108,6 +108,16 @@ async fn all_instances(w: &World) -> Vec<Instance> {
         .collect()
 }
 
+/// The instances launched for `event` (tagged with its id), in any state.
+async fn launched_for(w: &World, event: &Value) -> Vec<String> {
+    all_instances(w)
+        .await
+        .iter()
+        .filter(|i| tag(i, LAUNCHED_BY) == event["id"].as_str())
+        .map(|i| i.instance_id().unwrap_or_default().to_owned())
+        .collect()
+}
+
 fn tag<'a>(i: &'a Instance, key: &str) -> Option<&'a str> {
     i.tags()
         .iter()
@@ -569,12 +579,7 @@ async fn scenario(faults: bool) -> (EndState, Counts) {
     let (_, victim) = candidates.first().expect("a worker to warn").clone();
     let warning = spot_warning(ts(base + 1800), &victim);
     s.phase("spot warning", &warning).await;
-    let replacements: Vec<String> = all_instances(&w)
-        .await
-        .iter()
-        .filter(|i| tag(i, LAUNCHED_BY) == warning["id"].as_str())
-        .map(|i| i.instance_id().unwrap_or_default().to_owned())
-        .collect();
+    let replacements = launched_for(&w, &warning).await;
     assert!(
         replacements.len() <= 1,
         "one warning, several replacements: {replacements:?}"
@@ -812,12 +817,7 @@ async fn a_spot_warning_retried_after_a_failed_termination_launches_one_replacem
     assert_eq!(w.state(&a).await, "running");
 
     let retry = w.invoke_http(&warning).await.expect("the retry");
-    let replacements: Vec<String> = all_instances(&w)
-        .await
-        .iter()
-        .filter(|i| tag(i, LAUNCHED_BY) == warning["id"].as_str())
-        .map(|i| i.instance_id().unwrap_or_default().to_owned())
-        .collect();
+    let replacements = launched_for(&w, &warning).await;
     println!("retry: {retry}; replacements in EC2: {replacements:?}");
     assert_eq!(retry["outcome"], "terminated", "{retry}");
     assert_eq!(w.state(&a).await, "terminated");
