@@ -53,8 +53,10 @@ pub fn binary_in(package: &str, bin: &str, own: (&str, &str)) -> PathBuf {
     build
         .current_dir(repo(""))
         .args(["build", "--quiet", "-p", package, "--bin", bin]);
-    if profile_dir == Some("release") {
-        build.arg("--release");
+    // The sibling is built with the profile of the running test (`debug` is dev's dir;
+    // `release`, `measure` are their profiles' own), so `make bench` finds it beside its own.
+    if let Some(profile) = profile_dir.filter(|p| *p != "debug") {
+        build.args(["--profile", profile]);
     }
     let status = build.status().expect("cargo build");
     assert!(status.success(), "cargo build -p {package} --bin {bin}");
