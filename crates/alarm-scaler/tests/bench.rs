@@ -157,7 +157,12 @@ fn figures() {
             (median_iqr(&t), median_iqr(&r))
         };
 
-        let profile = if OWN.1.contains("/release/") { "release" } else { "debug" };
+        // The profile directory the binaries were built into (debug, release, measure).
+        let profile = std::path::Path::new(OWN.1)
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|d| d.to_str())
+            .unwrap_or("?");
         println!("\n# alarm-scaler / alarm-sync figures ({profile} binaries)\n");
         println!("| figure | value |\n|---|---|");
         println!("| Kubernetes calls, one scale step (warm) | {step} |");
