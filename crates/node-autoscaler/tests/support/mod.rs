@@ -38,34 +38,26 @@ pub fn repo(path: &str) -> PathBuf {
 /// busy `cpu_busy` (0..1, as node-exporter's idle counter), `pending` pods Pending
 /// (kube-state-metrics).
 pub fn steady_metrics(cpu_busy: f64, pending: u32) -> String {
-    let now = Timestamp::now().as_second();
-    let (from, to) = (now - 3600, now + 3600);
-    let mut cpu = String::from("# TYPE node_cpu_seconds counter\n");
-    let mut phase = String::from("# TYPE kube_pod_status_phase gauge\n");
-    let mut idle = 0.0;
-    for t in (from..=to).step_by(15) {
-        cpu.push_str(&format!(
-            "node_cpu_seconds_total{{cpu=\"0\",mode=\"idle\"}} {idle} {t}\n"
-        ));
-        idle += 15.0 * (1.0 - cpu_busy);
-        phase.push_str(&format!(
-            "kube_pod_status_phase{{phase=\"Pending\"}} {pending} {t}\n"
-        ));
-    }
-    format!("{cpu}{phase}# EOF\n")
+    metrics(3600, |_| (cpu_busy, pending))
 }
 
 /// OpenMetrics as [`steady_metrics`], from an hour before now to four hours after, in two
 /// phases: `before` (cluster CPU busy 0..1, pods Pending) until the Unix second `switch`,
 /// `after` from then on (e.g. a burst of pending pods, then an idle cluster).
 pub fn phased_metrics(switch: i64, before: (f64, u32), after: (f64, u32)) -> String {
+    metrics(4 * 3600, |t| if t < switch { before } else { after })
+}
+
+/// The series every 15 s from an hour before now to `ahead` seconds after, with `at(t)` =
+/// (CPU busy 0..1, pods Pending) at Unix second `t`.
+fn metrics(ahead: i64, at: impl Fn(i64) -> (f64, u32)) -> String {
     let now = Timestamp::now().as_second();
-    let (from, to) = (now - 3600, now + 4 * 3600);
+    let (from, to) = (now - 3600, now + ahead);
     let mut cpu = String::from("# TYPE node_cpu_seconds counter\n");
     let mut phase = String::from("# TYPE kube_pod_status_phase gauge\n");
     let mut idle = 0.0;
     for t in (from..=to).step_by(15) {
-        let (busy, pending) = if t < switch { before } else { after };
+        let (busy, pending) = at(t);
         cpu.push_str(&format!(
             "node_cpu_seconds_total{{cpu=\"0\",mode=\"idle\"}} {idle} {t}\n"
         ));
