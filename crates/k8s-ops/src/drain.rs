@@ -129,9 +129,31 @@ pub enum DrainError {
         /// The node was left cordoned because uncordoning it failed.
         uncordon_error: Option<String>,
     },
+    /// The drain failed before its evictions (`cause`), and so did the uncordon undoing its
+    /// cordon: the node stays cordoned.
+    #[error("{cause}; uncordoning the node again failed, so it stays cordoned: {uncordon_error}")]
+    LeftCordoned {
+        node: String,
+        #[source]
+        cause: Box<DrainError>,
+        uncordon_error: String,
+    },
 }
 
 impl DrainError {
+    /// Whether the failed drain left the node cordoned (the uncordon rolling it back failed
+    /// too): nothing but another attempt will make it schedulable again.
+    pub fn left_cordoned(&self) -> bool {
+        matches!(
+            self,
+            DrainError::LeftCordoned { .. }
+                | DrainError::NotDrained {
+                    uncordon_error: Some(_),
+                    ..
+                }
+        )
+    }
+
     /// The pods left on the node (empty for errors before any eviction).
     pub fn remaining(&self) -> &[StuckPod] {
         match self {
@@ -254,13 +276,15 @@ pub async fn drain(
 ) -> Result<DrainReport, DrainError> {
     let start = Instant::now();
     let deadline = start + opts.deadline;
-    cordon(client, node).await?;
+    match cordon(client, node).await {
+        Ok(()) => {}
+        Err(e @ DrainError::NodeNotFound { .. }) => return Err(e),
+        // The patch may have landed though its answer was lost: undo it as any failure.
+        Err(e) => return Err(rolled_back(node, e, undo_cordon(client, node).await)),
+    }
     let pods = match tokio::time::timeout_at(deadline, pods_on_node(client, node)).await {
         Ok(Ok(pods)) => pods,
-        Ok(Err(e)) => {
-            undo_cordon(client, node).await;
-            return Err(e);
-        }
+        Ok(Err(e)) => return Err(rolled_back(node, e, undo_cordon(client, node).await)),
         Err(_) => {
             let e = undo_cordon(client, node).await;
             return Err(not_drained_error(node, start, true, Vec::new(), e));
@@ -377,13 +401,27 @@ fn not_drained_error(
 }
 
 /// Uncordons after a failed drain; the error, if any, as text for [`DrainError`].
+/// Uncordons after a failed drain; the error when the node stays cordoned (a node that is
+/// gone is not).
 async fn undo_cordon(client: &kube::Client, node: &str) -> Option<String> {
     match uncordon(client, node).await {
-        Ok(()) => None,
+        Ok(()) | Err(DrainError::NodeNotFound { .. }) => None,
         Err(e) => {
             tracing::error!(node, error = %e, "uncordon after a failed drain failed");
             Some(e.to_string())
         }
+    }
+}
+
+/// `cause`, or, when the uncordon undoing the drain's cordon failed, `LeftCordoned`.
+fn rolled_back(node: &str, cause: DrainError, uncordon_error: Option<String>) -> DrainError {
+    match uncordon_error {
+        None => cause,
+        Some(uncordon_error) => DrainError::LeftCordoned {
+            node: node.into(),
+            cause: Box::new(cause),
+            uncordon_error,
+        },
     }
 }
 

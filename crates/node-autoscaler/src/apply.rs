@@ -632,24 +632,21 @@ async fn carry_out(
             }
             Err(e) if action.kind != ActionKind::SpotInterruption => {
                 let why = e.to_string();
-                // A failed drain uncordons, unless that fails too (or it failed before it
-                // could). The record goes only once the node is schedulable again: nothing
-                // else would ever uncordon it (a cordoned node is never chosen again). Until
-                // then the run fails and the next one resumes the action.
-                let uncordon = drain::uncordon(kube, &action.node).await;
-                if !rolled_back(&uncordon) {
-                    let error = uncordon.err().map(|e| e.to_string()).unwrap_or_default();
+                // A failed drain uncordons the node itself, and says when that failed too.
+                // The record goes only once the node is schedulable again: nothing else
+                // would ever uncordon it (a cordoned node is never chosen again). Until then
+                // the run fails and the next one resumes the action.
+                if e.left_cordoned() {
                     tracing::error!(
                         instance = action.instance_id,
                         node = action.node,
                         kind = action.kind.as_str(),
                         why,
-                        error,
                         "drain failed and the node could not be uncordoned; action kept for the next run"
                     );
                     return Err(format!(
-                        "drain of node {} failed ({why}) and uncordoning it failed ({error}): \
-                         the action stays recorded for the next run",
+                        "drain of node {} failed and left it cordoned ({why}): the action stays \
+                         recorded for the next run",
                         action.node
                     )
                     .into());
@@ -701,12 +698,6 @@ fn launched_by(instances: &[Instance], event_id: &str) -> Vec<String> {
         .filter(|i| i.tagged(&tag) && matches!(i.state.as_str(), "pending" | "running"))
         .map(|i| i.id.clone())
         .collect()
-}
-
-/// Whether the uncordon after a failed drain left the node schedulable (or it is gone), so
-/// that the action's record may go.
-fn rolled_back(uncordon: &Result<(), DrainError>) -> bool {
-    matches!(uncordon, Ok(()) | Err(DrainError::NodeNotFound { .. }))
 }
 
 /// Resumes one recorded action under its own lease (the periodic lease, or the Spot
@@ -965,20 +956,45 @@ mod tests {
 
     #[test]
     fn a_failed_drain_is_rolled_back_only_once_the_node_is_uncordoned_or_gone() {
-        assert!(rolled_back(&Ok(())));
-        assert!(rolled_back(&Err(DrainError::NodeNotFound {
-            node: "worker-a".into()
-        })));
-        let refused = kube::Error::Api(
-            kube::core::Status::failure("injected: patch refused", "InternalError")
-                .with_code(500)
-                .boxed(),
-        );
-        assert!(!rolled_back(&Err(DrainError::Api {
+        let refused = || {
+            kube::Error::Api(
+                kube::core::Status::failure("injected: patch refused", "InternalError")
+                    .with_code(500)
+                    .boxed(),
+            )
+        };
+        let failed = || DrainError::Api {
             node: "worker-a".into(),
-            action: "uncordon",
-            source: refused,
-        })));
+            action: "list pods on",
+            source: refused(),
+        };
+        // The drain's own uncordon succeeded (or the node is gone): rolled back.
+        assert!(!failed().left_cordoned());
+        assert!(
+            !DrainError::NodeNotFound {
+                node: "worker-a".into()
+            }
+            .left_cordoned()
+        );
+        // It failed: the node stays cordoned, whichever step failed first.
+        assert!(
+            DrainError::LeftCordoned {
+                node: "worker-a".into(),
+                cause: Box::new(failed()),
+                uncordon_error: refused().to_string(),
+            }
+            .left_cordoned()
+        );
+        assert!(
+            DrainError::NotDrained {
+                node: "worker-a".into(),
+                elapsed: Duration::from_secs(20),
+                deadline_reached: true,
+                remaining: Vec::new(),
+                uncordon_error: Some(refused().to_string()),
+            }
+            .left_cordoned()
+        );
     }
 
     #[test]
