@@ -7,6 +7,7 @@ MOTO_VERSION=5.2.1
 CARGO_LAMBDA_VERSION=1.9.2
 CBOR2_VERSION=6.3.0
 CFN_LINT_VERSION=1.51.0
+NEXTEST_VERSION=0.9.151
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -30,7 +31,6 @@ fi
 apt_pkgs=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || apt_pkgs+=(prometheus)
 command -v faketime >/dev/null || apt_pkgs+=(faketime)
-command -v kubectl >/dev/null || apt_pkgs+=(kubectl)
 if ((${#apt_pkgs[@]})); then
   log "apt-get install ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -40,7 +40,13 @@ if ((${#apt_pkgs[@]})); then
   (systemctl disable --now prometheus || service prometheus stop || pkill -x prometheus) >/dev/null 2>&1 || true
 fi
 
-command -v cargo-nextest >/dev/null || { log "cargo install cargo-nextest"; cargo install --locked cargo-nextest; }
+[[ "$(cargo-nextest nextest --version 2>/dev/null | awk 'NR==1{print $2}')" == "$NEXTEST_VERSION" ]] \
+  || { log "cargo install cargo-nextest $NEXTEST_VERSION"; cargo install --quiet --locked "cargo-nextest@$NEXTEST_VERSION"; }
 command -v aws >/dev/null || { log "pip install awscli"; python3 -m pip install --quiet awscli; }
+# The real control plane (kube-apiserver, etcd, controller manager, scheduler, kubectl, KWOK,
+# aws-iam-authenticator), built from Go modules; a no-op when the pinned build is there.
+cluster_bin="$("$(dirname "$0")/cluster-build.sh")"
+# kubectl for people and scripts: the cluster's own, where the machine has none.
+command -v kubectl >/dev/null || ln -sf "$cluster_bin/kubectl" /usr/local/bin/kubectl
 hash -r
-log "ready: moto $MOTO_VERSION, cargo-lambda $(cargo lambda --version 2>/dev/null | awk '{print $2}'), cfn-lint $CFN_LINT_VERSION, $(prometheus --version 2>&1 | head -1 | awk '{print $1, $3}'), faketime, kubectl"
+log "ready: moto $MOTO_VERSION, cargo-lambda $(cargo lambda --version 2>/dev/null | awk '{print $2}'), cfn-lint $CFN_LINT_VERSION, $(prometheus --version 2>&1 | head -1 | awk '{print $1, $3}'), faketime, cargo-nextest $NEXTEST_VERSION, control plane in $cluster_bin"

@@ -5,57 +5,17 @@ mod apiserver_support;
 
 use std::time::{Duration, SystemTime};
 
-use apiserver_support::api_err;
+use apiserver_support::{api_err, eks_token};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-use base64::Engine;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 use testbed::apiserver::{Testbed, TestbedConfig};
-use testbed::harness::{Moto, query_escape};
+use testbed::harness::Moto;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/alarm-scaler";
 const CLUSTER: &str = "demo";
-
-/// An EKS token as aws-iam-authenticator / `aws eks get-token` make it.
-fn eks_token(creds: &Credentials, cluster: &str, at: SystemTime) -> String {
-    let base = "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15";
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(60));
-    let identity = Identity::from(creds.clone());
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("sts")
-        .time(at)
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let request = SignableRequest::new(
-        "GET",
-        base,
-        [("x-k8s-aws-id", cluster)].into_iter(),
-        SignableBody::UnsignedPayload,
-    )
-    .unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let mut url = base.to_owned();
-    for (k, v) in instructions.params() {
-        url.push_str(&format!("&{k}={}", query_escape(v)));
-    }
-    format!(
-        "k8s-aws-v1.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)
-    )
-}
 
 async fn setup() -> (Moto, Testbed, Credentials) {
     let moto = Moto::start().expect("moto starts");

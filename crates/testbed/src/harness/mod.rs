@@ -4,15 +4,19 @@
 //! - [`Moto`]: moto's server behind `tools/moto_gateway.py`, which adds what moto lacks
 //!   (CloudWatch over Smithy RPC v2 CBOR, verified presigned STS GetCallerIdentity).
 //! - [`Prometheus`]: a real Prometheus, backfilled from OpenMetrics text or scraping a target.
+//! - [`Cluster`]: a real Kubernetes control plane (kube-apiserver, etcd, controller manager,
+//!   scheduler, KWOK, aws-iam-authenticator as token webhook), built from Go modules.
 //! - [`lambda`]: the Lambda Runtime API emulator.
 //! - [`rbac`]: RBAC experiments (a function's ClusterRole less one grant at a time).
 
+pub mod cluster;
 pub mod lambda;
 pub mod moto;
 pub mod process;
 pub mod prometheus;
 pub mod rbac;
 
+pub use cluster::{Cluster, ClusterConfig};
 pub use lambda::LambdaEmulator;
 pub use moto::Moto;
 pub use process::Supervised;

@@ -73,7 +73,11 @@ impl Supervised {
 
     /// Spawns `program args...` under the stdin-watching `sh` wrapper, for programs that do not
     /// watch their stdin themselves.
-    pub fn spawn_wrapped<I, S>(name: &str, program: &str, args: I) -> Result<Supervised>
+    pub fn spawn_wrapped<I, S>(
+        name: &str,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: I,
+    ) -> Result<Supervised>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,

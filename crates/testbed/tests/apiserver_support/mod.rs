@@ -4,8 +4,14 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use aws_sigv4::http_request::{
+    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+};
+use aws_sigv4::sign::v4;
+use base64::Engine;
 use serde_json::{Value, json};
 use testbed::apiserver::{NodeSpec, Testbed, TestbedConfig};
+use testbed::harness::query_escape;
 
 pub async fn start(nodes: &[&str]) -> Testbed {
     let cfg = TestbedConfig {
@@ -85,4 +91,42 @@ pub fn pdb(
         "metadata": {"name": name}, "spec": spec}),
     )
     .expect("pdb")
+}
+
+/// An EKS token as aws-iam-authenticator / `aws eks get-token` make it.
+pub fn eks_token(
+    creds: &aws_credential_types::Credentials,
+    cluster: &str,
+    at: std::time::SystemTime,
+) -> String {
+    let base = "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15";
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(60));
+    let identity = aws_smithy_runtime_api::client::identity::Identity::from(creds.clone());
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("sts")
+        .time(at)
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let request = SignableRequest::new(
+        "GET",
+        base,
+        [("x-k8s-aws-id", cluster)].into_iter(),
+        SignableBody::UnsignedPayload,
+    )
+    .unwrap();
+    let (instructions, _) = sign(request, &params).unwrap().into_parts();
+    let mut url = base.to_owned();
+    for (k, v) in instructions.params() {
+        url.push_str(&format!("&{k}={}", query_escape(v)));
+    }
+    format!(
+        "k8s-aws-v1.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)
+    )
 }

@@ -1,0 +1,791 @@
+//! A real Kubernetes control plane, one per [`Cluster::start`]: etcd, kube-apiserver (RBAC
+//! authorizer, default admission plugins, aws-iam-authenticator as its token webhook),
+//! kube-controller-manager, kube-scheduler and KWOK's fake kubelets, built from the Go modules
+//! pinned in `tools/cluster` (`scripts/cluster-build.sh`). Every process is stopped when the
+//! `Cluster` is dropped, and when the test process dies (see [`super::process`]).
+//!
+//! Authentication is EKS's: a bearer token `k8s-aws-v1.…` goes to aws-iam-authenticator
+//! (server mode, `EKSConfigMap` backend: identities from the cluster's own `aws-auth`
+//! ConfigMap), which sends the presigned GetCallerIdentity to STS. The authenticator only
+//! calls real STS hostnames, so it runs in a mount namespace of its own where
+//! `sts.<region>.amazonaws.com` resolves to a loopback address served by [`sts_tls`] (TLS
+//! from the cluster's CA, which the authenticator trusts through `SSL_CERT_FILE`), which
+//! forwards to the moto gateway. A static admin token (`system:masters`, kube-apiserver's
+//! `--token-auth-file`) serves set-up and assertions.
+//!
+//! Nodes are registered as a k3s agent would register them ([`NodeSpec`]) and run by KWOK:
+//! Ready while KWOK keeps their heartbeat, pods bound to them become Running and Ready, and
+//! deleted or evicted pods finish terminating, without containers.
+
+mod front;
+mod pki;
+mod sts_tls;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{Error, Result, Supervised};
+use crate::apiserver::NodeSpec;
+use crate::apiserver::nodes::{node_object, ready_condition};
+
+/// How long the control plane may take to come up on a loaded 2-core machine.
+const START_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The annotation KWOK manages nodes by (its `--manage-nodes-with-annotation-selector`).
+pub const KWOK_NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
+
+/// How to start a [`Cluster`].
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The EKS cluster name: tokens must be signed for it (`x-k8s-aws-id`).
+    pub cluster_name: String,
+    pub region: String,
+    /// The moto gateway (`http://127.0.0.1:PORT`) that answers STS for the token webhook;
+    /// `None` = no webhook (only the admin token authenticates).
+    pub sts_gateway: Option<String>,
+    /// Manifests applied (server-side) once the cluster is up: CRDs, RBAC, anything.
+    pub manifests: Vec<PathBuf>,
+    /// Nodes registered at start (Ready before `start` returns, unless not ready).
+    pub nodes: Vec<NodeSpec>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            cluster_name: "testbed".into(),
+            region: "us-east-1".into(),
+            sts_gateway: None,
+            manifests: Vec::new(),
+            nodes: Vec::new(),
+        }
+    }
+}
+
+/// A running control plane; stopped (and its directory removed) when dropped.
+pub struct Cluster {
+    // Dropped in reverse start order: the kubelets and controllers before the API server,
+    // the API server before etcd.
+    processes: Vec<Supervised>,
+    _sts: Option<sts_tls::StsTls>,
+    front: Option<front::Front>,
+    dir: PathBuf,
+    /// kube-apiserver itself; clients get the front's address ([`Cluster::url`]).
+    apiserver_url: String,
+    ca_pem: String,
+    ca_der: Vec<u8>,
+    admin_token: String,
+    cluster_name: String,
+    region: String,
+    startup: Duration,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        while let Some(p) = self.processes.pop() {
+            drop(p);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The directory holding the control plane's binaries: `scripts/cluster-build.sh` builds
+/// them on first use and prints where they are (at once when they are there).
+pub fn binaries() -> Result<&'static Path> {
+    static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Ok(dir) = std::env::var("CLUSTER_BIN_DIR") {
+            return Ok(PathBuf::from(dir));
+        }
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/cluster-build.sh"
+        );
+        let out = Command::new(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("{script}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{script} failed ({})", out.status));
+        }
+        Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    })
+    .as_deref()
+    .map_err(|e| Error::new(e.clone()))
+}
+
+fn bin(name: &str) -> Result<PathBuf> {
+    Ok(binaries()?.join(name))
+}
+
+fn free_port() -> Result<u16> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::new(format!("no free port: {e}")))
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::new(format!("{}: {e}", path.display())))
+}
+
+fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    let a = h.finish();
+    h.write_u64(a);
+    format!("{a:016x}{:016x}", h.finish())
+}
+
+fn kubeconfig(url: &str, ca: &Path, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: cluster\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: admin\n  context: {{cluster: cluster, user: admin}}\ncurrent-context: admin\n",
+        ca = ca.display()
+    )
+}
+
+impl Cluster {
+    /// Starts etcd, kube-apiserver, the token webhook (when `sts_gateway` is set), the
+    /// controller manager, the scheduler and KWOK; waits until the API server is ready and
+    /// the `default` service account exists; applies the manifests and registers the nodes.
+    pub async fn start(cfg: ClusterConfig) -> Result<Cluster> {
+        let began = Instant::now();
+        let dir = std::env::temp_dir().join(format!(
+            "k8s-cluster-{}-{}",
+            std::process::id(),
+            &random_hex()[..8]
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::new(format!("{dir:?}: {e}")))?;
+        let sts_host = format!("sts.{}.amazonaws.com", cfg.region);
+        let pki = pki::write(&dir, &sts_host)?;
+        let admin_token = format!("admin-{}", random_hex());
+        let port = free_port()?;
+        let url = format!("https://127.0.0.1:{port}");
+        let mut cluster = Cluster {
+            processes: Vec::new(),
+            _sts: None,
+            front: None,
+            dir: dir.clone(),
+            apiserver_url: url.clone(),
+            ca_pem: pki.ca_pem.clone(),
+            ca_der: pki.ca_der.clone(),
+            admin_token: admin_token.clone(),
+            cluster_name: cfg.cluster_name.clone(),
+            region: cfg.region.clone(),
+            startup: Duration::ZERO,
+        };
+        let admin_kubeconfig = dir.join("admin.kubeconfig");
+        write(&admin_kubeconfig, &kubeconfig(&url, &pki.ca, &admin_token))?;
+
+        // etcd: no fsync (test data), one member on loopback.
+        let (client, peer) = (free_port()?, free_port()?);
+        let etcd_url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let mut etcd = Supervised::spawn_wrapped(
+            "etcd",
+            bin("etcd")?.as_os_str(),
+            [
+                format!("--data-dir={}", dir.join("etcd").display()),
+                format!("--listen-client-urls={etcd_url}"),
+                format!("--advertise-client-urls={etcd_url}"),
+                format!("--listen-peer-urls={peer_url}"),
+                format!("--initial-advertise-peer-urls={peer_url}"),
+                format!("--initial-cluster=default={peer_url}"),
+                "--unsafe-no-fsync".into(),
+                "--log-level=warn".into(),
+            ],
+        )?;
+        etcd.wait_until(START_DEADLINE, || {
+            super::http_get(&format!("{etcd_url}/health"))
+                .ok()
+                .filter(|(s, _)| *s == 200)
+        })?;
+        cluster.processes.push(etcd);
+
+        // The token webhook: its serving certificate from the cluster CA, its kubeconfig for
+        // the API server written here, so the API server starts first and the authenticator's
+        // first watch of aws-auth succeeds.
+        let webhook = match &cfg.sts_gateway {
+            Some(gateway) => Some(Webhook::prepare(&dir, &pki, gateway, &sts_host)?),
+            None => None,
+        };
+        let tokens = dir.join("tokens.csv");
+        write(
+            &tokens,
+            &format!("{admin_token},admin,admin-uid,\"system:masters\"\n"),
+        )?;
+        let mut args = vec![
+            format!("--etcd-servers={etcd_url}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            format!("--tls-cert-file={}", pki.apiserver_cert.display()),
+            format!("--tls-private-key-file={}", pki.apiserver_key.display()),
+            format!("--client-ca-file={}", pki.ca.display()),
+            format!("--token-auth-file={}", tokens.display()),
+            "--authorization-mode=RBAC".into(),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            format!("--service-account-key-file={}", pki.sa_pub.display()),
+            format!(
+                "--service-account-signing-key-file={}",
+                pki.sa_key.display()
+            ),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            "--enable-priority-and-fairness=false".into(),
+            "--profiling=false".into(),
+            "--v=0".into(),
+        ];
+        if let Some(w) = &webhook {
+            args.push(format!(
+                "--authentication-token-webhook-config-file={}",
+                w.kubeconfig.display()
+            ));
+        }
+        let apiserver =
+            Supervised::spawn_wrapped("kube-apiserver", bin("kube-apiserver")?.as_os_str(), args)?;
+        cluster.processes.push(apiserver);
+        cluster.front = Some(front::start(
+            pki.server_tls()?,
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            &pki.ca_der,
+            |front_url| {
+                crate::apiserver::eks_api::EksApi::new(&cfg.cluster_name, front_url, &pki.ca_pem)
+                    .with_account(&cfg.region, super::moto::ACCOUNT_ID)
+            },
+        )?);
+        cluster.wait_ready().await?;
+
+        if let Some(w) = webhook {
+            let (process, sts) = w.start(&admin_kubeconfig, &cfg)?;
+            cluster.processes.push(process);
+            cluster._sts = Some(sts);
+        }
+
+        let kubeconfig_arg = format!("--kubeconfig={}", admin_kubeconfig.display());
+        cluster.processes.push(Supervised::spawn_wrapped(
+            "kube-controller-manager",
+            bin("kube-controller-manager")?.as_os_str(),
+            [
+                kubeconfig_arg.clone(),
+                "--leader-elect=false".into(),
+                "--secure-port=0".into(),
+                "--controllers=*".into(),
+                format!("--root-ca-file={}", pki.ca.display()),
+                format!(
+                    "--service-account-private-key-file={}",
+                    pki.sa_key.display()
+                ),
+                "--use-service-account-credentials=false".into(),
+                // Nodes KWOK stops heartbeating turn Unknown after the real default grace.
+                "--v=0".into(),
+            ],
+        )?);
+        cluster.processes.push(Supervised::spawn_wrapped(
+            "kube-scheduler",
+            bin("kube-scheduler")?.as_os_str(),
+            [
+                kubeconfig_arg.clone(),
+                "--leader-elect=false".into(),
+                "--secure-port=0".into(),
+                "--v=0".into(),
+            ],
+        )?);
+        cluster.processes.push(Supervised::spawn_wrapped(
+            "kwok",
+            bin("kwok")?.as_os_str(),
+            [
+                kubeconfig_arg,
+                "--manage-all-nodes=false".into(),
+                format!("--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake"),
+                "--cidr=10.244.0.1/16".into(),
+                "--node-lease-duration-seconds=40".into(),
+                "--v=0".into(),
+            ],
+        )?);
+
+        let admin = cluster.kube_client_admin();
+        cluster
+            .wait_for("the default service account", || async {
+                kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+                    admin.clone(),
+                    "default",
+                )
+                .get_opt("default")
+                .await
+                .ok()
+                .flatten()
+                .map(|_| ())
+            })
+            .await?;
+        cluster.load_manifests(&cfg.manifests).map_err(Error::new)?;
+        for node in &cfg.nodes {
+            cluster.register_node(node.clone()).await?;
+        }
+        cluster.startup = began.elapsed();
+        Ok(cluster)
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let client = self.kube_client_admin();
+        self.wait_for("kube-apiserver /readyz", || async {
+            let req = http::Request::get("/readyz").body(Vec::new()).ok()?;
+            client
+                .request_text(req)
+                .await
+                .ok()
+                .filter(|t| t.trim() == "ok")
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Polls `check` every 50 ms until it returns `Some`, failing with the processes'
+    /// output when one of them exits or the start deadline passes.
+    async fn wait_for<T, F, Fut>(&mut self, what: &str, mut check: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let until = Instant::now() + START_DEADLINE;
+        loop {
+            if let Some(v) = check().await {
+                return Ok(v);
+            }
+            for p in &mut self.processes {
+                if let Some(status) = p.try_wait() {
+                    return Err(Error::new(format!(
+                        "waiting for {what}: a control-plane process exited ({status}):\n{}",
+                        p.output_tail()
+                    )));
+                }
+            }
+            if Instant::now() >= until {
+                return Err(Error::new(format!(
+                    "{what}: not within {START_DEADLINE:?}; last output:\n{}",
+                    self.output_tail()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn front(&self) -> &front::Front {
+        self.front
+            .as_ref()
+            .expect("the front starts with the cluster")
+    }
+
+    /// `https://127.0.0.1:PORT`: the cluster's address for clients (the front, which passes
+    /// everything to kube-apiserver but injected faults and `/clusters/…`).
+    pub fn url(&self) -> &str {
+        &self.front().url
+    }
+    /// kube-apiserver's own address (no faults), as the control plane's components use it.
+    pub fn apiserver_url(&self) -> &str {
+        &self.apiserver_url
+    }
+    /// Replaces the fault-injection rules applied to requests through [`Cluster::url`].
+    pub fn set_faults(&self, faults: crate::apiserver::FaultConfig) {
+        self.front().set_faults(faults);
+    }
+    pub fn clear_faults(&self) {
+        self.set_faults(Default::default());
+    }
+    /// How many times each fault rule fired.
+    pub fn faults_fired(&self) -> Vec<u64> {
+        self.front().faults_fired()
+    }
+    /// The EKS control-plane stand-in served under `/clusters/…` of [`Cluster::url`].
+    pub fn eks_api(&self) -> &crate::apiserver::eks_api::EksApi {
+        self.front().eks_api()
+    }
+    /// The CA that signed the API server's certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+    pub fn cluster_name(&self) -> &str {
+        &self.cluster_name
+    }
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+    /// The admin kubeconfig file (static token, CA file), e.g. for `kubectl --kubeconfig`.
+    pub fn admin_kubeconfig(&self) -> PathBuf {
+        self.dir.join("admin.kubeconfig")
+    }
+    /// From the call to `start` until it returned.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// The last output lines of every control-plane process.
+    pub fn output_tail(&self) -> String {
+        self.processes
+            .iter()
+            .map(|p| p.output_tail())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    }
+
+    /// Resident memory of the control plane's processes (each wrapper's whole tree), KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.processes.iter().map(|p| tree_rss_kib(p.id())).sum()
+    }
+
+    /// What a function needs to reach this cluster, as its environment: `CLUSTER_NAME`,
+    /// `API_SERVER` and `CERT_AUTHORITY` (base64 of the CA's PEM, as `aws eks
+    /// describe-cluster` gives it).
+    pub fn cluster_env(&self) -> Vec<(String, String)> {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem());
+        [
+            ("CLUSTER_NAME", self.cluster_name.clone()),
+            ("API_SERVER", self.url().to_owned()),
+            ("CERT_AUTHORITY", ca),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into()
+    }
+
+    /// Maps each `(execution role ARN, function)` in `aws-auth` to username `function` and
+    /// group `lambda:<function>`, as infra/k8s/aws-auth-functions.yaml does, which the
+    /// function's RBAC file binds.
+    pub fn map_function_roles(
+        &self,
+        functions: &[(&str, &str)],
+    ) -> std::result::Result<(), String> {
+        let map_roles: String = functions
+            .iter()
+            .map(|(role, f)| {
+                format!(
+                    "    - rolearn: {role}\n      username: {f}\n      groups: [\"lambda:{f}\"]\n"
+                )
+            })
+            .collect();
+        self.load_yaml(&format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: aws-auth, namespace: kube-system}}\ndata:\n  mapRoles: |\n{map_roles}"
+        ))
+        .map(|_| ())
+    }
+
+    /// A kube-rs config for this server (TLS verified against the CA) sending `token` as its
+    /// bearer token, if any.
+    pub fn kube_config(&self, token: Option<&str>) -> kube::Config {
+        let mut c = kube::Config::new(self.url().parse().expect("valid url"));
+        c.root_cert = Some(vec![self.ca_der.clone()]);
+        c.default_namespace = "default".into();
+        c.connect_timeout = Some(Duration::from_secs(10));
+        if let Some(t) = token {
+            c.headers.push((
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_str(&format!("Bearer {t}"))
+                    .expect("token is a header value"),
+            ));
+        }
+        c
+    }
+
+    /// A kube-rs client with the static admin token (system:masters).
+    pub fn kube_client_admin(&self) -> kube::Client {
+        self.kube_client_with_token(&self.admin_token)
+    }
+
+    pub fn kube_client_with_token(&self, token: &str) -> kube::Client {
+        kube::Client::try_from(self.kube_config(Some(token))).expect("kube client")
+    }
+
+    /// Runs the cluster's own kubectl as admin with `args` and `stdin`; its stdout, or an
+    /// error with its stderr.
+    pub fn kubectl(&self, args: &[&str], stdin: &str) -> std::result::Result<String, String> {
+        let mut child = Command::new(bin("kubectl").map_err(|e| e.to_string())?)
+            .arg(format!(
+                "--kubeconfig={}",
+                self.admin_kubeconfig().display()
+            ))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("kubectl: {e}"))?;
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.as_bytes())
+                .map_err(|e| format!("kubectl stdin: {e}"))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("kubectl: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Applies YAML manifests (multi-document) as admin with `kubectl apply --server-side`,
+    /// waiting for any CustomResourceDefinition among them to be established. Returns how
+    /// many objects were applied.
+    pub fn load_yaml(&self, text: &str) -> std::result::Result<usize, String> {
+        let out = self.kubectl(
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=testbed",
+                "-o",
+                "name",
+                "-f",
+                "-",
+            ],
+            text,
+        )?;
+        let names: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+        let crds: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| n.starts_with("customresourcedefinition"))
+            .collect();
+        if !crds.is_empty() {
+            let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
+            args.extend(crds);
+            self.kubectl(&args, "")?;
+        }
+        Ok(names.len())
+    }
+
+    /// [`Cluster::load_yaml`] for files.
+    pub fn load_manifests<P: AsRef<Path>>(
+        &self,
+        paths: &[P],
+    ) -> std::result::Result<usize, String> {
+        let mut n = 0;
+        for p in paths {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.as_ref().display()))?;
+            n += self
+                .load_yaml(&text)
+                .map_err(|e| format!("{}: {e}", p.as_ref().display()))?;
+        }
+        Ok(n)
+    }
+
+    /// Registers a Node as a k3s agent joining does (its capacity, labels, taints, provider
+    /// id from `spec`). A ready node is handed to KWOK, which keeps it Ready; returns once the
+    /// API server shows it Ready. A node that is not ready is left to nobody (NotReady).
+    pub async fn register_node(&self, spec: NodeSpec) -> Result<Value> {
+        let now = jiff::Timestamp::now().to_string();
+        let mut node = node_object(&spec, "10.0.0.1", &now);
+        node["status"]["addresses"] = json!([{"type": "Hostname", "address": spec.name}]);
+        if spec.ready {
+            node["metadata"]["annotations"][KWOK_NODE_ANNOTATION] = json!("fake");
+            // KWOK writes the Ready condition; a registration without it is "not yet".
+            node["status"]["conditions"] = json!([]);
+        }
+        let api = kube::Api::<kube::api::DynamicObject>::all_with(
+            self.kube_client_admin(),
+            &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Node>(&()),
+        );
+        let obj: kube::api::DynamicObject =
+            serde_json::from_value(node).map_err(|e| Error::new(format!("node: {e}")))?;
+        api.create(&Default::default(), &obj)
+            .await
+            .map_err(|e| Error::new(format!("register node {}: {e}", spec.name)))?;
+        if !spec.ready {
+            return self.set_node_ready(&spec.name, false).await;
+        }
+        let until = Instant::now() + START_DEADLINE;
+        loop {
+            let n = api
+                .get(&spec.name)
+                .await
+                .map_err(|e| Error::new(format!("node {}: {e}", spec.name)))?;
+            let v = serde_json::to_value(&n).unwrap_or_default();
+            if node_ready(&v) {
+                return Ok(v);
+            }
+            if Instant::now() >= until {
+                return Err(Error::new(format!(
+                    "node {} not Ready within {START_DEADLINE:?}: {}",
+                    spec.name,
+                    self.output_tail()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Makes a node Ready (KWOK runs it) or NotReady (KWOK lets go of it and its Ready
+    /// condition turns False, as when a kubelet reports its runtime down).
+    pub async fn set_node_ready(&self, name: &str, ready: bool) -> Result<Value> {
+        let api = kube::Api::<k8s_openapi::api::core::v1::Node>::all(self.kube_client_admin());
+        let pp = kube::api::PatchParams::default();
+        let annotation = if ready { json!("fake") } else { Value::Null };
+        api.patch(
+            name,
+            &pp,
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"annotations": {KWOK_NODE_ANNOTATION: annotation}}}),
+            ),
+        )
+        .await
+        .map_err(|e| Error::new(format!("node {name}: {e}")))?;
+        if ready {
+            return Ok(json!({}));
+        }
+        let now = jiff::Timestamp::now().to_string();
+        let patched = api
+            .patch_status(
+                name,
+                &pp,
+                &kube::api::Patch::Strategic(
+                    json!({"status": {"conditions": [ready_condition(false, &now)]}}),
+                ),
+            )
+            .await
+            .map_err(|e| Error::new(format!("node {name} status: {e}")))?;
+        Ok(serde_json::to_value(patched).unwrap_or_default())
+    }
+}
+
+/// Whether a Node object's Ready condition is True.
+pub fn node_ready(node: &Value) -> bool {
+    node["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// aws-iam-authenticator in server mode, prepared before the API server starts.
+struct Webhook {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    port: u16,
+    gateway: SocketAddr,
+    sts_host: String,
+    sts_cert: (String, String),
+    ca: PathBuf,
+}
+
+impl Webhook {
+    fn prepare(dir: &Path, pki: &pki::Pki, gateway: &str, sts_host: &str) -> Result<Webhook> {
+        let gateway: SocketAddr = gateway
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|e| Error::new(format!("STS gateway {gateway}: {e}")))?;
+        let state = dir.join("authenticator");
+        std::fs::create_dir_all(&state).map_err(|e| Error::new(format!("{state:?}: {e}")))?;
+        let (cert, key) = pki.webhook_cert()?;
+        write(&state.join("cert.pem"), &cert)?;
+        write(&state.join("key.pem"), &key)?;
+        let port = free_port()?;
+        let kubeconfig = state.join("webhook.kubeconfig");
+        write(
+            &kubeconfig,
+            &format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: aws-iam-authenticator\n  cluster:\n    server: https://127.0.0.1:{port}/authenticate\n    certificate-authority: {}\nusers:\n- name: apiserver\ncontexts:\n- name: webhook\n  context: {{cluster: aws-iam-authenticator, user: apiserver}}\ncurrent-context: webhook\n",
+                pki.ca.display()
+            ),
+        )?;
+        Ok(Webhook {
+            dir: state,
+            kubeconfig,
+            port,
+            gateway,
+            sts_host: sts_host.to_owned(),
+            sts_cert: (pki.sts_cert_pem.clone(), pki.sts_key_pem.clone()),
+            ca: pki.ca.clone(),
+        })
+    }
+
+    fn start(
+        self,
+        admin_kubeconfig: &Path,
+        cfg: &ClusterConfig,
+    ) -> Result<(Supervised, sts_tls::StsTls)> {
+        let sts = sts_tls::start(&self.sts_cert.0, &self.sts_cert.1, self.gateway)?;
+        let hosts = self.dir.join("hosts");
+        write(
+            &hosts,
+            &format!("127.0.0.1 localhost\n{} {}\n", sts.ip, self.sts_host),
+        )?;
+        let config = self.dir.join("config.yaml");
+        write(
+            &config,
+            &format!(
+                "clusterID: {}\nserver:\n  port: {}\n  address: 127.0.0.1\n  hostname: 127.0.0.1\n  stateDir: {}\n  kubeconfig: {}\n  kubeconfigPregenerated: true\n  generateKubeconfig: {}\n  backendMode: [EKSConfigMap]\n  partition: aws\n",
+                cfg.cluster_name,
+                self.port,
+                self.dir.display(),
+                admin_kubeconfig.display(),
+                self.kubeconfig.display(),
+            ),
+        )?;
+        // A mount namespace of its own, where /etc/hosts names the STS forwarder.
+        let mut command = Supervised::wrapped_command("unshare");
+        command
+            .args([
+                "--mount",
+                "sh",
+                "-c",
+                "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+            ])
+            .arg(&hosts)
+            .arg(bin("aws-iam-authenticator")?)
+            .args(["server", "--config"])
+            .arg(&config)
+            .env("SSL_CERT_FILE", &self.ca)
+            .env("AWS_REGION", &cfg.region)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        let mut process = Supervised::spawn("aws-iam-authenticator", command)?;
+        let port = self.port;
+        process.wait_until(START_DEADLINE, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })?;
+        Ok((process, sts))
+    }
+}
+
+/// VmRSS of `pid` and all its descendants, KiB (0 for processes already gone).
+fn tree_rss_kib(pid: u32) -> u64 {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0);
+    let children: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .map(tree_rss_kib)
+        .sum();
+    own + children
+}

@@ -1,0 +1,255 @@
+//! What the real control plane cannot do here, as a thin layer in front of it: fault
+//! injection ([`FaultConfig`] rules by verb, resource and namespace: an error status, a delay,
+//! a dropped connection) and the EKS API stand-in (`/clusters/…`: DescribeCluster and access
+//! entries, which `AWS_ENDPOINT_URL_EKS` points at). Every other byte goes to kube-apiserver
+//! unchanged, over one HTTP/2 connection (TLS verified against the cluster CA); the
+//! functions reach the cluster through this address, so the faults apply to their calls.
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::ClientConfig;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::apiserver::eks_api::EksApi;
+use crate::apiserver::faults::{FaultConfig, Faults};
+use crate::apiserver::routes::{Query, parse_target, verb};
+use crate::apiserver::server::{error_response, json_response};
+use crate::apiserver::status::ApiError;
+use crate::harness::{Error, Result};
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+struct Shared {
+    upstream: SocketAddr,
+    connector: TlsConnector,
+    sender: tokio::sync::Mutex<Option<SendRequest<Incoming>>>,
+    faults: Mutex<Faults>,
+    eks: EksApi,
+}
+
+/// The running front; stops when dropped.
+pub struct Front {
+    pub url: String,
+    shared: Arc<Shared>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Front {
+    pub fn set_faults(&self, faults: FaultConfig) {
+        lock(&self.shared.faults).set(faults);
+    }
+    pub fn faults_fired(&self) -> Vec<u64> {
+        lock(&self.shared.faults).fired().to_vec()
+    }
+    pub fn eks_api(&self) -> &EksApi {
+        &self.shared.eks
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Listens on a free loopback port with `server_tls`, forwarding to `upstream`
+/// (kube-apiserver, its certificate signed by `ca_der`). `eks(url)` makes the EKS API
+/// stand-in once the front's own URL is known (DescribeCluster reports it).
+pub fn start(
+    server_tls: rustls::ServerConfig,
+    upstream: SocketAddr,
+    ca_der: &[u8],
+    eks: impl FnOnce(&str) -> EksApi,
+) -> Result<Front> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.set_nonblocking(true).map(|_| l))
+        .map_err(|e| Error::new(format!("front listener: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::new(format!("front listener: {e}")))?;
+    let url = format!("https://{addr}");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(ca_der.to_vec()))
+        .map_err(|e| Error::new(format!("cluster CA: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut client = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(format!("front TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    let shared = Arc::new(Shared {
+        upstream,
+        connector: TlsConnector::from(Arc::new(client)),
+        sender: tokio::sync::Mutex::new(None),
+        faults: Mutex::new(Faults::default()),
+        eks: eks(&url),
+    });
+    let (stop, stopped) = oneshot::channel();
+    let acceptor = TlsAcceptor::from(Arc::new(server_tls));
+    let serving = shared.clone();
+    std::thread::Builder::new()
+        .name("cluster-front".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(listener) = TcpListener::from_std(listener) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = accept(listener, acceptor, serving) => {}
+                    _ = stopped => {}
+                }
+            });
+        })
+        .map_err(|e| Error::new(format!("front thread: {e}")))?;
+    Ok(Front {
+        url,
+        shared,
+        _stop: stop,
+    })
+}
+
+async fn accept(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn boxed(r: Response<BoxBody<Bytes, Infallible>>) -> Response<Body> {
+    r.map(|b| b.map_err(|never| match never {}).boxed())
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> std::result::Result<Response<Body>, std::io::Error> {
+    let path = req.uri().path().to_owned();
+    if path == "/clusters" || path.starts_with("/clusters/") {
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or(path);
+        let method = req.method().clone();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let (code, v) = shared.eks.handle(&method, &pq, &body);
+        return Ok(boxed(json_response(code.as_u16(), &v)));
+    }
+    if let Some(target) = parse_target(&path) {
+        let query = Query::parse(req.uri().query());
+        let resource = match &target.subresource {
+            Some(s) => format!("{}/{s}", target.resource),
+            None => target.resource.clone(),
+        };
+        let verb = verb(req.method(), &target, &query);
+        let fault = lock(&shared.faults).decide(verb, &resource, target.namespace.as_deref());
+        if !fault.latency.is_zero() {
+            tokio::time::sleep(fault.latency).await;
+        }
+        if fault.drop {
+            return Err(std::io::Error::other("injected fault: connection dropped"));
+        }
+        if let Some((code, message)) = fault.error {
+            return Ok(boxed(error_response(&ApiError::from_code(code, message))));
+        }
+    }
+    Ok(match forward(&shared, req).await {
+        Ok(r) => r.map(|b| b.boxed()),
+        Err(e) => boxed(error_response(&ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+            "ServiceUnavailable",
+            &format!("front: kube-apiserver unreachable: {e}"),
+        ))),
+    })
+}
+
+async fn sender(shared: &Shared) -> std::result::Result<SendRequest<Incoming>, String> {
+    let mut slot = shared.sender.lock().await;
+    if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
+        return Ok(s.clone());
+    }
+    let tcp = TcpStream::connect(shared.upstream)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+    let tls = shared
+        .connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    *slot = Some(send.clone());
+    Ok(send)
+}
+
+async fn forward(
+    shared: &Shared,
+    req: Request<Incoming>,
+) -> std::result::Result<Response<Incoming>, String> {
+    let (mut parts, body) = req.into_parts();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    parts.uri = format!("https://{}{pq}", shared.upstream)
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    parts.version = http::Version::HTTP_2;
+    // Connection-specific headers are not allowed in HTTP/2.
+    for h in [
+        header::CONNECTION,
+        header::HOST,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        http::HeaderName::from_static("keep-alive"),
+        http::HeaderName::from_static("proxy-connection"),
+    ] {
+        parts.headers.remove(h);
+    }
+    let mut send = sender(shared).await?;
+    send.ready().await.map_err(|e| e.to_string())?;
+    send.send_request(Request::from_parts(parts, body))
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,115 @@
+//! STS's own HTTPS endpoint, for aws-iam-authenticator: it only sends a token's presigned
+//! GetCallerIdentity to a real STS hostname (`sts.<region>.amazonaws.com`, port 443). The
+//! cluster resolves that name, for the authenticator alone, to a loopback address of its own
+//! where this forwarder ends TLS (a certificate for that name from the cluster's CA) and
+//! passes the bytes to the moto gateway, which verifies the signature as STS does.
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+
+use crate::harness::{Error, Result};
+
+/// Stops the forwarder when dropped.
+pub struct StsTls {
+    pub ip: Ipv4Addr,
+    _stop: oneshot::Sender<()>,
+}
+
+/// A loopback address no other cluster of this machine uses at the same time: from the
+/// process id and a counter (the whole 127/8 is loopback on Linux).
+fn unique_loopback() -> Ipv4Addr {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    Ipv4Addr::new(
+        127,
+        100 + ((pid >> 16) % 100) as u8,
+        (pid >> 8) as u8,
+        (pid as u8).wrapping_add((n as u8).wrapping_mul(31)).max(2),
+    )
+}
+
+/// Listens on `<unique loopback>:443` with `cert_pem`/`key_pem`; every connection is
+/// forwarded to `gateway` (`127.0.0.1:PORT`, plain HTTP).
+pub fn start(cert_pem: &str, key_pem: &str, gateway: SocketAddr) -> Result<StsTls> {
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::new(format!("STS certificate: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| Error::new(format!("STS key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| Error::new(format!("STS TLS: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+
+    let mut last = None;
+    for _ in 0..8 {
+        let ip = unique_loopback();
+        match std::net::TcpListener::bind((ip, 443)) {
+            Ok(listener) => {
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|e| Error::new(format!("STS listener: {e}")))?;
+                let (stop, stopped) = oneshot::channel();
+                std::thread::Builder::new()
+                    .name("sts-tls".into())
+                    .spawn(move || serve(listener, acceptor, gateway, stopped))
+                    .map_err(|e| Error::new(format!("STS thread: {e}")))?;
+                return Ok(StsTls { ip, _stop: stop });
+            }
+            Err(e) => last = Some(format!("{ip}:443: {e}")),
+        }
+    }
+    Err(Error::new(format!(
+        "no loopback address for STS: {}",
+        last.unwrap_or_default()
+    )))
+}
+
+fn serve(
+    listener: std::net::TcpListener,
+    acceptor: TlsAcceptor,
+    gateway: SocketAddr,
+    stopped: oneshot::Receiver<()>,
+) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async move {
+        let Ok(listener) = TcpListener::from_std(listener) else {
+            return;
+        };
+        let accept = async {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(client).await else {
+                        return;
+                    };
+                    if let Ok(mut upstream) = TcpStream::connect(gateway).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+                    }
+                });
+            }
+        };
+        tokio::select! {
+            _ = accept => {}
+            _ = stopped => {}
+        }
+    });
+}
