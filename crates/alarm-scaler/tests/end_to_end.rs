@@ -36,7 +36,8 @@ fn sample_alarms_step_the_deployment_once_per_notification_within_cooldowns() {
         let w = World::start().await;
         w.create_deployment(NS, "web", 4).await;
         w.apply("infra/k8s/samples/k8smetricalarm-web.yaml");
-        // Its Deployment, orders/orders-worker, does not exist.
+        // Its Deployment, orders/orders-worker, does not exist (its namespace does).
+        w.namespace("orders");
         w.apply("infra/k8s/samples/k8smetricalarm-original-style.yaml");
 
         // alarm-sync creates the alarms as the samples describe them.

@@ -62,6 +62,9 @@ fn synced(status: &k8s_ops::crd::metric_alarm::K8sMetricAlarmStatus) -> (String,
 fn reconciles_creates_tags_corrects_drift_reports_and_collects_garbage() {
     runtime().block_on(async {
         let w = World::start().await;
+        // The samples' namespaces exist (their Deployments need not).
+        w.namespace("web");
+        w.namespace("orders");
         w.apply("infra/k8s/samples/k8smetricalarm-web.yaml");
         w.apply("infra/k8s/samples/k8smetricalarm-original-style.yaml");
         // An alarm of another cluster's alarm-sync and one nobody manages: never touched.
@@ -354,6 +357,7 @@ fn reconciles_creates_tags_corrects_drift_reports_and_collects_garbage() {
 fn every_rbac_rule_is_needed() {
     runtime().block_on(async {
         let w = World::start().await;
+        w.namespace("web");
         w.apply("infra/k8s/samples/k8smetricalarm-web.yaml");
         let _function = w.spawn(FUNCTION, BINARY.as_ref(), &[]);
         let full = World::rules_of(FUNCTION);

@@ -3,8 +3,8 @@ use std::fmt;
 
 /// The scheme and authority of the STS endpoint a token names, e.g.
 /// `https://sts.us-west-2.amazonaws.com`. The token is only valid for a cluster whose
-/// authenticator accepts this host, so it follows `aws eks get-token`: the regional endpoint
-/// of the region's partition, or the configured endpoint override (local stand-ins).
+/// authenticator accepts this host: the regional endpoint of the region's partition (what
+/// aws-iam-authenticator, EKS's verifier, accepts), or an explicit `AWS_ENDPOINT_URL_STS`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StsEndpoint {
     scheme: String,
@@ -21,7 +21,7 @@ impl StsEndpoint {
     }
 
     /// An explicit endpoint such as `http://127.0.0.1:5000` (the `AWS_ENDPOINT_URL_STS`
-    /// or `AWS_ENDPOINT_URL` override). Path and query, if any, are ignored.
+    /// override). Path and query, if any, are ignored.
     pub fn from_url(url: &str) -> Result<Self, String> {
         let uri: http::Uri = url
             .parse()
@@ -37,20 +37,21 @@ impl StsEndpoint {
         }
     }
 
-    /// The override from the environment as the AWS SDKs read it (service-specific first),
-    /// or the regional endpoint.
+    /// `AWS_ENDPOINT_URL_STS` when set (and endpoint overrides are not ignored), else the
+    /// regional endpoint. The global `AWS_ENDPOINT_URL` is deliberately not followed: it points
+    /// every SDK client at one place (a local stand-in, a proxy), while a token is verified by
+    /// the cluster, whose authenticator only accepts the real STS hostnames: a token naming
+    /// anything else can never authenticate.
     pub fn from_env_or_regional(region: &str) -> Result<Self, String> {
         if std::env::var_os("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v == "true") {
             return Ok(Self::regional(region));
         }
-        for var in ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"] {
-            if let Ok(url) = std::env::var(var)
-                && !url.is_empty()
-            {
-                return Self::from_url(&url).map_err(|e| format!("{var}: {e}"));
+        match std::env::var("AWS_ENDPOINT_URL_STS") {
+            Ok(url) if !url.is_empty() => {
+                Self::from_url(&url).map_err(|e| format!("AWS_ENDPOINT_URL_STS: {e}"))
             }
+            _ => Ok(Self::regional(region)),
         }
-        Ok(Self::regional(region))
     }
 
     pub fn scheme(&self) -> &str {

@@ -1,6 +1,6 @@
 //! The stand-ins alarm-scaler and alarm-sync run against in tests: moto (CloudWatch through
-//! the gateway, the tagging API, STS), the testbed API server (EKS token authentication
-//! through moto, aws-auth mapping each function's execution role, the functions' RBAC files
+//! the gateway, the tagging API, STS), the real control plane (harness::Cluster: EKS tokens verified by
+//! aws-iam-authenticator against moto's STS, aws-auth mapping each function's execution role, the functions' RBAC files
 //! from infra/k8s and nothing else) and the Lambda Runtime API emulator running the real
 //! binaries. alarm-sync's tests include this file too.
 #![allow(dead_code)]
@@ -14,8 +14,7 @@ use k8s_ops::crd::metric_alarm::{K8sMetricAlarm, K8sMetricAlarmStatus};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
-use testbed::apiserver::{Testbed, TestbedConfig};
-use testbed::harness::{LambdaEmulator, Moto, Supervised};
+use testbed::harness::{Cluster, ClusterConfig, LambdaEmulator, Moto, Supervised};
 
 pub const CLUSTER: &str = "demo";
 pub const ACCOUNT: &str = "123456789012";
@@ -65,7 +64,7 @@ pub fn binary_in(package: &str, bin: &str, own: (&str, &str)) -> PathBuf {
 
 pub struct World {
     pub moto: Moto,
-    pub tb: Testbed,
+    pub tb: Cluster,
     pub emulator: LambdaEmulator,
     pub cw: aws_sdk_cloudwatch::Client,
     pub admin: kube::Client,
@@ -77,9 +76,9 @@ impl World {
     /// roles mapped in aws-auth.
     pub async fn start() -> World {
         let moto = Moto::start().expect("moto");
-        let tb = Testbed::start(TestbedConfig {
+        let tb = Cluster::start(ClusterConfig {
             cluster_name: CLUSTER.into(),
-            sts_endpoint: Some(moto.endpoint().to_owned()),
+            sts_gateway: Some(moto.endpoint().to_owned()),
             manifests: vec![
                 repo("infra/k8s/crds/k8smetricalarms.containerinsights.eks.com.yaml"),
                 repo("infra/k8s/rbac/alarm-scaler.yaml"),
@@ -88,7 +87,7 @@ impl World {
             ..Default::default()
         })
         .await
-        .expect("testbed");
+        .expect("cluster");
         let roles: Vec<(String, &str)> =
             FUNCTIONS.iter().map(|f| (execution_role(f), *f)).collect();
         let roles: Vec<(&str, &str)> = roles.iter().map(|(r, f)| (r.as_str(), *f)).collect();
@@ -164,13 +163,19 @@ impl World {
             .unwrap_or_else(|e| panic!("{path}: {e}"));
     }
 
-    /// A Deployment (and its namespace, if new) with `replicas`.
-    pub async fn create_deployment(&self, namespace: &str, name: &str, replicas: i32) {
+    /// Namespace `name`, if new (the API server refuses objects in a namespace that does
+    /// not exist).
+    pub fn namespace(&self, name: &str) {
         self.tb
             .load_yaml(&format!(
-                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n"
+                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n"
             ))
             .expect("namespace");
+    }
+
+    /// A Deployment (and its namespace, if new) with `replicas`.
+    pub async fn create_deployment(&self, namespace: &str, name: &str, replicas: i32) {
+        self.namespace(namespace);
         let deployment: Deployment = serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": namespace},
             "spec": {
@@ -214,6 +219,8 @@ impl World {
     }
 
     /// (type, reason, message) of the Events about `name`, oldest first.
+    /// The Events the suite's functions recorded about object `name` (the controller
+    /// manager's own, e.g. the deployment controller's ScalingReplicaSet, left out).
     pub async fn events(&self, namespace: &str, name: &str) -> Vec<(String, String, String)> {
         let mut events: Vec<Event> = Api::<Event>::namespaced(self.admin.clone(), namespace)
             .list(&ListParams::default())
@@ -222,6 +229,11 @@ impl World {
             .items
             .into_iter()
             .filter(|e| e.involved_object.name.as_deref() == Some(name))
+            .filter(|e| {
+                e.reporting_component
+                    .as_deref()
+                    .is_some_and(|c| FUNCTIONS.contains(&c))
+            })
             .collect();
         events.sort_by_key(|e| e.first_timestamp.clone().map(|t| t.0));
         events

@@ -87,6 +87,9 @@ pub struct Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("control plane's last output:\n{}", self.output_tail());
+        }
         while let Some(p) = self.processes.pop() {
             drop(p);
         }
@@ -330,7 +333,7 @@ impl Cluster {
             .await?;
         cluster.load_manifests(&cfg.manifests).map_err(Error::new)?;
         for node in &cfg.nodes {
-            cluster.register_node(node.clone()).await?;
+            cluster.register_node(node.clone()).map_err(Error::new)?;
         }
         cluster.startup = began.elapsed();
         Ok(cluster)
@@ -436,7 +439,7 @@ impl Cluster {
     pub fn output_tail(&self) -> String {
         self.processes
             .iter()
-            .map(|p| p.output_tail())
+            .map(|p| format!("[{}]\n{}", p.name(), p.output_tail()))
             .collect::<Vec<_>>()
             .join("\n---\n")
     }
@@ -591,78 +594,114 @@ impl Cluster {
     /// Registers a Node as a k3s agent joining does (its capacity, labels, taints, provider
     /// id from `spec`). A ready node is handed to KWOK, which keeps it Ready; returns once the
     /// API server shows it Ready. A node that is not ready is left to nobody (NotReady).
-    pub async fn register_node(&self, spec: NodeSpec) -> Result<Value> {
-        let now = jiff::Timestamp::now().to_string();
-        let mut node = node_object(&spec, "10.0.0.1", &now);
+    pub fn register_node(&self, spec: NodeSpec) -> std::result::Result<Value, String> {
+        let now = jiff::Timestamp::now().round(jiff::Unit::Second).map_err(|e| e.to_string())?;
+        let mut node = node_object(&spec, "10.0.0.1", &now.to_string());
         node["status"]["addresses"] = json!([{"type": "Hostname", "address": spec.name}]);
         if spec.ready {
             node["metadata"]["annotations"][KWOK_NODE_ANNOTATION] = json!("fake");
-            // KWOK writes the Ready condition; a registration without it is "not yet".
+            // KWOK writes the conditions of the nodes it runs.
             node["status"]["conditions"] = json!([]);
         }
-        let api = kube::Api::<kube::api::DynamicObject>::all_with(
-            self.kube_client_admin(),
-            &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Node>(&()),
-        );
-        let obj: kube::api::DynamicObject =
-            serde_json::from_value(node).map_err(|e| Error::new(format!("node: {e}")))?;
-        api.create(&Default::default(), &obj)
-            .await
-            .map_err(|e| Error::new(format!("register node {}: {e}", spec.name)))?;
-        if !spec.ready {
-            return self.set_node_ready(&spec.name, false).await;
+        self.kubectl(&["create", "-f", "-"], &node.to_string())?;
+        if spec.ready {
+            self.kubectl(
+                &[
+                    "wait",
+                    "--for=condition=Ready",
+                    "--timeout=60s",
+                    &format!("node/{}", spec.name),
+                ],
+                "",
+            )?;
         }
-        let until = Instant::now() + START_DEADLINE;
-        loop {
-            let n = api
-                .get(&spec.name)
-                .await
-                .map_err(|e| Error::new(format!("node {}: {e}", spec.name)))?;
-            let v = serde_json::to_value(&n).unwrap_or_default();
-            if node_ready(&v) {
-                return Ok(v);
-            }
-            if Instant::now() >= until {
-                return Err(Error::new(format!(
-                    "node {} not Ready within {START_DEADLINE:?}: {}",
-                    spec.name,
-                    self.output_tail()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.get("nodes", "", &spec.name)
+            .ok_or_else(|| format!("node {} gone after registering", spec.name))
+    }
+
+    /// Deletes a Node, as when its instance is gone: the pods bound to it are collected by
+    /// the controller manager (pod GC) and their controllers make replacements.
+    pub fn remove_node(&self, name: &str) -> std::result::Result<(), String> {
+        self.kubectl(&["delete", "node", name, "--wait=false"], "")
+            .map(|_| ())
     }
 
     /// Makes a node Ready (KWOK runs it) or NotReady (KWOK lets go of it and its Ready
     /// condition turns False, as when a kubelet reports its runtime down).
-    pub async fn set_node_ready(&self, name: &str, ready: bool) -> Result<Value> {
-        let api = kube::Api::<k8s_openapi::api::core::v1::Node>::all(self.kube_client_admin());
-        let pp = kube::api::PatchParams::default();
-        let annotation = if ready { json!("fake") } else { Value::Null };
-        api.patch(
-            name,
-            &pp,
-            &kube::api::Patch::Merge(
-                json!({"metadata": {"annotations": {KWOK_NODE_ANNOTATION: annotation}}}),
-            ),
-        )
-        .await
-        .map_err(|e| Error::new(format!("node {name}: {e}")))?;
+    pub fn set_node_ready(&self, name: &str, ready: bool) -> std::result::Result<(), String> {
+        let node = format!("node/{name}");
         if ready {
-            return Ok(json!({}));
+            self.kubectl(
+                &["annotate", "--overwrite", &node, &format!("{KWOK_NODE_ANNOTATION}=fake")],
+                "",
+            )?;
+            self.kubectl(&["wait", "--for=condition=Ready", "--timeout=60s", &node], "")?;
+            return Ok(());
         }
-        let now = jiff::Timestamp::now().to_string();
-        let patched = api
-            .patch_status(
-                name,
-                &pp,
-                &kube::api::Patch::Strategic(
-                    json!({"status": {"conditions": [ready_condition(false, &now)]}}),
-                ),
-            )
-            .await
-            .map_err(|e| Error::new(format!("node {name} status: {e}")))?;
-        Ok(serde_json::to_value(patched).unwrap_or_default())
+        self.kubectl(&["annotate", &node, &format!("{KWOK_NODE_ANNOTATION}-")], "")?;
+        let now = jiff::Timestamp::now().round(jiff::Unit::Second).map_err(|e| e.to_string())?;
+        let patch = json!({"status": {"conditions": [ready_condition(false, &now.to_string())]}});
+        self.kubectl(
+            &["patch", &node, "--subresource=status", "--type=strategic", "-p", &patch.to_string()],
+            "",
+        )
+        .map(|_| ())
+    }
+
+    /// Reads an object as admin, e.g. `get("deployments.apps", "default", "web")`; `ns` is ""
+    /// for cluster-scoped kinds. `None` when it does not exist.
+    pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<Value> {
+        let mut args = vec!["get", resource, name, "-o", "json", "--ignore-not-found"];
+        if !ns.is_empty() {
+            args.extend(["-n", ns]);
+        }
+        let out = self.kubectl(&args, "").ok()?;
+        serde_json::from_str(&out).ok()
+    }
+
+    /// Lists objects as admin, in one namespace or all (`None`).
+    pub fn list(&self, resource: &str, ns: Option<&str>) -> Vec<Value> {
+        let mut args = vec!["get", resource, "-o", "json"];
+        match ns {
+            Some(ns) => args.extend(["-n", ns]),
+            None => args.push("-A"),
+        }
+        self.kubectl(&args, "")
+            .ok()
+            .and_then(|out| serde_json::from_str::<Value>(&out).ok())
+            .and_then(|v| v["items"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// A bearer token of service account `ns/name` (created if missing), as a k3s user makes
+    /// one for a program outside the cluster: a `kubernetes.io/service-account-token` Secret
+    /// named `secret`, filled in by the controller manager. Deleting the Secret revokes it.
+    pub fn service_account_token(
+        &self,
+        ns: &str,
+        name: &str,
+        secret: &str,
+    ) -> std::result::Result<String, String> {
+        self.load_yaml(&format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: {ns}}}\n---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\nmetadata:\n  name: {secret}\n  namespace: {ns}\n  annotations: {{kubernetes.io/service-account.name: {name}}}\n"
+        ))?;
+        let until = Instant::now() + START_DEADLINE;
+        loop {
+            let token = self
+                .get("secrets", ns, secret)
+                .and_then(|s| s["data"]["token"].as_str().map(str::to_owned));
+            if let Some(t) = token {
+                use base64::Engine;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(t)
+                    .map_err(|e| format!("token of {ns}/{secret}: {e}"))?;
+                return String::from_utf8(raw).map_err(|e| e.to_string());
+            }
+            if Instant::now() >= until {
+                return Err(format!("no token in secret {ns}/{secret}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -96,6 +96,11 @@ impl Supervised {
         command
     }
 
+    /// The name it was started with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The OS process id of the direct child (the `sh` wrapper for wrapped programs).
     pub fn id(&self) -> u32 {
         self.child.id()
