@@ -122,7 +122,12 @@ struct Inner {
 pub struct EksApi {
     inner: Mutex<Inner>,
     now: NowFn,
+    listener: Option<EntriesListener>,
 }
+
+/// Told every access entry after each successful change (the real control plane feeds them
+/// to aws-iam-authenticator).
+pub type EntriesListener = Arc<dyn Fn(&[AccessEntry]) + Send + Sync>;
 
 fn epoch(t: SystemTime) -> f64 {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -146,7 +151,14 @@ impl EksApi {
                 counter: 0,
             }),
             now,
+            listener: None,
         }
+    }
+
+    /// Calls `listener` with every access entry after each change that succeeded.
+    pub fn with_listener(mut self, listener: EntriesListener) -> Self {
+        self.listener = Some(listener);
+        self
     }
 
     /// Region and account used in the cluster and access-entry ARNs.
@@ -180,6 +192,17 @@ impl EksApi {
         path_and_query: &str,
         body: &[u8],
     ) -> (StatusCode, Value) {
+        let answer = self.route(method, path_and_query, body);
+        if let Some(listener) = &self.listener
+            && *method != Method::GET
+            && answer.0.is_success()
+        {
+            listener(&self.access_entries());
+        }
+        answer
+    }
+
+    fn route(&self, method: &Method, path_and_query: &str, body: &[u8]) -> (StatusCode, Value) {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));

@@ -5,7 +5,7 @@
 //! `Cluster` is dropped, and when the test process dies (see [`super::process`]).
 //!
 //! Authentication is EKS's: a bearer token `k8s-aws-v1.…` goes to aws-iam-authenticator
-//! (server mode, `EKSConfigMap` backend: identities from the cluster's own `aws-auth`
+//! ([`webhook`]: identities from access entries, then from the cluster's own `aws-auth`
 //! ConfigMap), which sends the presigned GetCallerIdentity to STS. The authenticator only
 //! calls real STS hostnames, so it runs in a mount namespace of its own where
 //! `sts.<region>.amazonaws.com` resolves to a loopback address served by [`sts_tls`] (TLS
@@ -18,24 +18,26 @@
 //! deleted or evicted pods finish terminating, without containers.
 
 mod front;
+mod objects;
 mod pki;
 mod sts_tls;
+mod webhook;
 
-use std::io::Write;
+use webhook::{Webhook, access_entries_file, write_access_entries};
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Error, Result, Supervised};
 use crate::apiserver::NodeSpec;
-use crate::apiserver::nodes::{node_object, ready_condition};
 
 /// How long the control plane may take to come up on a loaded 2-core machine.
-const START_DEADLINE: Duration = Duration::from_secs(120);
+pub(crate) const START_DEADLINE: Duration = Duration::from_secs(120);
 
 /// The annotation KWOK manages nodes by (its `--manage-nodes-with-annotation-selector`).
 pub const KWOK_NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
@@ -53,6 +55,10 @@ pub struct ClusterConfig {
     pub manifests: Vec<PathBuf>,
     /// Nodes registered at start (Ready before `start` returns, unless not ready).
     pub nodes: Vec<NodeSpec>,
+    /// How long kube-apiserver keeps a token webhook answer
+    /// (`--authentication-token-webhook-cache-ttl`; EKS keeps the default, 2 minutes). Tests
+    /// that revoke an identity and expect the next request refused set it to zero.
+    pub token_cache_ttl: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -63,6 +69,7 @@ impl Default for ClusterConfig {
             sts_gateway: None,
             manifests: Vec::new(),
             nodes: Vec::new(),
+            token_cache_ttl: Duration::from_secs(120),
         }
     }
 }
@@ -254,6 +261,10 @@ impl Cluster {
                 "--authentication-token-webhook-config-file={}",
                 w.kubeconfig.display()
             ));
+            args.push(format!(
+                "--authentication-token-webhook-cache-ttl={}s",
+                cfg.token_cache_ttl.as_secs()
+            ));
         }
         let apiserver =
             Supervised::spawn_wrapped("kube-apiserver", bin("kube-apiserver")?.as_os_str(), args)?;
@@ -263,8 +274,12 @@ impl Cluster {
             SocketAddr::from(([127, 0, 0, 1], port)),
             &pki.ca_der,
             |front_url| {
+                let file = access_entries_file(&dir);
                 crate::apiserver::eks_api::EksApi::new(&cfg.cluster_name, front_url, &pki.ca_pem)
                     .with_account(&cfg.region, super::moto::ACCOUNT_ID)
+                    .with_listener(std::sync::Arc::new(move |entries| {
+                        write_access_entries(&file, entries)
+                    }))
             },
         )?);
         cluster.wait_ready().await?;
@@ -510,199 +525,6 @@ impl Cluster {
     pub fn kube_client_with_token(&self, token: &str) -> kube::Client {
         kube::Client::try_from(self.kube_config(Some(token))).expect("kube client")
     }
-
-    /// Runs the cluster's own kubectl as admin with `args` and `stdin`; its stdout, or an
-    /// error with its stderr.
-    pub fn kubectl(&self, args: &[&str], stdin: &str) -> std::result::Result<String, String> {
-        let mut child = Command::new(bin("kubectl").map_err(|e| e.to_string())?)
-            .arg(format!(
-                "--kubeconfig={}",
-                self.admin_kubeconfig().display()
-            ))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("kubectl: {e}"))?;
-        if let Some(mut input) = child.stdin.take() {
-            input
-                .write_all(stdin.as_bytes())
-                .map_err(|e| format!("kubectl stdin: {e}"))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("kubectl: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "kubectl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-
-    /// Applies YAML manifests (multi-document) as admin with `kubectl apply --server-side`,
-    /// waiting for any CustomResourceDefinition among them to be established. Returns how
-    /// many objects were applied.
-    pub fn load_yaml(&self, text: &str) -> std::result::Result<usize, String> {
-        let out = self.kubectl(
-            &[
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                "--field-manager=testbed",
-                "-o",
-                "name",
-                "-f",
-                "-",
-            ],
-            text,
-        )?;
-        let names: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
-        let crds: Vec<&str> = names
-            .iter()
-            .copied()
-            .filter(|n| n.starts_with("customresourcedefinition"))
-            .collect();
-        if !crds.is_empty() {
-            let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
-            args.extend(crds);
-            self.kubectl(&args, "")?;
-        }
-        Ok(names.len())
-    }
-
-    /// [`Cluster::load_yaml`] for files.
-    pub fn load_manifests<P: AsRef<Path>>(
-        &self,
-        paths: &[P],
-    ) -> std::result::Result<usize, String> {
-        let mut n = 0;
-        for p in paths {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.as_ref().display()))?;
-            n += self
-                .load_yaml(&text)
-                .map_err(|e| format!("{}: {e}", p.as_ref().display()))?;
-        }
-        Ok(n)
-    }
-
-    /// Registers a Node as a k3s agent joining does (its capacity, labels, taints, provider
-    /// id from `spec`). A ready node is handed to KWOK, which keeps it Ready; returns once the
-    /// API server shows it Ready. A node that is not ready is left to nobody (NotReady).
-    pub fn register_node(&self, spec: NodeSpec) -> std::result::Result<Value, String> {
-        let now = jiff::Timestamp::now().round(jiff::Unit::Second).map_err(|e| e.to_string())?;
-        let mut node = node_object(&spec, "10.0.0.1", &now.to_string());
-        node["status"]["addresses"] = json!([{"type": "Hostname", "address": spec.name}]);
-        if spec.ready {
-            node["metadata"]["annotations"][KWOK_NODE_ANNOTATION] = json!("fake");
-            // KWOK writes the conditions of the nodes it runs.
-            node["status"]["conditions"] = json!([]);
-        }
-        self.kubectl(&["create", "-f", "-"], &node.to_string())?;
-        if spec.ready {
-            self.kubectl(
-                &[
-                    "wait",
-                    "--for=condition=Ready",
-                    "--timeout=60s",
-                    &format!("node/{}", spec.name),
-                ],
-                "",
-            )?;
-        }
-        self.get("nodes", "", &spec.name)
-            .ok_or_else(|| format!("node {} gone after registering", spec.name))
-    }
-
-    /// Deletes a Node, as when its instance is gone: the pods bound to it are collected by
-    /// the controller manager (pod GC) and their controllers make replacements.
-    pub fn remove_node(&self, name: &str) -> std::result::Result<(), String> {
-        self.kubectl(&["delete", "node", name, "--wait=false"], "")
-            .map(|_| ())
-    }
-
-    /// Makes a node Ready (KWOK runs it) or NotReady (KWOK lets go of it and its Ready
-    /// condition turns False, as when a kubelet reports its runtime down).
-    pub fn set_node_ready(&self, name: &str, ready: bool) -> std::result::Result<(), String> {
-        let node = format!("node/{name}");
-        if ready {
-            self.kubectl(
-                &["annotate", "--overwrite", &node, &format!("{KWOK_NODE_ANNOTATION}=fake")],
-                "",
-            )?;
-            self.kubectl(&["wait", "--for=condition=Ready", "--timeout=60s", &node], "")?;
-            return Ok(());
-        }
-        self.kubectl(&["annotate", &node, &format!("{KWOK_NODE_ANNOTATION}-")], "")?;
-        let now = jiff::Timestamp::now().round(jiff::Unit::Second).map_err(|e| e.to_string())?;
-        let patch = json!({"status": {"conditions": [ready_condition(false, &now.to_string())]}});
-        self.kubectl(
-            &["patch", &node, "--subresource=status", "--type=strategic", "-p", &patch.to_string()],
-            "",
-        )
-        .map(|_| ())
-    }
-
-    /// Reads an object as admin, e.g. `get("deployments.apps", "default", "web")`; `ns` is ""
-    /// for cluster-scoped kinds. `None` when it does not exist.
-    pub fn get(&self, resource: &str, ns: &str, name: &str) -> Option<Value> {
-        let mut args = vec!["get", resource, name, "-o", "json", "--ignore-not-found"];
-        if !ns.is_empty() {
-            args.extend(["-n", ns]);
-        }
-        let out = self.kubectl(&args, "").ok()?;
-        serde_json::from_str(&out).ok()
-    }
-
-    /// Lists objects as admin, in one namespace or all (`None`).
-    pub fn list(&self, resource: &str, ns: Option<&str>) -> Vec<Value> {
-        let mut args = vec!["get", resource, "-o", "json"];
-        match ns {
-            Some(ns) => args.extend(["-n", ns]),
-            None => args.push("-A"),
-        }
-        self.kubectl(&args, "")
-            .ok()
-            .and_then(|out| serde_json::from_str::<Value>(&out).ok())
-            .and_then(|v| v["items"].as_array().cloned())
-            .unwrap_or_default()
-    }
-
-    /// A bearer token of service account `ns/name` (created if missing), as a k3s user makes
-    /// one for a program outside the cluster: a `kubernetes.io/service-account-token` Secret
-    /// named `secret`, filled in by the controller manager. Deleting the Secret revokes it.
-    pub fn service_account_token(
-        &self,
-        ns: &str,
-        name: &str,
-        secret: &str,
-    ) -> std::result::Result<String, String> {
-        self.load_yaml(&format!(
-            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: {ns}}}\n---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\nmetadata:\n  name: {secret}\n  namespace: {ns}\n  annotations: {{kubernetes.io/service-account.name: {name}}}\n"
-        ))?;
-        let until = Instant::now() + START_DEADLINE;
-        loop {
-            let token = self
-                .get("secrets", ns, secret)
-                .and_then(|s| s["data"]["token"].as_str().map(str::to_owned));
-            if let Some(t) = token {
-                use base64::Engine;
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(t)
-                    .map_err(|e| format!("token of {ns}/{secret}: {e}"))?;
-                return String::from_utf8(raw).map_err(|e| e.to_string());
-            }
-            if Instant::now() >= until {
-                return Err(format!("no token in secret {ns}/{secret}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 /// Whether a Node object's Ready condition is True.
@@ -711,97 +533,6 @@ pub fn node_ready(node: &Value) -> bool {
         c.iter()
             .any(|c| c["type"] == "Ready" && c["status"] == "True")
     })
-}
-
-/// aws-iam-authenticator in server mode, prepared before the API server starts.
-struct Webhook {
-    dir: PathBuf,
-    kubeconfig: PathBuf,
-    port: u16,
-    gateway: SocketAddr,
-    sts_host: String,
-    sts_cert: (String, String),
-    ca: PathBuf,
-}
-
-impl Webhook {
-    fn prepare(dir: &Path, pki: &pki::Pki, gateway: &str, sts_host: &str) -> Result<Webhook> {
-        let gateway: SocketAddr = gateway
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|e| Error::new(format!("STS gateway {gateway}: {e}")))?;
-        let state = dir.join("authenticator");
-        std::fs::create_dir_all(&state).map_err(|e| Error::new(format!("{state:?}: {e}")))?;
-        let (cert, key) = pki.webhook_cert()?;
-        write(&state.join("cert.pem"), &cert)?;
-        write(&state.join("key.pem"), &key)?;
-        let port = free_port()?;
-        let kubeconfig = state.join("webhook.kubeconfig");
-        write(
-            &kubeconfig,
-            &format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: aws-iam-authenticator\n  cluster:\n    server: https://127.0.0.1:{port}/authenticate\n    certificate-authority: {}\nusers:\n- name: apiserver\ncontexts:\n- name: webhook\n  context: {{cluster: aws-iam-authenticator, user: apiserver}}\ncurrent-context: webhook\n",
-                pki.ca.display()
-            ),
-        )?;
-        Ok(Webhook {
-            dir: state,
-            kubeconfig,
-            port,
-            gateway,
-            sts_host: sts_host.to_owned(),
-            sts_cert: (pki.sts_cert_pem.clone(), pki.sts_key_pem.clone()),
-            ca: pki.ca.clone(),
-        })
-    }
-
-    fn start(
-        self,
-        admin_kubeconfig: &Path,
-        cfg: &ClusterConfig,
-    ) -> Result<(Supervised, sts_tls::StsTls)> {
-        let sts = sts_tls::start(&self.sts_cert.0, &self.sts_cert.1, self.gateway)?;
-        let hosts = self.dir.join("hosts");
-        write(
-            &hosts,
-            &format!("127.0.0.1 localhost\n{} {}\n", sts.ip, self.sts_host),
-        )?;
-        let config = self.dir.join("config.yaml");
-        write(
-            &config,
-            &format!(
-                "clusterID: {}\nserver:\n  port: {}\n  address: 127.0.0.1\n  hostname: 127.0.0.1\n  stateDir: {}\n  kubeconfig: {}\n  kubeconfigPregenerated: true\n  generateKubeconfig: {}\n  backendMode: [EKSConfigMap]\n  partition: aws\n",
-                cfg.cluster_name,
-                self.port,
-                self.dir.display(),
-                admin_kubeconfig.display(),
-                self.kubeconfig.display(),
-            ),
-        )?;
-        // A mount namespace of its own, where /etc/hosts names the STS forwarder.
-        let mut command = Supervised::wrapped_command("unshare");
-        command
-            .args([
-                "--mount",
-                "sh",
-                "-c",
-                "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
-            ])
-            .arg(&hosts)
-            .arg(bin("aws-iam-authenticator")?)
-            .args(["server", "--config"])
-            .arg(&config)
-            .env("SSL_CERT_FILE", &self.ca)
-            .env("AWS_REGION", &cfg.region)
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        let mut process = Supervised::spawn("aws-iam-authenticator", command)?;
-        let port = self.port;
-        process.wait_until(START_DEADLINE, || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        })?;
-        Ok((process, sts))
-    }
 }
 
 /// VmRSS of `pid` and all its descendants, KiB (0 for processes already gone).
