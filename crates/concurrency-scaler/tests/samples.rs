@@ -5,8 +5,8 @@ mod support;
 /// unchanged and read back as the function reads them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_samples_apply_unchanged() {
-    use testbed::apiserver::{Testbed, TestbedConfig};
-    let tb = Testbed::start(TestbedConfig {
+    use testbed::harness::{Cluster, ClusterConfig};
+    let tb = Cluster::start(ClusterConfig {
         manifests: vec![
             support::repo("infra/k8s/crds/lambdaconcurrencyscalers.aws.operators.jittakal.io.yaml"),
             support::repo("infra/k8s/samples/lambdaconcurrencyscaler.yaml"),
@@ -14,7 +14,7 @@ async fn the_samples_apply_unchanged() {
         ..Default::default()
     })
     .await
-    .expect("testbed with the samples");
+    .expect("cluster with the samples");
     let api: kube::Api<k8s_ops::crd::lambda_concurrency::LambdaConcurrencyScaler> =
         kube::Api::namespaced(tb.kube_client_admin(), "default");
     let original = api.get("lambdaconcurrencyscaler-sample").await.unwrap();

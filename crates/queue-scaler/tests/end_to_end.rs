@@ -206,8 +206,8 @@ async fn keda_semantics_from_and_to_zero_with_status_events_and_per_scaler_error
 /// the schema for a minimal scaler.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sample_applies_and_keda_defaults_are_filled_in() {
-    use testbed::apiserver::{Testbed, TestbedConfig};
-    let tb = Testbed::start(TestbedConfig {
+    use testbed::harness::{Cluster, ClusterConfig};
+    let tb = Cluster::start(ClusterConfig {
         manifests: vec![
             support::repo("infra/k8s/crds/sqsqueuescalers.autoscaling.k8s-lambda.dev.yaml"),
             support::repo("infra/k8s/samples/sqsqueuescaler.yaml"),
@@ -215,7 +215,7 @@ async fn the_sample_applies_and_keda_defaults_are_filled_in() {
         ..Default::default()
     })
     .await
-    .expect("testbed with the sample");
+    .expect("cluster with the sample");
     tb.load_yaml("apiVersion: autoscaling.k8s-lambda.dev/v1alpha1\nkind: SqsQueueScaler\nmetadata: {name: minimal, namespace: default}\nspec: {scaleTargetRef: {name: w}, queueURL: jobs}\n")
         .unwrap();
     let sample = tb

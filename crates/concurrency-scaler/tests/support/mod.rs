@@ -1,6 +1,7 @@
 //! The stand-ins concurrency-scaler runs against in tests: moto (SQS, Lambda, STS, IAM), the
-//! testbed API server (EKS token authentication through moto, aws-auth, this function's RBAC
-//! file) and the Lambda Runtime API emulator running the real binary.
+//! real control plane (harness::Cluster: EKS tokens verified by aws-iam-authenticator
+//! against moto, aws-auth, this function's RBAC file) and the Lambda Runtime API emulator
+//! running the real binary.
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,8 +12,7 @@ use k8s_ops::crd::lambda_concurrency::{LambdaConcurrencyScaler, LambdaConcurrenc
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
-use testbed::apiserver::{Testbed, TestbedConfig};
-use testbed::harness::{LambdaEmulator, Moto, Supervised};
+use testbed::harness::{Cluster, ClusterConfig, LambdaEmulator, Moto, Supervised};
 
 pub const FUNCTION: &str = "concurrency-scaler";
 pub const CLUSTER: &str = "demo";
@@ -28,7 +28,7 @@ pub fn repo(path: &str) -> PathBuf {
 
 pub struct World {
     pub moto: Moto,
-    pub tb: Testbed,
+    pub tb: Cluster,
     pub emulator: LambdaEmulator,
     pub lambda: aws_sdk_lambda::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -41,9 +41,9 @@ pub struct World {
 impl World {
     pub async fn start() -> World {
         let moto = Moto::start().expect("moto");
-        let tb = Testbed::start(TestbedConfig {
+        let tb = Cluster::start(ClusterConfig {
             cluster_name: CLUSTER.into(),
-            sts_endpoint: Some(moto.endpoint().to_owned()),
+            sts_gateway: Some(moto.endpoint().to_owned()),
             manifests: vec![
                 repo("infra/k8s/crds/lambdaconcurrencyscalers.aws.operators.jittakal.io.yaml"),
                 repo("infra/k8s/rbac/concurrency-scaler.yaml"),
@@ -51,7 +51,7 @@ impl World {
             ..Default::default()
         })
         .await
-        .expect("testbed");
+        .expect("cluster");
         // The execution role is mapped to the function's user and group, as in a real cluster.
         tb.map_function_roles(&[(EXECUTION_ROLE, FUNCTION)])
             .expect("aws-auth");
@@ -212,6 +212,8 @@ impl World {
             .items
             .into_iter()
             .filter(|e| e.involved_object.name.as_deref() == Some(name))
+            // The function's own; the controller manager records its own (ScalingReplicaSet).
+            .filter(|e| e.reporting_component.as_deref() == Some(FUNCTION))
             .collect();
         events.sort_by_key(|e| e.first_timestamp.clone().map(|t| t.0));
         events

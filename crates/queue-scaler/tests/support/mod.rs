@@ -1,6 +1,7 @@
 //! The stand-ins queue-scaler runs against in tests: moto (SQS, STS; several accounts), the
-//! testbed API server (EKS token authentication through moto, aws-auth, this function's RBAC
-//! file) and the Lambda Runtime API emulator running the real binary.
+//! real control plane (harness::Cluster: EKS tokens verified by aws-iam-authenticator
+//! against moto, aws-auth, this function's RBAC file) and the Lambda Runtime API emulator
+//! running the real binary.
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,8 +13,7 @@ use k8s_ops::crd::sqs_queue::{SqsQueueScaler, SqsQueueScalerStatus};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
-use testbed::apiserver::{Testbed, TestbedConfig};
-use testbed::harness::{LambdaEmulator, Moto, Supervised};
+use testbed::harness::{Cluster, ClusterConfig, LambdaEmulator, Moto, Supervised};
 
 pub const FUNCTION: &str = "queue-scaler";
 pub const CLUSTER: &str = "demo";
@@ -27,7 +27,7 @@ pub fn repo(path: &str) -> PathBuf {
 
 pub struct World {
     pub moto: Moto,
-    pub tb: Testbed,
+    pub tb: Cluster,
     pub emulator: LambdaEmulator,
     /// SQS in the function's own account (123456789012).
     pub sqs: aws_sdk_sqs::Client,
@@ -39,9 +39,9 @@ impl World {
     /// `manifests`: extra YAML loaded into the API server (beyond the CRD and RBAC).
     pub async fn start() -> World {
         let moto = Moto::start().expect("moto");
-        let tb = Testbed::start(TestbedConfig {
+        let tb = Cluster::start(ClusterConfig {
             cluster_name: CLUSTER.into(),
-            sts_endpoint: Some(moto.endpoint().to_owned()),
+            sts_gateway: Some(moto.endpoint().to_owned()),
             manifests: vec![
                 repo("infra/k8s/crds/sqsqueuescalers.autoscaling.k8s-lambda.dev.yaml"),
                 repo("infra/k8s/rbac/queue-scaler.yaml"),
@@ -49,7 +49,7 @@ impl World {
             ..Default::default()
         })
         .await
-        .expect("testbed");
+        .expect("cluster");
         tb.map_function_roles(&[(EXECUTION_ROLE, FUNCTION)])
             .expect("aws-auth");
         let creds = moto
@@ -169,6 +169,8 @@ impl World {
             .items
             .into_iter()
             .filter(|e| e.involved_object.name.as_deref() == Some(name))
+            // The function's own; the controller manager records its own (ScalingReplicaSet).
+            .filter(|e| e.reporting_component.as_deref() == Some(FUNCTION))
             .collect();
         events.sort_by_key(|e| {
             (
