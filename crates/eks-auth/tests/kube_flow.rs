@@ -1,6 +1,7 @@
-//! The whole authentication path against real stand-ins: credentials from STS (moto), an EKS
-//! token presigned by eks-auth, verified by the testbed API server through the moto gateway
-//! (signature checked with the secret moto holds), mapped by `aws-auth`, authorized by RBAC.
+//! The whole authentication path against the real control plane: credentials from STS
+//! (moto), an EKS token presigned by eks-auth for the regional STS endpoint, verified by
+//! aws-iam-authenticator (kube-apiserver's token webhook) through STS (the moto gateway, which
+//! checks the signature with the secret moto holds), mapped by `aws-auth`, authorized by RBAC.
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -10,8 +11,7 @@ use eks_auth::client::BoxError;
 use eks_auth::{BearerSource, ClusterAccess, EksTokenProvider, Secret, StsEndpoint, kube_client};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
-use testbed::apiserver::{Testbed, TestbedConfig};
-use testbed::harness::Moto;
+use testbed::harness::{Cluster, ClusterConfig, Moto};
 
 const CLUSTER: &str = "prod";
 const ROLE: &str = "arn:aws:iam::123456789012:role/alarm-scaler-exec";
@@ -44,7 +44,7 @@ data:
 
 struct World {
     _moto: Moto,
-    testbed: Testbed,
+    testbed: Cluster,
     credentials: Credentials,
     sts: StsEndpoint,
 }
@@ -52,25 +52,54 @@ struct World {
 async fn world() -> World {
     let moto = Moto::start().expect("moto");
     let credentials = moto.assume_role(ROLE, "lambda").await.expect("assume role");
-    let testbed = Testbed::start(TestbedConfig {
+    let testbed = Cluster::start(ClusterConfig {
         cluster_name: CLUSTER.into(),
         region: moto.region().into(),
-        sts_endpoint: Some(moto.endpoint().into()),
+        sts_gateway: Some(moto.endpoint().into()),
         ..Default::default()
     })
     .await
-    .expect("testbed");
+    .expect("cluster");
     testbed.load_yaml(RBAC).expect("RBAC and aws-auth");
-    let sts = StsEndpoint::from_url(moto.endpoint()).unwrap();
-    World {
+    let w = World {
         _moto: moto,
         testbed,
         credentials,
-        sts,
-    }
+        sts: StsEndpoint::regional("us-east-1"),
+    };
+    w.wait_mapped().await;
+    w
 }
 
 impl World {
+    /// Waits until the authenticator has read the aws-auth mapping (a watch, as on EKS), with
+    /// probe tokens signed at distinct past seconds: kube-apiserver caches each token's
+    /// answer, so no probe answer is ever the answer to a test's own token.
+    async fn wait_mapped(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        for back in 1u64.. {
+            let at = std::time::SystemTime::now() - std::time::Duration::from_secs(back);
+            let probe = Arc::new(
+                EksTokenProvider::new(
+                    CLUSTER,
+                    "us-east-1",
+                    self.sts.clone(),
+                    SharedCredentialsProvider::new(self.credentials.clone()),
+                )
+                .with_clock(move || at),
+            );
+            let client = kube_client(&self.access(), probe).unwrap();
+            if Api::<Namespace>::all(client).get("default").await.is_ok() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aws-auth mapping not effective within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     fn provider(&self, cluster: &str) -> Arc<EksTokenProvider> {
         Arc::new(EksTokenProvider::new(
             cluster,
@@ -195,9 +224,9 @@ async fn a_401_refreshes_the_token_and_retries_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_is_verified_against_the_cluster_ca_only() {
     let w = world().await;
-    let stranger = Testbed::start(TestbedConfig::default()).await.unwrap();
+    let stranger = testbed::apiserver::tls::generate(&[]).unwrap();
     // The right server, but the CA of another cluster.
-    let access = ClusterAccess::from_pem_ca(w.testbed.url(), stranger.ca_pem().as_bytes()).unwrap();
+    let access = ClusterAccess::from_pem_ca(w.testbed.url(), stranger.ca_pem.as_bytes()).unwrap();
     let client = kube_client(&access, w.provider(CLUSTER)).unwrap();
     let err = Api::<Namespace>::all(client)
         .list(&Default::default())

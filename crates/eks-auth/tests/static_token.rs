@@ -1,19 +1,20 @@
-//! Static service-account tokens for a self-managed (k3s) cluster: the token lives in an SSM
-//! SecureString parameter (moto), the testbed API server maps it to a service account and
-//! RBAC applies; rotation goes through the client's 401 → invalidate → retry.
+//! Static service-account tokens for a self-managed (k3s) cluster: the token of a
+//! `kubernetes.io/service-account-token` Secret (the real control plane's controller manager
+//! fills it in) lives in an SSM SecureString parameter (moto); kube-apiserver authenticates
+//! it as the service account and RBAC applies; rotation (a new Secret, the old one deleted)
+//! goes through the client's 401 → invalidate → retry.
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_ssm::types::ParameterType;
 use eks_auth::{ClusterAccess, SsmTokenSource, kube_client};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
-use testbed::apiserver::{ServiceAccountRef, Testbed, TestbedConfig};
-use testbed::harness::Moto;
+use testbed::harness::{Cluster, ClusterConfig, Moto};
 
 const PARAMETER: &str = "/k3s/prod/node-autoscaler/token";
-// Distinctive values, so that finding them in the logs is meaningful.
-const TOKEN_1: &str = "sa-token-one-5f0c2e9ab7d14c3e";
-const TOKEN_2: &str = "sa-token-two-91d3a7c04be2f86d";
+// The Secrets holding the first and the rotated token.
+const SECRET_1: &str = "node-autoscaler-token-one";
+const SECRET_2: &str = "node-autoscaler-token-two";
 
 const RBAC: &str = r#"
 apiVersion: v1
@@ -38,32 +39,50 @@ subjects:
 
 struct World {
     _moto: Moto,
-    testbed: Testbed,
+    testbed: Cluster,
     ssm: aws_sdk_ssm::Client,
-}
-
-fn service_account() -> ServiceAccountRef {
-    ServiceAccountRef::new("kube-system", "node-autoscaler")
+    /// The first token, in SSM when the world starts.
+    token_1: String,
 }
 
 async fn world() -> World {
     let moto = Moto::start().expect("moto");
     let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config().await);
-    let testbed = Testbed::start(TestbedConfig::default())
+    let testbed = Cluster::start(ClusterConfig::default())
         .await
-        .expect("testbed");
+        .expect("cluster");
     testbed.load_yaml(RBAC).expect("RBAC");
+    let token_1 = testbed
+        .service_account_token("kube-system", "node-autoscaler", SECRET_1)
+        .expect("token");
     let w = World {
         _moto: moto,
         testbed,
         ssm,
+        token_1,
     };
-    w.put(TOKEN_1).await;
-    w.testbed.add_static_token(TOKEN_1, service_account());
+    w.put(&w.token_1).await;
     w
 }
 
 impl World {
+    /// A new token for the service account (its own Secret), as a rotation makes one.
+    fn new_token(&self) -> String {
+        self.testbed
+            .service_account_token("kube-system", "node-autoscaler", SECRET_2)
+            .expect("second token")
+    }
+
+    /// Revokes a token by deleting its Secret, and waits until the API server refuses it.
+    fn revoke(&self, secret: &str, token: &str) {
+        self.testbed
+            .kubectl(&["delete", "secret", "-n", "kube-system", secret], "")
+            .expect("delete token secret");
+        self.testbed
+            .wait_token_authenticates(token, false)
+            .expect("revoked");
+    }
+
     async fn put(&self, value: &str) {
         self.ssm
             .put_parameter()
@@ -130,9 +149,9 @@ async fn rotation_is_picked_up_on_the_first_401() {
     assert_eq!(source.reads(), 1);
 
     // Rotate: the new token goes to SSM and the cluster, the old one is revoked.
-    w.put(TOKEN_2).await;
-    w.testbed.add_static_token(TOKEN_2, service_account());
-    assert!(w.testbed.remove_static_token(TOKEN_1));
+    let token_2 = w.new_token();
+    w.put(&token_2).await;
+    w.revoke(SECRET_1, &w.token_1);
     // The cached old token is refused once; the client re-reads SSM and retries.
     list_namespaces(&client).await.unwrap();
     assert_eq!(source.reads(), 2);
@@ -140,7 +159,7 @@ async fn rotation_is_picked_up_on_the_first_401() {
     assert_eq!(source.reads(), 2, "cached again");
 
     // Revoked with nothing new in SSM: 401 after exactly one re-read and retry.
-    assert!(w.testbed.remove_static_token(TOKEN_2));
+    w.revoke(SECRET_2, &token_2);
     let err = list_namespaces(&client).await.unwrap_err();
     assert!(
         matches!(&err, kube::Error::Api(s) if s.code == 401),
@@ -178,14 +197,14 @@ async fn the_token_never_reaches_the_logs_or_debug() {
     let client = w.client(source.clone());
     list_namespaces(&client).await.unwrap();
     // Rotation and a final 401 exercise the retry and failure paths.
-    w.put(TOKEN_2).await;
-    w.testbed.add_static_token(TOKEN_2, service_account());
-    w.testbed.remove_static_token(TOKEN_1);
+    let token_2 = w.new_token();
+    w.put(&token_2).await;
+    w.revoke(SECRET_1, &w.token_1);
     list_namespaces(&client).await.unwrap();
-    w.testbed.remove_static_token(TOKEN_2);
+    w.revoke(SECRET_2, &token_2);
     let _ = list_namespaces(&client).await;
     let token = source.token().await.unwrap();
-    assert_eq!(token.expose(), TOKEN_2);
+    assert_eq!(token.expose(), token_2);
     tracing::debug!(?source, ?token, "debug formatting of every token holder");
 
     let debug = format!("{source:?} {token:?} {token}");
@@ -196,7 +215,7 @@ async fn the_token_never_reaches_the_logs_or_debug() {
         logs.len()
     );
     assert!(debug.contains(PARAMETER), "{debug}");
-    for secret in [TOKEN_1, TOKEN_2] {
+    for secret in [w.token_1.as_str(), token_2.as_str()] {
         assert!(!logs.contains(secret), "a token leaked into the logs");
         assert!(
             !debug.contains(secret),

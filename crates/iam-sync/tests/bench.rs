@@ -1,5 +1,5 @@
 //! `make bench` figure: the resync of 1,000 IAM users across 20 mapped groups (a quarter of
-//! them in two groups) against the stand-ins, in both backends, printed, never asserted.
+//! them in two groups) against moto and the real control plane, in both backends, printed, never asserted.
 //! Run: `cargo test -p iam-sync --test bench -- --ignored --nocapture`;
 //! `BENCH_USERS=N` for another size.
 mod support;

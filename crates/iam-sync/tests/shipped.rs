@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use testbed::apiserver::{Testbed, TestbedConfig};
+use testbed::harness::{Cluster, ClusterConfig};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,22 +56,22 @@ fn the_iam_policy_lists_exactly_the_operations_called() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_samples_apply_to_the_generated_crd() {
-    let tb = Testbed::start(TestbedConfig {
+    // A real control plane: its own `view` ClusterRole, which the mapping sample binds.
+    let tb = Cluster::start(ClusterConfig {
         manifests: vec![
             repo("infra/k8s/crds/iamusergroups.octank.com.yaml"),
             repo("infra/k8s/rbac/iam-sync.yaml"),
             repo("infra/k8s/samples/iam-usergroup.yaml"),
+            repo("infra/k8s/samples/iam-sync-groups.yaml"),
         ],
         ..Default::default()
     })
     .await
-    .expect("testbed with the samples");
-    // The mapping sample binds `view`, which a real cluster has; the stand-in has only the
-    // bootstrap roles, so the binding is loaded on its own after a stand-in `view`.
-    tb.load_yaml("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: view}\nrules: []\n")
-        .unwrap();
-    tb.load_manifests(&[repo("infra/k8s/samples/iam-sync-groups.yaml")])
-        .expect("mapping sample");
+    .expect("cluster with the samples");
+    assert!(
+        tb.get("clusterroles", "", "view").is_some(),
+        "the sample binds the cluster's own view"
+    );
     let record = tb
         .get("iamusergroups.octank.com", "kube-system", "alice")
         .unwrap();

@@ -1,18 +1,22 @@
-//! The stand-ins iam-sync runs against in tests: moto (IAM, STS), the testbed API server (EKS
-//! token authentication through moto, aws-auth and access entries, this function's RBAC file,
-//! and its EKS access-entry API) and the Lambda Runtime API emulator running the real binary.
+//! What iam-sync runs against in tests: moto (IAM, STS), the real control plane
+//! (harness::Cluster: EKS tokens verified by aws-iam-authenticator against moto's STS, with
+//! identities from access entries and aws-auth, this function's RBAC file, and the EKS
+//! access-entry API stand-in in its front) and the Lambda Runtime API emulator running the
+//! real binary.
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_ops::crd::iam_user_group::{IamUserGroup, record_name};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
-use testbed::apiserver::{Testbed, TestbedConfig};
-use testbed::harness::{LambdaEmulator, Moto, Supervised};
+use testbed::harness::{Cluster, ClusterConfig, LambdaEmulator, Moto, Supervised};
 
 pub const FUNCTION: &str = "iam-sync";
 pub const CLUSTER: &str = "demo";
@@ -26,6 +30,10 @@ pub const MAP_USERS: &str = "# hand-written: the on-call admin\n- userarn: arn:a
 /// The group mapping and the RBAC the mapped groups get: `dev-readers` may read pods
 /// cluster-wide; `qa-editors` may edit ConfigMaps in `qa`.
 pub const MAPPING_AND_RBAC: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: qa}
+---
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: iam-sync-groups, namespace: kube-system}
@@ -49,10 +57,6 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-read
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev-readers}
 ---
-apiVersion: v1
-kind: Namespace
-metadata: {name: qa}
----
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: {name: cm-editor, namespace: qa}
@@ -75,7 +79,7 @@ pub fn repo(path: &str) -> PathBuf {
 
 pub struct World {
     pub moto: Moto,
-    pub tb: Testbed,
+    pub tb: Cluster,
     pub emulator: LambdaEmulator,
     pub iam: aws_sdk_iam::Client,
     pub admin: kube::Client,
@@ -94,17 +98,21 @@ impl Drop for TempDir {
 impl World {
     pub async fn start() -> World {
         let moto = Moto::start().expect("moto");
-        let tb = Testbed::start(TestbedConfig {
+        let tb = Cluster::start(ClusterConfig {
             cluster_name: CLUSTER.into(),
-            sts_endpoint: Some(moto.endpoint().to_owned()),
+            sts_gateway: Some(moto.endpoint().to_owned()),
             manifests: vec![
                 repo("infra/k8s/crds/iamusergroups.octank.com.yaml"),
                 repo("infra/k8s/rbac/iam-sync.yaml"),
             ],
+            // The tests revoke identities (a user leaves every mapped group) and expect the
+            // user's next request refused: kube-apiserver must ask the webhook every time
+            // rather than keep its answer for EKS's 2 minutes.
+            token_cache_ttl: Duration::ZERO,
             ..Default::default()
         })
         .await
-        .expect("testbed");
+        .expect("cluster");
         tb.load_yaml(MAPPING_AND_RBAC).expect("mapping and RBAC");
         let aws_auth = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
@@ -135,6 +143,20 @@ impl World {
         std::fs::create_dir_all(&dir).unwrap();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, tb.ca_pem()).unwrap();
+        // The authenticator picks aws-auth up through a watch: the function's own identity
+        // works (and its Role is in force) before any test invokes it.
+        let function = tb.kube_client_with_token(&eks_token(&creds));
+        eventually(
+            Duration::from_secs(30),
+            "iam-sync's execution role reads its group mapping",
+            || async {
+                Api::<ConfigMap>::namespaced(function.clone(), "kube-system")
+                    .get("iam-sync-groups")
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
         let mut env = moto.env_for(&creds);
         env.extend(tb.cluster_env());
         env.extend(
@@ -272,7 +294,7 @@ impl World {
     }
 
     /// A kube client authenticating as the IAM user (an access key made in moto, an EKS token
-    /// presigned with it, verified by the testbed through moto's STS).
+    /// presigned with it, verified by aws-iam-authenticator through moto's STS).
     pub async fn client_as(&self, user: &str) -> kube::Client {
         let key = self
             .iam
@@ -284,15 +306,97 @@ impl World {
             .access_key
             .expect("key");
         let creds = Credentials::new(key.access_key_id, key.secret_access_key, None, None, "user");
-        let token = eks_auth::presign(
-            &creds,
-            CLUSTER,
-            "us-east-1",
-            &eks_auth::StsEndpoint::regional("us-east-1"),
-            SystemTime::now(),
+        self.tb.kube_client_with_token(&eks_token(&creds))
+    }
+
+    /// Waits until the API server's RBAC authorizer answers `allowed` for iam-sync's identity
+    /// (group `lambda:iam-sync`) doing `verb` on what `rule` names in kube-system: a changed
+    /// Role reaches the authorizer through its informer, a moment after the write.
+    pub async fn until_iam_sync_may(
+        &self,
+        verb: &str,
+        rule: &k8s_openapi::api::rbac::v1::PolicyRule,
+        allowed: bool,
+    ) {
+        let resource = &rule.resources.as_ref().expect("resources")[0];
+        let (resource, subresource) = match resource.split_once('/') {
+            Some((r, s)) => (r.to_owned(), Some(s.to_owned())),
+            None => (resource.clone(), None),
+        };
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(FUNCTION.into()),
+                groups: Some(vec![
+                    "lambda:iam-sync".into(),
+                    "system:authenticated".into(),
+                ]),
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some("kube-system".into()),
+                    verb: Some(verb.into()),
+                    group: rule.api_groups.as_ref().and_then(|g| g.first().cloned()),
+                    resource: Some(resource),
+                    subresource,
+                    name: rule
+                        .resource_names
+                        .as_ref()
+                        .and_then(|n| n.first().cloned()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api = Api::<SubjectAccessReview>::all(self.admin.clone());
+        eventually(
+            Duration::from_secs(30),
+            &format!("RBAC: iam-sync may {verb} {:?} = {allowed}", rule.resources),
+            || async {
+                api.create(&Default::default(), &review)
+                    .await
+                    .ok()
+                    .and_then(|r| r.status)
+                    .is_some_and(|s| s.allowed == allowed)
+            },
         )
-        .expect("token");
-        self.tb.kube_client_with_token(token.token.expose())
+        .await;
+    }
+}
+
+/// An EKS token for `creds` (a user's access key, an assumed role), signed for the cluster
+/// and verified by aws-iam-authenticator through moto's STS.
+pub fn eks_token(creds: &Credentials) -> String {
+    eks_auth::presign(
+        creds,
+        CLUSTER,
+        "us-east-1",
+        &eks_auth::StsEndpoint::regional("us-east-1"),
+        SystemTime::now(),
+    )
+    .expect("token")
+    .token
+    .expose()
+    .to_owned()
+}
+
+/// Polls [`abilities`] until they are `want`, within a deadline: what iam-sync wrote reaches
+/// aws-iam-authenticator asynchronously (a watch of aws-auth, a file of access entries), as
+/// it does on EKS. Fails with the last answer.
+pub async fn abilities_become(
+    client: &kube::Client,
+    want: (Result<(), u16>, Result<(), u16>),
+    what: &str,
+) {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = abilities(client).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{what}: abilities {got:?}, expected {want:?} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -193,7 +193,7 @@ async fn handle(
         Err(e) => boxed(error_response(&ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE.as_u16(),
             "ServiceUnavailable",
-            &format!("front: kube-apiserver unreachable: {e}"),
+            format!("front: kube-apiserver unreachable: {e}"),
         ))),
     })
 }

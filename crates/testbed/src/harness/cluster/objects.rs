@@ -226,4 +226,30 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// Whether kube-apiserver authenticates `token` now (a TokenReview, as admin).
+    pub fn token_authenticates(&self, token: &str) -> bool {
+        let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": token}});
+        self.kubectl(&["create", "-o", "json", "-f", "-"], &review.to_string())
+            .ok()
+            .and_then(|out| serde_json::from_str::<Value>(&out).ok())
+            .is_some_and(|v| v["status"]["authenticated"] == true)
+    }
+
+    /// Waits until `token` is (`true`) or is not authenticated, as a revocation or a new
+    /// identity reaches the API server's caches.
+    pub fn wait_token_authenticates(&self, token: &str, authenticated: bool) -> Result<(), String> {
+        let until = Instant::now() + START_DEADLINE;
+        while self.token_authenticates(token) != authenticated {
+            if Instant::now() >= until {
+                return Err(format!(
+                    "token still {} after {START_DEADLINE:?}",
+                    if authenticated { "refused" } else { "accepted" }
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
 }
