@@ -1,6 +1,7 @@
-//! `k8s_ops::drain` against the testbed API server: evictions through policy/v1 with
-//! PodDisruptionBudgets enforced by the server, the simulation recreating evicted pods on
-//! other nodes, and pods going away when their grace period ends.
+//! `k8s_ops::drain` against the real control plane: evictions through policy/v1 with
+//! PodDisruptionBudgets enforced by kube-apiserver (their status kept by the controller
+//! manager's disruption controller), the deployment controller and scheduler recreating
+//! evicted pods on other nodes, and KWOK finishing their termination.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,17 +16,18 @@ use k8s_ops::drain::{self, DrainError, DrainOptions, Stuck};
 use k8s_ops::evictable::PodRef;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use testbed::apiserver::{FaultAction, FaultConfig, FaultRule, NodeSpec, Testbed, TestbedConfig};
+use testbed::apiserver::{FaultAction, FaultConfig, FaultRule, NodeSpec};
+use testbed::harness::{Cluster as Testbed, ClusterConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn start(nodes: Vec<NodeSpec>) -> Testbed {
-    Testbed::start(TestbedConfig {
+    Testbed::start(ClusterConfig {
         nodes,
         ..Default::default()
     })
     .await
-    .expect("testbed starts")
+    .expect("cluster starts")
 }
 
 fn node(name: &str) -> NodeSpec {

@@ -1,7 +1,9 @@
 //! Figures, printed (not asserted): a periodic run's API time (EC2 DescribeInstances of the
-//! workers in moto; nodes, pods and PodDisruptionBudgets listed from the testbed) and its
-//! decision time (the cluster view with the safe-to-evict review of every node, then
-//! `decide`), at 20 and 2,000 workers.
+//! workers in moto; nodes, pods and PodDisruptionBudgets listed from the real control plane,
+//! KWOK running the nodes and pods) and its decision time (the cluster view with the
+//! safe-to-evict review of every node, then `decide`), at 20 and 2,000 workers. (2,000
+//! KWOK nodes and 4,000 pods on one 2-core machine take the control plane many minutes to
+//! register and schedule; the 2,000 case is for a bigger machine.)
 //!
 //! Also: from a Spot interruption warning for a worker running 110 pods to every eviction
 //! issued, and to the invocation's end (drained, replacement launched, terminated).
@@ -16,8 +18,11 @@ use jiff::Timestamp;
 use node_autoscaler::cluster;
 use node_autoscaler::decide::{self, Demand, Metrics, Observed, Policy, Worker, WorkerState};
 use node_autoscaler::ec2::Ec2;
-use testbed::apiserver::{NodeSpec, Testbed, TestbedConfig};
-use testbed::harness::Moto;
+use serde_json::json;
+use testbed::apiserver::NodeSpec;
+use testbed::apiserver::nodes::node_object;
+use testbed::harness::cluster::KWOK_NODE_ANNOTATION;
+use testbed::harness::{Cluster, ClusterConfig, Moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: prints figures"]
@@ -51,18 +56,61 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
                     .map(|i| i.instance_id().unwrap().to_owned()),
             );
         }
-        let tb = Testbed::start(TestbedConfig::default())
+        let tb = Cluster::start(ClusterConfig::default())
             .await
-            .expect("testbed");
-        for (i, id) in ids.iter().enumerate() {
-            tb.register_node(NodeSpec::new(format!("node-{i}")).instance(id))
-                .expect("node");
+            .expect("cluster");
+        // The nodes in bulk (a kubectl create per hundred), each handed to KWOK as
+        // Cluster::register_node does; then every one Ready.
+        let now = Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap()
+            .to_string();
+        for (c, chunk) in ids.chunks(100).enumerate() {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let spec = NodeSpec::new(format!("node-{}", c * 100 + i)).instance(id);
+                    let mut node = node_object(&spec, "10.0.0.1", &now);
+                    node["metadata"]["annotations"][KWOK_NODE_ANNOTATION] = json!("fake");
+                    node["status"]["conditions"] = json!([]);
+                    node
+                })
+                .collect();
+            tb.kubectl(
+                &["create", "-f", "-"],
+                &json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+            )
+            .expect("nodes");
         }
+        tb.kubectl(
+            &[
+                "wait",
+                "--for=condition=Ready",
+                "--timeout=1200s",
+                "nodes",
+                "--all",
+            ],
+            "",
+        )
+        .expect("nodes Ready");
         tb.load_yaml(&format!(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: default}}\nspec:\n  replicas: {}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: busybox, resources: {{requests: {{cpu: 300m}}}}}}]\n",
             2 * n
         ))
         .expect("deployment");
+        // Every pod scheduled (2 CPU per node, 300m each: two per node fit).
+        let until = Instant::now() + Duration::from_secs(1200);
+        while tb
+            .list("pods", Some("default"))
+            .iter()
+            .filter(|p| p["spec"]["nodeName"].is_string())
+            .count()
+            < 2 * n
+        {
+            assert!(Instant::now() < until, "{} pods not scheduled", 2 * n);
+            std::thread::sleep(Duration::from_secs(1));
+        }
         let kube = tb.kube_client_admin();
         let ec2 = Ec2::new(ec2c);
 
@@ -156,43 +204,39 @@ async fn spot_warning_to_evictions_for_a_110_pod_node() {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  replicas: 110\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      terminationGracePeriodSeconds: 0\n      containers: [{name: app, image: busybox, resources: {requests: {cpu: 5m, memory: 1Mi}}}]\n",
     )
     .expect("deployment");
+    w.settle("web", 110);
     let on_a = |w: &support::World| {
         w.pods_by_node("web")
             .iter()
             .filter(|(_, node)| node == "worker-a")
             .count()
     };
-    support::eventually(
-        "110 pods on worker-a",
-        Duration::from_secs(30),
-        async || on_a(&w) == 110,
-    )
-    .await;
+    assert_eq!(on_a(&w), 110);
     w.worker(1, "worker-b").await; // room for them to go to
     let _function = w.spawn(&[]);
     let event = support::spot_warning(support::t0(), &doomed);
 
-    // Every pod of the node evicted = none left on it that is not terminating (grace 0:
-    // they go at once). Watched from another thread while the invocation runs.
-    let tb = w.tb.clone();
+    // Every pod of the node evicted = none left on it that is not terminating (KWOK
+    // finishes them at once). Watched (listed every 5 ms) while the invocation runs.
+    let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(w.admin.clone(), "default");
+    let on_worker_a = kube::api::ListParams::default().fields("spec.nodeName=worker-a");
     let began = Instant::now();
-    let watcher = std::thread::spawn(move || {
+    let watcher = async {
         while began.elapsed() < Duration::from_secs(60) {
-            let left = tb
-                .list("pods", Some("default"))
-                .iter()
-                .filter(|p| p["spec"]["nodeName"] == "worker-a")
-                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
-                .count();
-            if left == 0 {
+            let left = pods.list(&on_worker_a).await.map(|l| {
+                l.items
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .count()
+            });
+            if left.is_ok_and(|n| n == 0) {
                 return Some(began.elapsed());
             }
-            std::thread::sleep(Duration::from_millis(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         None
-    });
-    let out = w.invoke(&event);
-    let issued = watcher.join().unwrap();
+    };
+    let (out, issued) = tokio::join!(w.invoke_http(&event), watcher);
     let done = began.elapsed();
     let out = out.expect("spot run");
     println!(

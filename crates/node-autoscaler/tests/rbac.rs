@@ -1,14 +1,18 @@
 //! node-autoscaler's shipped RBAC is minimal: the real binary under the Lambda emulator,
-//! moto for EC2, DynamoDB and SSM, real PromQL over an idle cluster's series, the testbed
-//! API server authorizing the function's service-account token with the ClusterRole of
-//! `infra/k8s/rbac/node-autoscaler.yaml` less one grant at a time.
+//! moto for EC2, DynamoDB and SSM, real PromQL over an idle cluster's series, the real
+//! control plane (RBAC authorizer) authorizing the function's service-account token with the
+//! ClusterRole of `infra/k8s/rbac/node-autoscaler.yaml` less one grant at a time.
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::Api;
+use kube::api::PostParams;
 use serde_json::{Value, json};
-use support::{World, at, scheduled};
+use support::{SETTLE, World, at, scheduled};
 use testbed::harness::rbac;
 
 const ROLE: &str = "node-autoscaler";
@@ -31,6 +35,44 @@ async fn snapshot(w: &World, nodes: &BTreeMap<String, String>) -> Value {
     })
 }
 
+/// Waits until the API server authorizes the function's service account as the ClusterRole
+/// now says: every grant allowed but `missing` (the RBAC authorizer reads roles from its
+/// informer cache, so a change takes effect a moment after it is written). Asked as the
+/// function itself (SelfSubjectAccessReview, which every authenticated user may create).
+async fn in_effect(w: &World, grants: &[rbac::Grant], missing: Option<usize>) {
+    let reviews = Api::<SelfSubjectAccessReview>::all(w.tb.kube_client_with_token(&w.api_token));
+    support::eventually("the ClusterRole's rules in effect", SETTLE, async || {
+        for (j, g) in grants.iter().enumerate() {
+            let (resource, subresource) = match g.resource.split_once('/') {
+                Some((r, s)) => (r.to_owned(), Some(s.to_owned())),
+                None => (g.resource.clone(), None),
+            };
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        group: g.api_groups.first().cloned(),
+                        resource: Some(resource),
+                        subresource,
+                        verb: Some(g.verb.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let allowed = match reviews.create(&PostParams::default(), &review).await {
+                Ok(r) => r.status.is_some_and(|s| s.allowed),
+                Err(_) => return false,
+            };
+            if allowed != (Some(j) != missing) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
 /// Each grant — one verb on one resource — is needed: with the ClusterRole holding every
 /// grant but that one, a periodic run over an idle cluster (a scale-down: list nodes, pods
 /// and PodDisruptionBudgets; cordon; evict; terminate; delete the Node) fails on exactly that
@@ -48,15 +90,11 @@ async fn every_rbac_grant_is_needed() {
     }
     // One pod per worker (the scheduler spreads them): each drain has a pod to evict.
     w.deployment("web", 3, "300m", 0);
-    support::eventually(
-        "one web pod per worker",
-        Duration::from_secs(10),
-        async || {
-            let on: std::collections::BTreeSet<String> =
-                w.pods_by_node("web").into_iter().map(|(_, n)| n).collect();
-            on.len() == 3 && nodes.values().all(|n| on.contains(n))
-        },
-    )
+    support::eventually("one web pod per worker", SETTLE, async || {
+        let on: std::collections::BTreeSet<String> =
+            w.pods_by_node("web").into_iter().map(|(_, n)| n).collect();
+        on.len() == 3 && nodes.values().all(|n| on.contains(n))
+    })
     .await;
     // No cooldown between the runs: each is a scale-down.
     let _function = w.spawn(&[("COOLDOWN_DOWN_SEC", "0")]);
@@ -83,6 +121,7 @@ async fn every_rbac_grant_is_needed() {
         rbac::set_rules(&w.admin, ROLE, rbac::all_but(&grants, i))
             .await
             .unwrap();
+        in_effect(&w, &grants, Some(i)).await;
         let before = snapshot(&w, &nodes).await;
         let result = w.invoke(&scheduled(at(t0, 60 * k as i64)));
         match (grant.verb.as_str(), grant.resource.as_str()) {
@@ -167,14 +206,10 @@ async fn every_rbac_grant_is_needed() {
                     assert_eq!(w.state(id).await, "running", "{what}: {id}");
                     assert!(w.node(other).is_some() && !w.cordoned(other), "{what}");
                 }
-                support::eventually(
-                    "web pods off the drained node",
-                    Duration::from_secs(10),
-                    async || {
-                        let pods = w.pods_by_node("web");
-                        pods.len() == 3 && pods.iter().all(|(_, n)| !n.is_empty() && *n != node)
-                    },
-                )
+                support::eventually("web pods off the drained node", SETTLE, async || {
+                    let pods = w.pods_by_node("web");
+                    pods.len() == 3 && pods.iter().all(|(_, n)| !n.is_empty() && *n != node)
+                })
                 .await;
                 left_half_done = Some((victim, node));
             }
@@ -188,6 +223,7 @@ async fn every_rbac_grant_is_needed() {
     rbac::set_rules(&w.admin, ROLE, rbac::all(&grants))
         .await
         .unwrap();
+    in_effect(&w, &grants, None).await;
     let out = w
         .invoke(&scheduled(at(t0, 60 * grants.len() as i64)))
         .expect("every grant");
@@ -215,13 +251,9 @@ async fn every_rbac_grant_is_needed() {
             .any(|(k, _)| k.starts_with("action#")),
         "no action left recorded"
     );
-    support::eventually(
-        "web pods all on the last worker",
-        Duration::from_secs(10),
-        async || {
-            let pods = w.pods_by_node("web");
-            pods.len() == 3 && pods.iter().all(|(_, n)| *n == nodes[last])
-        },
-    )
+    support::eventually("web pods all on the last worker", SETTLE, async || {
+        let pods = w.pods_by_node("web");
+        pods.len() == 3 && pods.iter().all(|(_, n)| *n == nodes[last])
+    })
     .await;
 }

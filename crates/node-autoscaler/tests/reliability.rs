@@ -1,6 +1,6 @@
 //! The reliability suite (issue 9) for node-autoscaler, on its stand-ins (moto behind the
-//! fault-injecting gateway, the API server stand-in with the shipped RBAC, Prometheus, the
-//! Runtime API emulator running the real binary):
+//! fault-injecting gateway, the real control plane with the shipped RBAC behind its
+//! fault-injecting front, Prometheus, the Runtime API emulator running the real binary):
 //!
 //! - duplicates: one Spot interruption warning delivered 100 times drains, replaces and
 //!   terminates once; one scheduled tick (pending pods) delivered 100 times scales up once.
@@ -233,11 +233,9 @@ async fn one_spot_warning_delivered_100_times_drains_replaces_and_terminates_onc
     // action left recorded.
     assert!(w.node("worker-a").is_none());
     assert!(!w.cordoned("worker-b"));
-    support::eventually(
-        "web pods on worker-b",
-        Duration::from_secs(10),
-        async || w.pods_by_node("web").iter().all(|(_, n)| n == "worker-b"),
-    )
+    support::eventually("web pods on worker-b", support::SETTLE, async || {
+        w.pods_by_node("web").iter().all(|(_, n)| n == "worker-b")
+    })
     .await;
     let actions = w.actions().await;
     assert!(actions.is_empty(), "{actions:?}");
@@ -558,7 +556,7 @@ async fn scenario(faults: bool) -> (EndState, Counts) {
         .delete("burst", &Default::default())
         .await
         .expect("delete burst");
-    support::eventually("burst pods gone", Duration::from_secs(10), async || {
+    support::eventually("burst pods gone", support::SETTLE, async || {
         w.pods_by_node("burst").is_empty()
     })
     .await;
@@ -606,7 +604,7 @@ async fn scenario(faults: bool) -> (EndState, Counts) {
             break;
         }
     }
-    support::eventually("pods scheduled", Duration::from_secs(10), async || {
+    support::eventually("pods scheduled", support::SETTLE, async || {
         ["web", "small"]
             .iter()
             .all(|app| w.pods_by_node(app).iter().all(|(_, n)| !n.is_empty()))
@@ -726,9 +724,10 @@ async fn under_20_percent_kubernetes_and_aws_faults_it_reports_errors_and_conver
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_whose_rollback_fails_is_reported_and_finished_by_the_next_run() {
     let w = World::start(&support::steady_metrics(0.1, 0)).await;
-    // One pod per 1-CPU worker, each taking 10 minutes to terminate once evicted.
+    // One pod per 1-CPU worker, each taking 10 minutes to terminate once evicted (its
+    // kubelet slow to stop it).
     for (zone, node) in [(0, "worker-a"), (1, "worker-b"), (0, "worker-c")] {
-        w.worker_with(zone, node, "1").await;
+        w.slow_worker(zone, node, "1").await;
     }
     w.deployment("slow", 3, "600m", 600);
     let _function = w.spawn(&[("DRAIN_TIMEOUT_SEC", "3")]);
@@ -776,7 +775,7 @@ async fn a_drain_whose_rollback_fails_is_reported_and_finished_by_the_next_run()
 
     // The evicted pod finishes; the next run resumes the recorded action first: no node is
     // left cordoned, no action recorded.
-    w.tb.advance(Duration::from_secs(601));
+    w.finish_terminating();
     let out = w
         .invoke_http(&scheduled(support::at(t0, 60)))
         .await

@@ -43,15 +43,11 @@ async fn idle_cluster_drains_and_terminates_the_right_workers_down_to_min() {
     assert_eq!(w.state(&victim).await, "terminated");
     let victim_node = if victim == a { "worker-a" } else { "worker-c" };
     assert!(w.node(victim_node).is_none(), "node deleted");
-    support::eventually(
-        "web pods rescheduled",
-        Duration::from_secs(10),
-        async || {
-            w.pods_by_node("web")
-                .iter()
-                .all(|(_, n)| !n.is_empty() && n != victim_node)
-        },
-    )
+    support::eventually("web pods rescheduled", support::SETTLE, async || {
+        w.pods_by_node("web")
+            .iter()
+            .all(|(_, n)| !n.is_empty() && n != victim_node)
+    })
     .await;
     let actions = w.actions().await;
     assert!(actions.is_empty(), "{actions:?}");
@@ -87,10 +83,11 @@ async fn idle_cluster_drains_and_terminates_the_right_workers_down_to_min() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_mid_drain_is_completed_by_the_next_run() {
     let w = World::start(&support::steady_metrics(0.1, 0)).await;
-    // One pod per 1-CPU worker, each taking 10 minutes to terminate once evicted.
-    let a = w.worker_with(0, "worker-a", "1").await;
-    let _b = w.worker_with(1, "worker-b", "1").await;
-    let _c = w.worker_with(0, "worker-c", "1").await;
+    // One pod per 1-CPU worker, each taking 10 minutes to terminate once evicted (its
+    // kubelet slow to stop it).
+    let a = w.slow_worker(0, "worker-a", "1").await;
+    let _b = w.slow_worker(1, "worker-b", "1").await;
+    let _c = w.slow_worker(0, "worker-c", "1").await;
     w.deployment("slow", 3, "600m", 600);
     let mut first = w.spawn(&[]);
     let t0 = support::t0();
@@ -132,7 +129,7 @@ async fn a_run_killed_mid_drain_is_completed_by_the_next_run() {
 
     // The evicted pod finishes terminating; a new process runs after the lease expired
     // (LEASE_SEC = 120): it takes the lease over, finishes the drain and terminates.
-    w.tb.advance(Duration::from_secs(601));
+    w.finish_terminating();
     let _second = w.spawn(&[]);
     let out = w.invoke(&scheduled(at(t0, 200))).expect("next run");
     assert_eq!(

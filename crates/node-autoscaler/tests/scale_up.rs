@@ -112,7 +112,7 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
     );
     for p in [&a, &b] {
         let logs = p.output_tail();
-        assert!(!logs.contains(support::JOIN_TOKEN) && !logs.contains(support::API_TOKEN));
+        assert!(!logs.contains(support::JOIN_TOKEN) && !logs.contains(&w.api_token));
     }
     b.kill();
 
@@ -161,7 +161,7 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
     w.join(&launched[1], "worker-new-1").await;
     support::eventually(
         "pods scheduled on the new nodes",
-        Duration::from_secs(10),
+        support::SETTLE,
         async || {
             w.pods_by_node("web")
                 .iter()

@@ -71,11 +71,9 @@ async fn interruption_of_our_worker_drains_replaces_and_terminates_foreign_ones_
         support::WORKER_TAG.1,
         "{r}"
     );
-    support::eventually(
-        "web pods moved to worker-b",
-        Duration::from_secs(10),
-        async || w.pods_by_node("web").iter().all(|(_, n)| n == "worker-b"),
-    )
+    support::eventually("web pods moved to worker-b", support::SETTLE, async || {
+        w.pods_by_node("web").iter().all(|(_, n)| n == "worker-b")
+    })
     .await;
     let actions = w.actions().await;
     assert!(actions.is_empty(), "{actions:?}");

@@ -1,7 +1,7 @@
 //! node-autoscaler on its own stand-ins — a self-managed k3s cluster is not the EKS one: moto
 //! EC2 (a tagged control plane and one worker), SSM (the service-account and join tokens),
 //! DynamoDB (lease, state, decision log), a real Prometheus backfilled with five pods
-//! pending for the whole window, and the API server stand-in with the function's RBAC. The
+//! pending for the whole window, and the real control plane with the function's RBAC. The
 //! scenario is node-autoscaler's own end-to-end test world, reused.
 #[allow(dead_code, clippy::all)]
 #[path = "../../../node-autoscaler/tests/support/mod.rs"]
@@ -52,7 +52,7 @@ pub async fn run() -> Result<Vec<String>, Error> {
     show::note("the control plane and instances without the worker tag are never candidates");
     function.kill();
     Ok(vec![
-        world::API_TOKEN.to_owned(),
+        w.api_token.clone(),
         world::JOIN_TOKEN.to_owned(),
         function.output_tail(),
     ])

@@ -1,7 +1,9 @@
 //! The stand-ins node-autoscaler runs against: moto (EC2, DynamoDB, SSM, STS), a real
-//! Prometheus backfilled with the scenario's series (queried with real PromQL), the testbed
-//! API server (static service-account token, this function's RBAC file only, a small
-//! cluster simulation) and the Lambda Runtime API emulator running the real binary.
+//! Prometheus backfilled with the scenario's series (queried with real PromQL), the real
+//! control plane (harness::Cluster: the service-account token of a
+//! `kubernetes.io/service-account-token` Secret, as a k3s user makes one; this function's RBAC
+//! file only; the real scheduler, controller manager and disruption controller; KWOK's fake
+//! kubelets) and the Lambda Runtime API emulator running the real binary.
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,12 +17,15 @@ use aws_sdk_ssm::types::ParameterType;
 use base64::Engine;
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use testbed::apiserver::{NodeSpec, ServiceAccountRef, Testbed, TestbedConfig};
-use testbed::harness::{LambdaEmulator, Moto, Prometheus, Supervised};
+use testbed::apiserver::NodeSpec;
+use testbed::harness::{Cluster, ClusterConfig, LambdaEmulator, Moto, Prometheus, Supervised};
 
 pub const FUNCTION: &str = "node-autoscaler";
 pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/node-autoscaler";
-pub const API_TOKEN: &str = "k3s-sa-token-for-node-autoscaler-0123456789";
+/// The service account the function's token belongs to, and the token Secret
+/// (`infra/k8s/rbac/node-autoscaler.yaml` ships both).
+pub const SERVICE_ACCOUNT: (&str, &str) = ("kube-system", "node-autoscaler");
+pub const TOKEN_SECRET: &str = "node-autoscaler-token";
 pub const JOIN_TOKEN: &str = "K10secretjointoken::server:abcdef";
 pub const WORKER_TAG: (&str, &str) = ("k3s-worker-of", "demo");
 pub const MASTER_TAG: (&str, &str) = ("k3s-role", "master");
@@ -71,7 +76,7 @@ fn metrics(ahead: i64, at: impl Fn(i64) -> (f64, u32)) -> String {
 
 pub struct World {
     pub moto: Moto,
-    pub tb: Testbed,
+    pub tb: Cluster,
     pub emulator: LambdaEmulator,
     pub prometheus: Prometheus,
     pub ec2: aws_sdk_ec2::Client,
@@ -81,24 +86,31 @@ pub struct World {
     pub subnets: Vec<(String, String)>,
     pub master: String,
     pub admin: kube::Client,
+    /// The function's bearer token (in SSM): the service account's, issued by the cluster.
+    pub api_token: String,
     pub env: Vec<(String, String)>,
 }
+
+/// How long the real control plane may take to settle what a test set up (pods created and
+/// scheduled, a budget's status computed, a node registered) on a loaded 2-core machine.
+pub const SETTLE: Duration = Duration::from_secs(60);
 
 impl World {
     pub async fn start(metrics: &str) -> World {
         let moto = Moto::start().expect("moto");
         let prometheus = Prometheus::start_backfilled(metrics).expect("prometheus");
-        let tb = Testbed::start(TestbedConfig {
+        let tb = Cluster::start(ClusterConfig {
             cluster_name: "demo".into(),
             manifests: vec![repo("infra/k8s/rbac/node-autoscaler.yaml")],
             ..Default::default()
         })
         .await
-        .expect("testbed");
-        tb.add_static_token(
-            API_TOKEN,
-            ServiceAccountRef::new("kube-system", "node-autoscaler"),
-        );
+        .expect("cluster");
+        // The shipped RBAC binds this service account; its token Secret is filled in by the
+        // controller manager.
+        let api_token = tb
+            .service_account_token(SERVICE_ACCOUNT.0, SERVICE_ACCOUNT.1, TOKEN_SECRET)
+            .expect("the service account's token");
         let sdk = moto.sdk_config().await;
         let ec2 = aws_sdk_ec2::Client::new(&sdk);
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -165,7 +177,7 @@ impl World {
             .await
             .expect("ttl");
         for (name, value) in [
-            ("/k3s/api-token", API_TOKEN),
+            ("/k3s/api-token", api_token.as_str()),
             ("/k3s/cluster-token", JOIN_TOKEN),
         ] {
             ssm.put_parameter()
@@ -232,6 +244,7 @@ impl World {
             ssm,
             subnets,
             master: String::new(),
+            api_token,
             env,
         };
         // The control plane: an instance with the master tag, and its tainted node.
@@ -290,6 +303,81 @@ impl World {
         id
     }
 
+    /// As [`World::worker_with`], but its kubelet is slow to stop pods: a pod bound to it
+    /// stays as it is (bound, never started), and an evicted one stays Terminating (its
+    /// grace period running) until [`World::finish_terminating`]. KWOK finishes every
+    /// deletion at once, so this node is not KWOK's: the test keeps it Ready, posting its
+    /// Ready condition's heartbeat as a kubelet does, until the Node is deleted.
+    pub async fn slow_worker(&self, zone_index: usize, node: &str, cpu: &str) -> String {
+        let id = self.instance(zone_index, &[WORKER_TAG]).await;
+        let zone = self.zone_of(&id).await;
+        let mut spec = NodeSpec::new(node).instance(&id).capacity(cpu, "4Gi");
+        spec.zone = zone;
+        let now = Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap()
+            .to_string();
+        let object = testbed::apiserver::nodes::node_object(&spec, "10.0.0.1", &now);
+        self.tb
+            .kubectl(&["create", "-f", "-"], &object.to_string())
+            .expect("register node");
+        // The heartbeat goes to kube-apiserver itself: faults injected in the front are for
+        // the function's calls.
+        let mut cfg = self.tb.kube_config(Some(self.tb.admin_token()));
+        cfg.cluster_url = self.tb.apiserver_url().parse().expect("url");
+        let nodes = kube::Api::<k8s_openapi::api::core::v1::Node>::all(
+            kube::Client::try_from(cfg).expect("client"),
+        );
+        let name = node.to_owned();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let now = Timestamp::now().round(jiff::Unit::Second).unwrap();
+                let patch = json!({"status": {"conditions": [
+                    {"type": "Ready", "status": "True", "lastHeartbeatTime": now.to_string()}
+                ]}});
+                match nodes
+                    .patch_status(
+                        &name,
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Strategic(patch),
+                    )
+                    .await
+                {
+                    Err(kube::Error::Api(e)) if e.code == 404 => return,
+                    _ => {}
+                }
+            }
+        });
+        id
+    }
+
+    /// The kubelets of slow workers finish stopping the evicted pods: every Terminating pod
+    /// is gone (deleted with no grace left, as a kubelet does once its containers stopped).
+    pub fn finish_terminating(&self) {
+        for p in self.tb.list("pods", Some("default")) {
+            if p["metadata"]["deletionTimestamp"].is_null() {
+                continue;
+            }
+            let name = p["metadata"]["name"].as_str().unwrap_or_default();
+            self.tb
+                .kubectl(
+                    &[
+                        "delete",
+                        "pod",
+                        name,
+                        "-n",
+                        "default",
+                        "--grace-period=0",
+                        "--force",
+                        "--ignore-not-found",
+                    ],
+                    "",
+                )
+                .expect("pod finished");
+        }
+    }
+
     /// Registers the node of instance `id`, as its kubelet joining would.
     pub async fn join(&self, id: &str, node: &str) {
         self.join_with(id, node, true).await;
@@ -301,6 +389,11 @@ impl World {
         let mut spec = NodeSpec::new(node).instance(id);
         spec.zone = zone;
         spec.ready = ready;
+        if !ready {
+            // A kubelet registers a node that is not ready with this taint (the scheduler
+            // places nothing there).
+            spec = spec.taint("node.kubernetes.io/not-ready", "", "NoSchedule");
+        }
         self.tb.register_node(spec).expect("register node");
     }
 
@@ -407,21 +500,73 @@ impl World {
     }
 
     /// A Deployment of `replicas` pods requesting `cpu` each, ending at once when evicted
-    /// (or after `grace` seconds).
+    /// (or after `grace` seconds, on a slow worker). Returns once its pods exist and the
+    /// scheduler has placed each (bound to a node, or found unschedulable).
     pub fn deployment(&self, name: &str, replicas: u32, cpu: &str, grace: u32) {
         self.tb
             .load_yaml(&format!(
                 "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      terminationGracePeriodSeconds: {grace}\n      containers: [{{name: app, image: busybox, resources: {{requests: {{cpu: \"{cpu}\", memory: 256Mi}}}}}}]\n"
             ))
             .expect("deployment");
+        self.settle(name, replicas as usize);
     }
 
+    /// Waits until `app` has `replicas` pods (not terminating), each bound to a node or
+    /// marked unschedulable by the scheduler.
+    pub fn settle(&self, app: &str, replicas: usize) {
+        let start = Instant::now();
+        loop {
+            let pods: Vec<Value> = self
+                .tb
+                .list("pods", Some("default"))
+                .into_iter()
+                .filter(|p| p["metadata"]["labels"]["app"] == app)
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .collect();
+            let placed = |p: &Value| {
+                p["spec"]["nodeName"].is_string()
+                    || p["status"]["conditions"].as_array().is_some_and(|c| {
+                        c.iter().any(|c| {
+                            c["type"] == "PodScheduled"
+                                && c["status"] == "False"
+                                && c["reason"] == "Unschedulable"
+                        })
+                    })
+            };
+            if pods.len() == replicas && pods.iter().all(placed) {
+                return;
+            }
+            assert!(
+                start.elapsed() < SETTLE,
+                "{app}: {replicas} pods placed by the scheduler: not within {SETTLE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A PodDisruptionBudget; returns once the disruption controller has computed its status
+    /// (until then the Eviction API refuses every eviction it covers).
     pub fn pdb(&self, name: &str, app: &str, min_available: u32) {
         self.tb
             .load_yaml(&format!(
                 "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  minAvailable: {min_available}\n  selector: {{matchLabels: {{app: {app}}}}}\n"
             ))
             .expect("pdb");
+        let start = Instant::now();
+        loop {
+            let pdb = self.tb.get("poddisruptionbudgets.policy", "default", name);
+            if pdb.as_ref().is_some_and(|p| {
+                p["status"]["observedGeneration"].as_i64().is_some()
+                    && p["status"]["observedGeneration"] == p["metadata"]["generation"]
+            }) {
+                return;
+            }
+            assert!(
+                start.elapsed() < SETTLE,
+                "PodDisruptionBudget {name}: status not computed within {SETTLE:?}: {pdb:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     pub fn spawn(&self, extra: &[(&str, &str)]) -> Supervised {
