@@ -1,13 +1,13 @@
-//! The stand-ins the demo runs on — moto (AWS), the testbed API server (Kubernetes, EKS
-//! token authentication through moto's STS, the suite's CRDs and RBAC from `infra/k8s`),
+//! What the demo runs on — moto (AWS), the real Kubernetes control plane (kube-apiserver,
+//! etcd, controller manager, scheduler and KWOK nodes; EKS tokens verified by
+//! aws-iam-authenticator against moto's STS; the suite's CRDs and RBAC from `infra/k8s`),
 //! the Lambda Runtime API emulator — and the function processes, each with its own execution
 //! role mapped in `aws-auth` exactly as `infra/k8s` documents for a real cluster.
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde_json::Value;
-use testbed::apiserver::{Testbed, TestbedConfig};
-use testbed::harness::{LambdaEmulator, Moto, Supervised};
+use testbed::harness::{Cluster, ClusterConfig, LambdaEmulator, Moto, Supervised};
 
 pub const CLUSTER: &str = "demo";
 pub const ACCOUNT: &str = "123456789012";
@@ -28,7 +28,7 @@ pub fn execution_role(function: &str) -> String {
 
 pub struct World {
     pub moto: Moto,
-    pub tb: Testbed,
+    pub tb: Cluster,
     pub emulator: LambdaEmulator,
     pub aws: aws_config::SdkConfig,
     pub kube: kube::Client,
@@ -54,9 +54,9 @@ impl World {
             files.sort();
             manifests.extend(files);
         }
-        let tb = Testbed::start(TestbedConfig {
+        let tb = Cluster::start(ClusterConfig {
             cluster_name: CLUSTER.into(),
-            sts_endpoint: Some(moto.endpoint().to_owned()),
+            sts_gateway: Some(moto.endpoint().to_owned()),
             manifests,
             ..Default::default()
         })
