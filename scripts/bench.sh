@@ -24,8 +24,6 @@ section "Start-up, memory, sizes; eks-token vs aws eks get-token" "target/releas
 "$target/release/suite-bench" --release-dir "$target/release" | tee -a "$out"
 section "Token generation per call" "cargo bench -p eks-auth --bench token"
 cargo bench -q -p eks-auth --bench token 2>/dev/null | tee -a "$out"
-section "Testbed API server throughput" "cargo bench -p testbed --bench apiserver"
-cargo bench -q -p testbed --bench apiserver 2>/dev/null | tee -a "$out"
 
 # End-to-end figures per function against the stand-ins: #[ignore]d test targets named
 # `bench`, built with the `measure` profile (release optimisation, no fat LTO).

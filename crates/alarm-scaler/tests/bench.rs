@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{World, binary, notification};
-use testbed::apiserver::{FaultAction, FaultConfig, FaultRule};
 use testbed::bench::{median_iqr, sorted, startup};
+use testbed::harness::{FaultAction, FaultConfig, FaultRule};
 
 const OWN: (&str, &str) = ("alarm-scaler", env!("CARGO_BIN_EXE_alarm-scaler"));
 const WARM_RUNS: usize = 20;

@@ -16,7 +16,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use serde_json::Value;
-use testbed::apiserver::FaultConfig;
+use testbed::harness::FaultConfig;
 use testbed::harness::moto::twenty_percent_faults;
 
 const DELIVERIES: usize = 100;

@@ -224,9 +224,9 @@ async fn a_401_refreshes_the_token_and_retries_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_is_verified_against_the_cluster_ca_only() {
     let w = world().await;
-    let stranger = testbed::apiserver::tls::generate(&[]).unwrap();
     // The right server, but the CA of another cluster.
-    let access = ClusterAccess::from_pem_ca(w.testbed.url(), stranger.ca_pem.as_bytes()).unwrap();
+    let stranger = testbed::harness::cluster::other_ca_pem();
+    let access = ClusterAccess::from_pem_ca(w.testbed.url(), stranger.as_bytes()).unwrap();
     let client = kube_client(&access, w.provider(CLUSTER)).unwrap();
     let err = Api::<Namespace>::all(client)
         .list(&Default::default())
@@ -301,7 +301,7 @@ impl std::io::Write for Capture {
 /// client is usable as soon as the server answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_api_server_request_times_out_with_an_error_saying_so() {
-    use testbed::apiserver::{FaultAction, FaultConfig, FaultRule};
+    use testbed::harness::{FaultAction, FaultConfig, FaultRule};
     let w = world().await;
     let mut access = w.access();
     access.request_timeout = std::time::Duration::from_millis(500);

@@ -8,7 +8,7 @@
 mod support;
 
 use support::{MAP_ROLES, World, abilities, abilities_become, cloudtrail, scheduled, user_arn};
-use testbed::apiserver::faults::{FaultAction, FaultConfig, FaultRule};
+use testbed::harness::{FaultAction, FaultConfig, FaultRule};
 
 const ALICE: &str = "alice@example.com";
 

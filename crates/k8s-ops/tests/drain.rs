@@ -16,8 +16,8 @@ use k8s_ops::drain::{self, DrainError, DrainOptions, Stuck};
 use k8s_ops::evictable::PodRef;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use testbed::apiserver::{FaultAction, FaultConfig, FaultRule, NodeSpec};
 use testbed::harness::{Cluster as Testbed, ClusterConfig};
+use testbed::harness::{FaultAction, FaultConfig, FaultRule, NodeSpec};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -19,10 +19,9 @@ use node_autoscaler::cluster;
 use node_autoscaler::decide::{self, Demand, Metrics, Observed, Policy, Worker, WorkerState};
 use node_autoscaler::ec2::Ec2;
 use serde_json::json;
-use testbed::apiserver::NodeSpec;
-use testbed::apiserver::nodes::node_object;
 use testbed::harness::cluster::KWOK_NODE_ANNOTATION;
-use testbed::harness::{Cluster, ClusterConfig, Moto};
+use testbed::harness::cluster::nodes::node_object;
+use testbed::harness::{Cluster, ClusterConfig, Moto, NodeSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: prints figures"]

@@ -27,9 +27,8 @@ use aws_sdk_ec2::types::Instance;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use support::{MASTER_TAG, WORKER_TAG, World, scheduled, spot_warning};
-use testbed::apiserver::{FaultAction, FaultConfig, FaultRule};
-use testbed::harness::Supervised;
 use testbed::harness::moto::twenty_percent_faults;
+use testbed::harness::{FaultAction, FaultConfig, FaultRule, Supervised};
 
 const DELIVERIES: usize = 100;
 /// MIN_WORKERS and MAX_WORKERS of the World's configuration.

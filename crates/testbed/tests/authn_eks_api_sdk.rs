@@ -1,15 +1,16 @@
-//! The testbed's EKS API through aws-sdk-eks over HTTPS (what iam-sync and the functions'
-//! DescribeCluster use with `AWS_ENDPOINT_URL_EKS` pointed at the testbed).
+//! The cluster's EKS API stand-in (served by the front under `/clusters/…`) through
+//! aws-sdk-eks over HTTPS: what iam-sync and the functions' DescribeCluster use with
+//! `AWS_ENDPOINT_URL_EKS` pointed at [`Cluster::url`].
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_sdk_eks::Client;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use base64::Engine;
-use testbed::apiserver::{Testbed, TestbedConfig};
+use testbed::harness::{Cluster, ClusterConfig};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/team/iam-sync";
 
-async fn eks_client(tb: &Testbed) -> Client {
+async fn eks_client(tb: &Cluster) -> Client {
     let tls = TlsContext::builder()
         .with_trust_store(
             TrustStore::empty()
@@ -23,7 +24,7 @@ async fn eks_client(tb: &Testbed) -> Client {
         .tls_context(tls)
         .build_https();
     let cfg = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(tb.region().to_owned()))
         .endpoint_url(tb.url())
         .credentials_provider(Credentials::new(
             "AKIDEXAMPLE",
@@ -40,7 +41,7 @@ async fn eks_client(tb: &Testbed) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_sdk_eks_manages_access_entries_and_describes_the_cluster() {
-    let tb = Testbed::start(TestbedConfig::default()).await.unwrap();
+    let tb = Cluster::start(ClusterConfig::default()).await.unwrap();
     let eks = eks_client(&tb).await;
     let name = tb.cluster_name().to_string();
 

@@ -17,8 +17,9 @@ use aws_sdk_ssm::types::ParameterType;
 use base64::Engine;
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use testbed::apiserver::NodeSpec;
-use testbed::harness::{Cluster, ClusterConfig, LambdaEmulator, Moto, Prometheus, Supervised};
+use testbed::harness::{
+    Cluster, ClusterConfig, LambdaEmulator, Moto, NodeSpec, Prometheus, Supervised,
+};
 
 pub const FUNCTION: &str = "node-autoscaler";
 pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/node-autoscaler";
@@ -317,7 +318,7 @@ impl World {
             .round(jiff::Unit::Second)
             .unwrap()
             .to_string();
-        let object = testbed::apiserver::nodes::node_object(&spec, "10.0.0.1", &now);
+        let object = testbed::harness::cluster::nodes::node_object(&spec, "10.0.0.1", &now);
         self.tb
             .kubectl(&["create", "-f", "-"], &object.to_string())
             .expect("register node");

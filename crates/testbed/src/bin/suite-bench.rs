@@ -121,10 +121,9 @@ fn main() {
 
 /// Per function: binary and zip size, start-up and peak RSS as ratios to the floor.
 fn functions(dir: &std::path::Path, floor: &std::path::Path) {
-    let ca = testbed::apiserver::tls::generate(&[]).expect("a CA for CERT_AUTHORITY");
     let ca_b64 = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(ca.ca_pem.as_bytes())
+        base64::engine::general_purpose::STANDARD.encode(testbed::harness::cluster::other_ca_pem())
     };
     let common = [
         ("CLUSTER_NAME", "bench"),

@@ -16,12 +16,25 @@
 //! Nodes are registered as a k3s agent would register them ([`NodeSpec`]) and run by KWOK:
 //! Ready while KWOK keeps their heartbeat, pods bound to them become Running and Ready, and
 //! deleted or evicted pods finish terminating, without containers.
+//!
+//! Clients reach kube-apiserver through [`front`], which adds what the control plane lacks:
+//! fault injection ([`faults`]) and the EKS API stand-in ([`eks_api`], under `/clusters/…`).
+//! [`Cluster::kubeconfig_yaml`] gives kubectl a kubeconfig using the `eks-token` exec plugin.
 
+mod arn;
+pub mod eks_api;
+pub mod faults;
 mod front;
+mod kubeconfig;
+pub mod nodes;
 mod objects;
 mod pki;
 mod sts_tls;
 mod webhook;
+
+pub use faults::{FaultAction, FaultConfig, FaultRule};
+pub use nodes::NodeSpec;
+pub use pki::other_ca_pem;
 
 use webhook::{Webhook, access_entries_file, write_access_entries};
 
@@ -34,7 +47,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{Error, Result, Supervised};
-use crate::apiserver::NodeSpec;
 
 /// How long the control plane may take to come up on a loaded 2-core machine.
 pub(crate) const START_DEADLINE: Duration = Duration::from_secs(120);
@@ -275,7 +287,7 @@ impl Cluster {
             &pki.ca_der,
             |front_url| {
                 let file = access_entries_file(&dir);
-                crate::apiserver::eks_api::EksApi::new(&cfg.cluster_name, front_url, &pki.ca_pem)
+                eks_api::EksApi::new(&cfg.cluster_name, front_url, &pki.ca_pem)
                     .with_account(&cfg.region, super::moto::ACCOUNT_ID)
                     .with_listener(std::sync::Arc::new(move |entries| {
                         write_access_entries(&file, entries)
@@ -414,7 +426,7 @@ impl Cluster {
         &self.apiserver_url
     }
     /// Replaces the fault-injection rules applied to requests through [`Cluster::url`].
-    pub fn set_faults(&self, faults: crate::apiserver::FaultConfig) {
+    pub fn set_faults(&self, faults: FaultConfig) {
         self.front().set_faults(faults);
     }
     pub fn clear_faults(&self) {
@@ -425,7 +437,7 @@ impl Cluster {
         self.front().faults_fired()
     }
     /// The EKS control-plane stand-in served under `/clusters/…` of [`Cluster::url`].
-    pub fn eks_api(&self) -> &crate::apiserver::eks_api::EksApi {
+    pub fn eks_api(&self) -> &eks_api::EksApi {
         self.front().eks_api()
     }
     /// The CA that signed the API server's certificate, PEM.

@@ -16,7 +16,7 @@ pub mod process;
 pub mod prometheus;
 pub mod rbac;
 
-pub use cluster::{Cluster, ClusterConfig};
+pub use cluster::{Cluster, ClusterConfig, FaultAction, FaultConfig, FaultRule, NodeSpec};
 pub use lambda::LambdaEmulator;
 pub use moto::Moto;
 pub use process::Supervised;

@@ -4,7 +4,6 @@
 //! entries, which `AWS_ENDPOINT_URL_EKS` points at). Every other byte goes to kube-apiserver
 //! unchanged, over one HTTP/2 connection (TLS verified against the cluster CA); the
 //! functions reach the cluster through this address, so the faults apply to their calls.
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -21,12 +20,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::apiserver::eks_api::EksApi;
-use crate::apiserver::faults::{FaultConfig, Faults};
-use crate::apiserver::routes::{Query, parse_target, verb};
-use crate::apiserver::server::{error_response, json_response};
-use crate::apiserver::status::ApiError;
+use super::eks_api::{EksApi, error_type};
+use super::faults::{FaultConfig, Faults};
 use crate::harness::{Error, Result};
+use paths::{Query, parse_target, verb};
+use status::{ApiError, error_response, json_response};
+
+mod paths;
+mod status;
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -145,10 +146,6 @@ async fn accept(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared
     }
 }
 
-fn boxed(r: Response<BoxBody<Bytes, Infallible>>) -> Response<Body> {
-    r.map(|b| b.map_err(|never| match never {}).boxed())
-}
-
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
@@ -168,7 +165,11 @@ async fn handle(
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let (code, v) = shared.eks.handle(&method, &pq, &body);
-        return Ok(boxed(json_response(code.as_u16(), &v)));
+        let mut response = json_response(code.as_u16(), &v);
+        if let Some(kind) = error_type(&v).and_then(|t| t.parse().ok()) {
+            response.headers_mut().insert("x-amzn-errortype", kind);
+        }
+        return Ok(response);
     }
     if let Some(target) = parse_target(&path) {
         let query = Query::parse(req.uri().query());
@@ -185,16 +186,16 @@ async fn handle(
             return Err(std::io::Error::other("injected fault: connection dropped"));
         }
         if let Some((code, message)) = fault.error {
-            return Ok(boxed(error_response(&ApiError::from_code(code, message))));
+            return Ok(error_response(&ApiError::from_code(code, message)));
         }
     }
     Ok(match forward(&shared, req).await {
         Ok(r) => r.map(|b| b.boxed()),
-        Err(e) => boxed(error_response(&ApiError::new(
+        Err(e) => error_response(&ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE.as_u16(),
             "ServiceUnavailable",
             format!("front: kube-apiserver unreachable: {e}"),
-        ))),
+        )),
     })
 }
 

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::nodes::{NodeSpec, node_object, ready_condition};
 use super::{Cluster, KWOK_NODE_ANNOTATION, START_DEADLINE, bin};
-use crate::apiserver::NodeSpec;
-use crate::apiserver::nodes::{node_object, ready_condition};
 
 impl Cluster {
     /// Runs the cluster's own kubectl as admin with `args` and `stdin`; its stdout, or an

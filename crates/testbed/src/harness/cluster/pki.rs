@@ -74,9 +74,15 @@ fn leaf(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// Makes the CA and every certificate and key in `dir`; `sts_host` is the STS hostname the
-/// authenticator verifies tokens against (`sts.<region>.amazonaws.com`).
-pub fn write(dir: &Path, sts_host: &str) -> Result<Pki> {
+/// The PEM of a CA made for nothing (it signs no certificate of any cluster): what a client
+/// holds when it trusts another cluster's CA instead of this one's.
+pub fn other_ca_pem() -> String {
+    ca("other-cluster-ca")
+        .expect("rcgen makes a self-signed CA")
+        .pem()
+}
+
+fn ca(name: &str) -> Result<CertifiedIssuer<'static, KeyPair>> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
@@ -85,10 +91,15 @@ pub fn write(dir: &Path, sts_host: &str) -> Result<Pki> {
         KeyUsagePurpose::DigitalSignature,
     ];
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "cluster-ca");
+    dn.push(DnType::CommonName, name);
     ca_params.distinguished_name = dn;
-    let ca =
-        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(err)?).map_err(err)?;
+    CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(err)?).map_err(err)
+}
+
+/// Makes the CA and every certificate and key in `dir`; `sts_host` is the STS hostname the
+/// authenticator verifies tokens against (`sts.<region>.amazonaws.com`).
+pub fn write(dir: &Path, sts_host: &str) -> Result<Pki> {
+    let ca = ca("cluster-ca")?;
     let (api_cert, api_key) = leaf(
         &ca,
         "kube-apiserver",

@@ -18,10 +18,7 @@ pub(super) fn access_entries_file(dir: &Path) -> PathBuf {
 /// authenticator is fed), written whole and renamed into place so a reader never sees half.
 /// A role is mapped by its ARN without path, as the authenticator canonicalises an assumed
 /// role; a user by its ARN.
-pub(super) fn write_access_entries(
-    file: &Path,
-    entries: &[crate::apiserver::eks_api::AccessEntry],
-) {
+pub(super) fn write_access_entries(file: &Path, entries: &[super::eks_api::AccessEntry]) {
     let mut roles = Vec::new();
     let mut users = Vec::new();
     for e in entries {

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::util::Rng;
-
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FaultConfig {
@@ -114,6 +112,28 @@ impl FaultRule {
     }
 }
 
+/// splitmix64: deterministic for a seed, which is all fault injection needs; not for
+/// anything secret.
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// What to do with one request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Decision {
@@ -134,10 +154,6 @@ impl Faults {
         self.rng = Some(Rng::new(config.seed));
         self.fired = vec![0; config.rules.len()];
         self.config = config;
-    }
-
-    pub fn config(&self) -> &FaultConfig {
-        &self.config
     }
 
     /// How many times each rule fired, in rule order.

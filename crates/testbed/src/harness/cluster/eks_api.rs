@@ -1,7 +1,8 @@
 //! The EKS control-plane API for this cluster (REST-JSON, as `aws-sdk-eks` speaks it with
-//! `AWS_ENDPOINT_URL_EKS` pointed at the testbed): DescribeCluster, ListClusters and the
-//! access-entry operations moto lacks. Access entries are what identity mapping
-//! ([`super::identity`]) consults before `aws-auth`.
+//! `AWS_ENDPOINT_URL_EKS` pointed at [`super::Cluster::url`], which serves it under
+//! `/clusters/…`): DescribeCluster, ListClusters and the access-entry operations moto lacks.
+//! Access entries are what aws-iam-authenticator consults before `aws-auth`: every change is
+//! passed to the [`EntriesListener`] ([`EksApi::with_listener`]), which feeds them to it.
 //!
 //! | operation | route |
 //! |---|---|
@@ -14,7 +15,7 @@
 //! | DeleteAccessEntry | `DELETE /clusters/{name}/access-entries/{principalArn}` |
 //!
 //! Errors are EKS's: a status, a body `{"__type": "<Code>", "message": ..., "clusterName": ...}`
-//! and (added by the server from [`error_type`]) the header `x-amzn-ErrorType: <Code>`;
+//! and (added by the front from [`error_type`]) the header `x-amzn-ErrorType: <Code>`;
 //! the SDK reads the code from either. Validation reproduced: cluster name, principal ARN
 //! (an IAM user or role ARN, not an STS session), one entry per principal
 //! (ResourceInUseException), type (STANDARD default; node types take no groups or
@@ -32,25 +33,21 @@ use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::authn::NowFn;
-use super::identity::{default_access_entry_username, parse_arn};
+use super::arn::{default_access_entry_username, parse_arn};
+use validate::{
+    ENTRY_TYPES, check_groups, check_principal, check_username, opt_str, parse_body, string_list,
+};
+
+mod validate;
+
+/// The clock for createdAt/modifiedAt.
+pub type NowFn = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Kubernetes version DescribeCluster reports (the k8s-openapi feature the testbed uses).
 pub const KUBERNETES_VERSION: &str = "1.33";
 /// Account the ARNs use unless [`EksApi::with_account`] says otherwise (moto's default).
 pub const DEFAULT_ACCOUNT: &str = "123456789012";
 pub const DEFAULT_REGION: &str = "us-east-1";
-
-const ENTRY_TYPES: [&str; 7] = [
-    "STANDARD",
-    "EC2_LINUX",
-    "EC2_WINDOWS",
-    "FARGATE_LINUX",
-    "EC2",
-    "HYBRID_LINUX",
-    "HYPERPOD_LINUX",
-];
-const RESERVED_PREFIXES: [&str; 5] = ["system:", "eks:", "aws:", "amazon:", "iam:"];
 
 /// An EKS access entry, serialised as the API's `AccessEntry` shape (timestamps in epoch
 /// seconds, as REST-JSON sends them).
@@ -171,7 +168,7 @@ impl EksApi {
         self
     }
 
-    /// The clock for createdAt/modifiedAt (the server core's simulated clock).
+    /// The clock for createdAt/modifiedAt (a fixed one in unit tests).
     pub fn with_clock(mut self, now: NowFn) -> Self {
         self.now = now;
         self
@@ -254,87 +251,6 @@ fn unknown(method: &Method, path: &str) -> (StatusCode, Value) {
         "UnknownOperationException",
         format!("no EKS operation for {method} {path} in the testbed"),
     )
-}
-
-/// Checks a principal ARN for an access entry: an IAM user or role.
-fn check_principal(arn: &str, entry_type: &str) -> Result<(), String> {
-    let a = parse_arn(arn).map_err(|_| format!("The principalArn {arn} is not a valid ARN."))?;
-    let ok_partition = super::identity::PARTITIONS.contains(&a.partition);
-    let is_role = a.service == "iam" && a.resource.starts_with("role/") && a.resource.len() > 5;
-    let is_user = a.service == "iam" && a.resource.starts_with("user/") && a.resource.len() > 5;
-    if !ok_partition
-        || a.account.len() != 12
-        || !a.account.bytes().all(|c| c.is_ascii_digit())
-        || !(is_role || is_user)
-    {
-        return Err(format!(
-            "The principalArn {arn} is not a valid IAM user or role ARN (STS session ARNs cannot be used for access entries)."
-        ));
-    }
-    if entry_type != "STANDARD" && !is_role {
-        return Err(format!(
-            "Access entries of type {entry_type} must have an IAM role as principalArn."
-        ));
-    }
-    Ok(())
-}
-
-fn check_username(username: &str) -> Result<(), String> {
-    match RESERVED_PREFIXES.iter().find(|p| username.starts_with(*p)) {
-        Some(p) => Err(format!(
-            "The username {username} is invalid, it cannot start with {p}"
-        )),
-        None => Ok(()),
-    }
-}
-
-fn check_groups(groups: &[String]) -> Result<(), String> {
-    for g in groups {
-        if g.starts_with("system:") {
-            return Err(format!(
-                "The kubernetes group name {g} is invalid, it cannot start with system:"
-            ));
-        }
-        if g.is_empty() {
-            return Err("Kubernetes group names cannot be empty.".into());
-        }
-    }
-    Ok(())
-}
-
-fn string_list(v: &Value, key: &str) -> Result<Option<Vec<String>>, String> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("{key} must be a list of strings"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(format!("{key} must be a list of strings")),
-    }
-}
-
-fn opt_str<'a>(v: &'a Value, key: &str) -> Result<Option<&'a str>, String> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("{key} must be a string")),
-    }
-}
-
-fn parse_body(body: &[u8]) -> Result<Value, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err("The request body must be a JSON object.".into()),
-        Err(e) => Err(format!("The request body is not valid JSON: {e}")),
-    }
 }
 
 impl Inner {

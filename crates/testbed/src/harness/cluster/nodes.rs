@@ -1,13 +1,13 @@
-//! Nodes as a k3s agent registers them for an EC2 instance, and the helpers the scheduler
-//! and the simulation share (readiness, taints, capacity, requests).
+//! Nodes as a k3s agent registers them for an EC2 instance ([`Cluster::register_node`]
+//! applies them; KWOK keeps them Ready).
+//!
+//! [`Cluster::register_node`]: super::Cluster::register_node
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::util::{parse_quantity, str_at};
-
-/// A node to register (`Testbed::register_node`, `POST /testbed/v1/nodes`).
+/// A node to register ([`super::Cluster::register_node`], [`super::ClusterConfig::nodes`]).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NodeSpec {
@@ -130,6 +130,7 @@ pub fn node_object(spec: &NodeSpec, ip: &str, now: &str) -> Value {
     node
 }
 
+/// The `Ready` condition a kubelet posts, with both timestamps `now`.
 pub fn ready_condition(ready: bool, now: &str) -> Value {
     let (status, reason, message) = if ready {
         ("True", "KubeletReady", "kubelet is posting ready status")
@@ -142,81 +143,4 @@ pub fn ready_condition(ready: bool, now: &str) -> Value {
     };
     json!({"type": "Ready", "status": status, "reason": reason, "message": message,
            "lastHeartbeatTime": now, "lastTransitionTime": now})
-}
-
-pub fn node_ready(node: &Value) -> bool {
-    node["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
-pub fn tolerates(tolerations: &Value, taint: &Value) -> bool {
-    tolerations.as_array().into_iter().flatten().any(|t| {
-        let key_ok = match str_at(t, &["key"]) {
-            "" => str_at(t, &["operator"]) == "Exists",
-            k => k == str_at(taint, &["key"]),
-        };
-        let value_ok = str_at(t, &["operator"]) == "Exists"
-            || str_at(t, &["value"]) == str_at(taint, &["value"]);
-        let effect_ok = match str_at(t, &["effect"]) {
-            "" => true,
-            e => e == str_at(taint, &["effect"]),
-        };
-        key_ok && value_ok && effect_ok
-    })
-}
-
-/// The taints that keep a pod off a node: NoSchedule/NoExecute ones, plus the ones the
-/// node lifecycle controller would add for `spec.unschedulable` and a NotReady node.
-pub fn blocking_taints(node: &Value) -> Vec<Value> {
-    let mut taints: Vec<Value> = node["spec"]["taints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| matches!(str_at(t, &["effect"]), "NoSchedule" | "NoExecute"))
-        .cloned()
-        .collect();
-    if node["spec"]["unschedulable"].as_bool() == Some(true) {
-        taints.push(json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}));
-    }
-    if !node_ready(node) {
-        taints.push(json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}));
-    }
-    taints
-}
-
-/// (cpu cores, memory bytes, pods) a node offers.
-pub fn allocatable(node: &Value) -> (f64, f64, f64) {
-    let a = &node["status"]["allocatable"];
-    (
-        parse_quantity(&a["cpu"]).unwrap_or(0.0),
-        parse_quantity(&a["memory"]).unwrap_or(0.0),
-        parse_quantity(&a["pods"]).unwrap_or(110.0),
-    )
-}
-
-/// (cpu cores, memory bytes) a pod requests: the containers' requests, or their limits
-/// where requests are unset (the API server's defaulting).
-pub fn requests(pod: &Value) -> (f64, f64) {
-    let mut cpu = 0.0;
-    let mut mem = 0.0;
-    for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
-        let r = &c["resources"];
-        let q = |k: &str| {
-            parse_quantity(&r["requests"][k])
-                .or_else(|| parse_quantity(&r["limits"][k]))
-                .unwrap_or(0.0)
-        };
-        cpu += q("cpu");
-        mem += q("memory");
-    }
-    (cpu, mem)
-}
-
-pub fn selector_matches(node_selector: &Value, node: &Value) -> bool {
-    node_selector
-        .as_object()
-        .is_none_or(|m| m.iter().all(|(k, v)| node["metadata"]["labels"][k] == *v))
 }

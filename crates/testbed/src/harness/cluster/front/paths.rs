@@ -1,7 +1,15 @@
-//! URL parsing: API paths to [`Target`]s, query strings, and the request verb as RBAC sees it.
+//! URL parsing for fault rules: API paths to [`Target`]s, query strings, and the request
+//! verb as RBAC sees it.
 use percent_encoding::percent_decode_str;
 
-use super::handlers::Target;
+/// The resource a request is for (`/apis/apps/v1/namespaces/default/deployments/web/scale`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub resource: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
 
 /// A decoded query string. Go clients encode spaces as `+` (`in+%28a%2Cb%29`).
 #[derive(Clone, Debug, Default)]
@@ -36,18 +44,14 @@ impl Query {
     pub fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true" | "1"))
     }
-    pub fn dry_run(&self) -> bool {
-        self.get("dryRun") == Some("All")
-    }
 }
 
 /// Splits an API path into its resource target; `None` for non-resource paths
 /// (`/api`, `/apis/apps/v1`, `/version`, ...).
 pub fn parse_target(path: &str) -> Option<Target> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (group, version, rest) = match segs.as_slice() {
-        ["api", v, rest @ ..] if !rest.is_empty() => ("", *v, rest),
-        ["apis", g, v, rest @ ..] if !rest.is_empty() => (*g, *v, rest),
+    let rest = match segs.as_slice() {
+        ["api", _, rest @ ..] | ["apis", _, _, rest @ ..] if !rest.is_empty() => rest,
         _ => return None,
     };
     let (namespace, rest) = match rest {
@@ -64,8 +68,6 @@ pub fn parse_target(path: &str) -> Option<Target> {
         _ => return None,
     };
     Some(Target {
-        group: group.into(),
-        version: version.into(),
         resource: resource.into(),
         namespace,
         name: name.map(|n| decode(&n)),
@@ -97,19 +99,12 @@ mod tests {
         let t = parse_target("/apis/apps/v1/namespaces/default/deployments/web/scale").unwrap();
         assert_eq!(
             (
-                t.group.as_str(),
                 t.resource.as_str(),
                 t.namespace.as_deref(),
                 t.name.as_deref(),
                 t.subresource.as_deref()
             ),
-            (
-                "apps",
-                "deployments",
-                Some("default"),
-                Some("web"),
-                Some("scale")
-            )
+            ("deployments", Some("default"), Some("web"), Some("scale"))
         );
         let t = parse_target("/api/v1/namespaces/kube-system").unwrap();
         assert_eq!(
