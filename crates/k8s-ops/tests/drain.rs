@@ -16,7 +16,7 @@ use k8s_ops::drain::{self, DrainError, DrainOptions, Stuck};
 use k8s_ops::evictable::PodRef;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use testbed::harness::{Cluster as Testbed, ClusterConfig};
+use testbed::harness::{Cluster as Testbed, ClusterConfig, eventually};
 use testbed::harness::{FaultAction, FaultConfig, FaultRule, NodeSpec};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -53,25 +53,6 @@ impl BearerSource for AdminToken {
 fn client(tb: &Testbed) -> kube::Client {
     let access = ClusterAccess::from_pem_ca(tb.url(), tb.ca_pem().as_bytes()).expect("access");
     kube_client(&access, Arc::new(AdminToken(tb.admin_token().into()))).expect("client")
-}
-
-/// Polls `f` every 20 ms until it yields `Some`; panics naming `what` after `within`.
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn deployment(name: &str, replicas: i32) -> Deployment {

@@ -1,19 +1,14 @@
 //! The real control plane (harness::Cluster): it starts from the binaries built from Go
 //! modules, serves the suite's CRDs and RBAC, runs KWOK nodes and pods, and authenticates EKS
 //! tokens through aws-iam-authenticator (aws-auth mapping, STS via the moto gateway).
-use std::future::Future;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
-use base64::Engine;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
-use testbed::harness::{Cluster, ClusterConfig, Moto, NodeSpec, query_escape};
+use testbed::harness::moto::eks_token;
+use testbed::harness::{Cluster, ClusterConfig, Moto, NodeSpec, eventually};
 
 const CLUSTER: &str = "demo";
 const ROLE: &str = "arn:aws:iam::123456789012:role/alarm-scaler";
@@ -145,61 +140,4 @@ async fn real_control_plane_runs_pods_and_verifies_eks_tokens() {
         .await
         .expect_err("token for another cluster");
     assert_eq!(status_code(&refused), Some(401), "{refused}");
-}
-
-/// Polls `f` every 20 ms until it yields `Some`, or panics naming `what` after `within`.
-pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// An EKS token as aws-iam-authenticator / `aws eks get-token` make it.
-pub fn eks_token(
-    creds: &aws_credential_types::Credentials,
-    cluster: &str,
-    at: std::time::SystemTime,
-) -> String {
-    let base = "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15";
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(60));
-    let identity = aws_smithy_runtime_api::client::identity::Identity::from(creds.clone());
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("sts")
-        .time(at)
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let request = SignableRequest::new(
-        "GET",
-        base,
-        [("x-k8s-aws-id", cluster)].into_iter(),
-        SignableBody::UnsignedPayload,
-    )
-    .unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let mut url = base.to_owned();
-    for (k, v) in instructions.params() {
-        url.push_str(&format!("&{k}={}", query_escape(v)));
-    }
-    format!(
-        "k8s-aws-v1.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)
-    )
 }

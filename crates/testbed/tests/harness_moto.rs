@@ -4,12 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
-use testbed::harness::{Moto, http_get, http_get_with, query_escape};
+use testbed::harness::moto::presign_get_caller_identity;
+use testbed::harness::{Moto, http_get, http_get_with};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/alarm-scaler";
 const ASSUMED: &str = "arn:aws:sts::123456789012:assumed-role/alarm-scaler/fn";
@@ -65,38 +61,6 @@ fn each_start_is_a_separate_moto() {
     assert!(http_get(&format!("{}/moto-api/", b.endpoint())).is_ok());
 }
 
-/// Presigns GetCallerIdentity as an EKS token does (aws-iam-authenticator format): returns the
-/// path-and-query to send to the gateway, with the Host it was signed for.
-fn presign(creds: &Credentials, cluster: &str, at: SystemTime, unsigned_payload: bool) -> String {
-    let base = "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15";
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(Duration::from_secs(60));
-    let identity = Identity::from(creds.clone());
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("sts")
-        .time(at)
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let body = if unsigned_payload {
-        SignableBody::UnsignedPayload
-    } else {
-        SignableBody::Bytes(&[])
-    };
-    let request =
-        SignableRequest::new("GET", base, [("x-k8s-aws-id", cluster)].into_iter(), body).unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let mut url = "/?Action=GetCallerIdentity&Version=2011-06-15".to_owned();
-    for (k, v) in instructions.params() {
-        url.push_str(&format!("&{k}={}", query_escape(v)));
-    }
-    url
-}
-
 fn verify(moto: &Moto, path: &str, cluster: &str, accept: &str) -> (u16, String) {
     http_get_with(
         &format!("{}{path}", moto.endpoint()),
@@ -117,7 +81,7 @@ async fn presigned_get_caller_identity_is_verified() {
 
     // Both payload conventions (aws-sigv4 unsigned, aws-sdk-go v1 empty-body hash) pass.
     for unsigned in [true, false] {
-        let token = presign(&creds, "demo", now, unsigned);
+        let token = presign_get_caller_identity(&creds, "demo", now, unsigned);
         let (status, body) = verify(&moto, &token, "demo", "application/json");
         assert_eq!(status, 200, "{body}");
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -135,7 +99,7 @@ async fn presigned_get_caller_identity_is_verified() {
     }
 
     // Without `accept: application/json`, STS's XML.
-    let token = presign(&creds, "demo", now, true);
+    let token = presign_get_caller_identity(&creds, "demo", now, true);
     let (status, body) = verify(&moto, &token, "demo", "*/*");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("<Arn>{ASSUMED}</Arn>")), "{body}");
@@ -158,10 +122,12 @@ async fn presigned_get_caller_identity_is_verified() {
     );
 
     // STS ignores X-Amz-Expires (60 s): a presigned GET is good for 15 minutes...
-    let older = presign(&creds, "demo", now - Duration::from_secs(10 * 60), true);
+    let older =
+        presign_get_caller_identity(&creds, "demo", now - Duration::from_secs(10 * 60), true);
     assert_eq!(verify(&moto, &older, "demo", "application/json").0, 200);
     // ...and not after.
-    let stale = presign(&creds, "demo", now - Duration::from_secs(16 * 60), true);
+    let stale =
+        presign_get_caller_identity(&creds, "demo", now - Duration::from_secs(16 * 60), true);
     let (status, body) = verify(&moto, &stale, "demo", "application/json");
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("Signature expired"), "{body}");
@@ -170,7 +136,7 @@ async fn presigned_get_caller_identity_is_verified() {
     let stranger = Credentials::new("ASIAUNKNOWNKEY000000", "secret", None, None, "t");
     let (status, body) = verify(
         &moto,
-        &presign(&stranger, "demo", now, true),
+        &presign_get_caller_identity(&stranger, "demo", now, true),
         "demo",
         "application/json",
     );
@@ -187,7 +153,7 @@ async fn presigned_get_caller_identity_is_verified() {
     );
     let (status, body) = verify(
         &moto,
-        &presign(&wrong_session, "demo", now, true),
+        &presign_get_caller_identity(&wrong_session, "demo", now, true),
         "demo",
         "application/json",
     );
@@ -204,7 +170,7 @@ async fn presigned_get_caller_identity_is_verified() {
     );
     let (status, body) = verify(
         &moto,
-        &presign(&wrong_secret, "demo", now, true),
+        &presign_get_caller_identity(&wrong_secret, "demo", now, true),
         "demo",
         "application/json",
     );

@@ -539,6 +539,45 @@ impl Cluster {
     }
 }
 
+/// Runs `serve(listener)` on a thread of its own with a current-thread Tokio runtime, until
+/// the returned sender is dropped: the front and the STS forwarder must keep answering while a
+/// test blocks its own runtime (a synchronous kubectl call, an invocation).
+pub(crate) fn serve_on_thread<F, Fut>(
+    name: &str,
+    listener: std::net::TcpListener,
+    serve: F,
+) -> Result<tokio::sync::oneshot::Sender<()>>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::new(format!("{name} listener: {e}")))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = serve(listener) => {}
+                    _ = stopped => {}
+                }
+            });
+        })
+        .map_err(|e| Error::new(format!("{name} thread: {e}")))?;
+    Ok(stop)
+}
+
 /// Whether a Node object's Ready condition is True.
 pub fn node_ready(node: &Value) -> bool {
     node["status"]["conditions"].as_array().is_some_and(|c| {

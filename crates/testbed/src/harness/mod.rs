@@ -147,3 +147,23 @@ pub fn query_escape(value: &str) -> String {
     }
     out
 }
+
+/// Polls `f` every 20 ms until it yields `Some`, or panics naming `what` after `within`: how
+/// tests wait on a condition of the cluster or the stand-ins, never a fixed sleep.
+pub async fn eventually<T, F, Fut>(what: &str, within: std::time::Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -208,3 +208,59 @@ pub fn http_client() -> SharedHttpClient {
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https()
 }
+
+/// GetCallerIdentity presigned as an EKS token is (aws-iam-authenticator's format: signed
+/// `host;x-k8s-aws-id` headers, `X-Amz-Expires=60`), for credentials moto issued: the
+/// path-and-query, signed for Host `sts.us-east-1.amazonaws.com`. `unsigned_payload`: the
+/// Rust aws-sigv4 signs with `UNSIGNED-PAYLOAD`, aws-sdk-go v1 with the empty body's hash.
+pub fn presign_get_caller_identity(
+    creds: &Credentials,
+    cluster: &str,
+    at: SystemTime,
+    unsigned_payload: bool,
+) -> String {
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    use aws_sigv4::sign::v4;
+    let base = "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15";
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(60));
+    let identity = aws_smithy_runtime_api::client::identity::Identity::from(creds.clone());
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("sts")
+        .time(at)
+        .settings(settings)
+        .build()
+        .expect("signing parameters")
+        .into();
+    let body = if unsigned_payload {
+        SignableBody::UnsignedPayload
+    } else {
+        SignableBody::Bytes(&[])
+    };
+    let request = SignableRequest::new("GET", base, [("x-k8s-aws-id", cluster)].into_iter(), body)
+        .expect("signable request");
+    let (instructions, _) = sign(request, &params).expect("signature").into_parts();
+    let mut url = "/?Action=GetCallerIdentity&Version=2011-06-15".to_owned();
+    for (k, v) in instructions.params() {
+        url.push_str(&format!("&{k}={}", super::query_escape(v)));
+    }
+    url
+}
+
+/// An EKS token (`k8s-aws-v1.` + base64url of the presigned URL) for `cluster`, signed at `at`.
+pub fn eks_token(creds: &Credentials, cluster: &str, at: SystemTime) -> String {
+    use base64::Engine;
+    let url = format!(
+        "https://sts.us-east-1.amazonaws.com{}",
+        presign_get_caller_identity(creds, cluster, at, true)
+    );
+    format!(
+        "k8s-aws-v1.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(url)
+    )
+}

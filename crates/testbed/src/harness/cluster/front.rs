@@ -17,7 +17,6 @@ use hyper_util::server::conn::auto;
 use rustls::ClientConfig;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::eks_api::{EksApi, error_type};
@@ -43,7 +42,7 @@ struct Shared {
 pub struct Front {
     pub url: String,
     shared: Arc<Shared>,
-    _stop: oneshot::Sender<()>,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Front {
@@ -72,7 +71,6 @@ pub fn start(
     eks: impl FnOnce(&str) -> EksApi,
 ) -> Result<Front> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.set_nonblocking(true).map(|_| l))
         .map_err(|e| Error::new(format!("front listener: {e}")))?;
     let addr = listener
         .local_addr()
@@ -96,29 +94,11 @@ pub fn start(
         faults: Mutex::new(Faults::default()),
         eks: eks(&url),
     });
-    let (stop, stopped) = oneshot::channel();
     let acceptor = TlsAcceptor::from(Arc::new(server_tls));
     let serving = shared.clone();
-    std::thread::Builder::new()
-        .name("cluster-front".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(listener) = TcpListener::from_std(listener) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = accept(listener, acceptor, serving) => {}
-                    _ = stopped => {}
-                }
-            });
-        })
-        .map_err(|e| Error::new(format!("front thread: {e}")))?;
+    let stop = super::serve_on_thread("cluster-front", listener, move |listener| {
+        accept(listener, acceptor, serving)
+    })?;
     Ok(Front {
         url,
         shared,

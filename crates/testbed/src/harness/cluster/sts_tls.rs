@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
 use crate::harness::{Error, Result};
@@ -18,7 +17,7 @@ use crate::harness::{Error, Result};
 /// Stops the forwarder when dropped.
 pub struct StsTls {
     pub ip: Ipv4Addr,
-    _stop: oneshot::Sender<()>,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// A loopback address no other cluster of this machine uses at the same time: from the
@@ -56,14 +55,9 @@ pub fn start(cert_pem: &str, key_pem: &str, gateway: SocketAddr) -> Result<StsTl
         let ip = unique_loopback();
         match std::net::TcpListener::bind((ip, 443)) {
             Ok(listener) => {
-                listener
-                    .set_nonblocking(true)
-                    .map_err(|e| Error::new(format!("STS listener: {e}")))?;
-                let (stop, stopped) = oneshot::channel();
-                std::thread::Builder::new()
-                    .name("sts-tls".into())
-                    .spawn(move || serve(listener, acceptor, gateway, stopped))
-                    .map_err(|e| Error::new(format!("STS thread: {e}")))?;
+                let stop = super::serve_on_thread("sts-tls", listener, move |listener| {
+                    forward(listener, acceptor, gateway)
+                })?;
                 return Ok(StsTls { ip, _stop: stop });
             }
             Err(e) => last = Some(format!("{ip}:443: {e}")),
@@ -75,41 +69,19 @@ pub fn start(cert_pem: &str, key_pem: &str, gateway: SocketAddr) -> Result<StsTl
     )))
 }
 
-fn serve(
-    listener: std::net::TcpListener,
-    acceptor: TlsAcceptor,
-    gateway: SocketAddr,
-    stopped: oneshot::Receiver<()>,
-) {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    rt.block_on(async move {
-        let Ok(listener) = TcpListener::from_std(listener) else {
-            return;
+async fn forward(listener: TcpListener, acceptor: TlsAcceptor, gateway: SocketAddr) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
         };
-        let accept = async {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(client).await else {
-                        return;
-                    };
-                    if let Ok(mut upstream) = TcpStream::connect(gateway).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-                    }
-                });
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(client).await else {
+                return;
+            };
+            if let Ok(mut upstream) = TcpStream::connect(gateway).await {
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
             }
-        };
-        tokio::select! {
-            _ = accept => {}
-            _ = stopped => {}
-        }
-    });
+        });
+    }
 }
