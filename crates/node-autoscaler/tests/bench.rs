@@ -26,7 +26,17 @@ use testbed::harness::{Cluster, ClusterConfig, Moto, NodeSpec};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: prints figures"]
 async fn decision_and_api_time_at_20_and_2000_workers() {
-    for n in [20usize, 2000] {
+    // BENCH_WORKERS: the cluster sizes to measure, comma-separated (20,2000).
+    let sizes: Vec<usize> = std::env::var("BENCH_WORKERS")
+        .unwrap_or_else(|_| "20,2000".into())
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("BENCH_WORKERS: comma-separated worker counts")
+        })
+        .collect();
+    for n in sizes {
         let moto = Moto::start().expect("moto");
         let ec2c = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
         let tag = ("k3s-worker-of".to_owned(), "demo".to_owned());
