@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -33,7 +33,7 @@ type Body = BoxBody<Bytes, hyper::Error>;
 struct Shared {
     upstream: SocketAddr,
     connector: TlsConnector,
-    sender: tokio::sync::Mutex<Option<SendRequest<Incoming>>>,
+    sender: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
     faults: Mutex<Faults>,
     eks: EksApi,
 }
@@ -179,7 +179,7 @@ async fn handle(
     })
 }
 
-async fn sender(shared: &Shared) -> std::result::Result<SendRequest<Incoming>, String> {
+async fn sender(shared: &Shared) -> std::result::Result<SendRequest<Full<Bytes>>, String> {
     let mut slot = shared.sender.lock().await;
     if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
         return Ok(s.clone());
@@ -228,9 +228,31 @@ async fn forward(
     ] {
         parts.headers.remove(h);
     }
-    let mut send = sender(shared).await?;
-    send.ready().await.map_err(|e| e.to_string())?;
-    send.send_request(Request::from_parts(parts, body))
+    // The body is read whole first (API requests are small; watches have none): sent with
+    // its end at once, an early answer (a 401 before the body was read) cannot cancel the
+    // exchange, and a request the connection dropped before sending can be sent again.
+    let body = body
+        .collect()
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("request body: {e}"))?
+        .to_bytes();
+    let mut last = String::new();
+    for _ in 0..2 {
+        let mut send = sender(shared).await?;
+        if let Err(e) = send.ready().await {
+            last = e.to_string();
+            continue;
+        }
+        match send
+            .send_request(Request::from_parts(parts.clone(), Full::new(body.clone())))
+            .await
+        {
+            Ok(response) => return Ok(response),
+            // Canceled: the connection went away before the request was sent; a new one is
+            // made on the next turn.
+            Err(e) if e.is_canceled() || e.is_closed() => last = e.to_string(),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(last)
 }
