@@ -317,7 +317,6 @@ impl Cluster {
                     pki.sa_key.display()
                 ),
                 "--use-service-account-credentials=false".into(),
-                // Nodes KWOK stops heartbeating turn Unknown after the real default grace.
                 "--v=0".into(),
             ],
         )?);

@@ -207,23 +207,15 @@ impl Cluster {
         self.load_yaml(&format!(
             "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: {ns}}}\n---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\nmetadata:\n  name: {secret}\n  namespace: {ns}\n  annotations: {{kubernetes.io/service-account.name: {name}}}\n"
         ))?;
-        let until = Instant::now() + START_DEADLINE;
-        loop {
-            let token = self
-                .get("secrets", ns, secret)
-                .and_then(|s| s["data"]["token"].as_str().map(str::to_owned));
-            if let Some(t) = token {
-                use base64::Engine;
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(t)
-                    .map_err(|e| format!("token of {ns}/{secret}: {e}"))?;
-                return String::from_utf8(raw).map_err(|e| e.to_string());
-            }
-            if Instant::now() >= until {
-                return Err(format!("no token in secret {ns}/{secret}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let token = poll(&format!("a token in secret {ns}/{secret}"), || {
+            self.get("secrets", ns, secret)
+                .and_then(|s| s["data"]["token"].as_str().map(str::to_owned))
+        })?;
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .map_err(|e| format!("token of {ns}/{secret}: {e}"))?;
+        String::from_utf8(raw).map_err(|e| e.to_string())
     }
 
     /// Whether kube-apiserver authenticates `token` now (a TokenReview, as admin).
@@ -239,16 +231,24 @@ impl Cluster {
     /// Waits until `token` is (`true`) or is not authenticated, as a revocation or a new
     /// identity reaches the API server's caches.
     pub fn wait_token_authenticates(&self, token: &str, authenticated: bool) -> Result<(), String> {
-        let until = Instant::now() + START_DEADLINE;
-        while self.token_authenticates(token) != authenticated {
-            if Instant::now() >= until {
-                return Err(format!(
-                    "token still {} after {START_DEADLINE:?}",
-                    if authenticated { "refused" } else { "accepted" }
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let what = if authenticated { "accepted" } else { "refused" };
+        poll(&format!("token {what}"), || {
+            (self.token_authenticates(token) == authenticated).then_some(())
+        })
+    }
+}
+
+/// Calls `check` every 50 ms until it yields `Some`, or fails naming `what` after the
+/// cluster's start deadline (the synchronous helpers' wait).
+fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> Result<T, String> {
+    let until = Instant::now() + START_DEADLINE;
+    loop {
+        if let Some(v) = check() {
+            return Ok(v);
         }
-        Ok(())
+        if Instant::now() >= until {
+            return Err(format!("{what}: not within {START_DEADLINE:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
