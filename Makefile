@@ -23,8 +23,14 @@ help:
 setup:
 	@scripts/setup.sh
 
+# One build serves both commands: `make demo` builds exactly what `make test` builds (same
+# packages, targets and so the same feature resolution), then runs the demo binary itself (a
+# `cargo run -p demo` would resolve features for demo alone and rebuild much of the tree).
+BUILD_SET := --workspace --all-targets
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
 test: setup
-	$(CARGO) nextest run --workspace --all-targets --no-fail-fast
+	$(CARGO) nextest run $(BUILD_SET) --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -39,12 +45,10 @@ lint-template:
 fmt:
 	$(CARGO) fmt --all
 
-# Functions the demo runs; built (debug) next to the demo binary, which finds them there.
-DEMO_FUNCTIONS := alarm-sync alarm-scaler queue-scaler concurrency-scaler iam-sync node-autoscaler
-
+# The demo finds the functions' (debug) binaries next to its own.
 demo: setup
-	$(CARGO) build -q -p demo $(addprefix -p ,$(DEMO_FUNCTIONS)) --bins
-	$(CARGO) run -q -p demo --bin suite-demo
+	$(CARGO) test -q --no-run $(BUILD_SET)
+	$(TARGET_DIR)/debug/suite-demo
 
 bench: setup
 	@scripts/bench.sh

@@ -15,10 +15,6 @@ async fn state(w: &World, name: &str) -> (Option<ConcurrencyState>, Option<i32>,
 
 #[test]
 fn steps_with_the_queue_honours_the_interval_and_per_scaler_errors_recover() {
-    // moto enforces the account's unreserved-concurrency floor only when told the quota; the
-    // gateway (started below) inherits it. SAFETY: set before this test process starts any
-    // other thread (nextest runs each test in its own process; this binary has one test).
-    unsafe { std::env::set_var("MOTO_LAMBDA_CONCURRENCY_QUOTA", "1000") };
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -61,3 +61,46 @@ fn deploy_needs_the_cluster_parameters() {
         "{text}"
     );
 }
+
+/// `make demo` right after `make test` compiles nothing: it builds the same packages and
+/// targets (so cargo resolves the same features and reuses every artifact), and runs the demo
+/// binary itself rather than through `cargo run -p demo` (which resolves features for demo
+/// alone and rebuilt most of the tree).
+#[test]
+fn demo_builds_what_test_builds() {
+    let selection = |text: &str, after: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.contains(after))
+            .unwrap_or_else(|| panic!("no `{after}` in:\n{text}"));
+        let mut flags: Vec<String> = line
+            .split_whitespace()
+            .filter(|w| {
+                [
+                    "--workspace",
+                    "--all-targets",
+                    "-p",
+                    "--bins",
+                    "--lib",
+                    "--tests",
+                ]
+                .contains(w)
+                    || w.starts_with("--package")
+            })
+            .map(str::to_owned)
+            .collect();
+        flags.sort();
+        flags
+    };
+    let (ok, test) = make(&["-n", "test"]);
+    assert!(ok, "{test}");
+    let (ok, demo) = make(&["-n", "demo"]);
+    assert!(ok, "{demo}");
+    let built_by_test = selection(&test, "nextest run");
+    assert_eq!(built_by_test, ["--all-targets", "--workspace"], "{test}");
+    assert_eq!(selection(&demo, "--no-run"), built_by_test, "{demo}");
+    for rebuilding in ["cargo run", "cargo build"] {
+        assert!(!demo.contains(rebuilding), "{rebuilding} in: {demo}");
+    }
+    assert!(demo.contains("target/debug/suite-demo"), "{demo}");
+}

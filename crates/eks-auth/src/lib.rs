@@ -4,6 +4,8 @@
 //!   SigV4-presigned STS `GetCallerIdentity` URL, base64url-encoded (signed by `aws-sigv4`).
 //! - [`provider`]: a cached token source over a credentials provider (the Lambda execution
 //!   role, optionally an assumed role), refreshed before the token or the credentials expire.
+//! - [`cluster`]: the cluster's variables (`CLUSTER_NAME`, `API_SERVER`, `CERT_AUTHORITY`,
+//!   `ASSUMED_ROLE`), read the same way by every EKS-facing function, and its client.
 //! - [`client`]: a `kube::Client` that verifies TLS against the cluster CA and attaches a
 //!   fresh bearer token per request, refreshing once on 401.
 //! - `static_token` (feature `ssm`): for self-managed (k3s) clusters, a service-account token kept in an
@@ -11,6 +13,7 @@
 //!
 //! Nothing secret is ever formatted by `Debug`: see [`Secret`].
 pub mod client;
+pub mod cluster;
 pub mod endpoint;
 pub mod provider;
 mod secret;
@@ -19,6 +22,7 @@ pub mod static_token;
 pub mod token;
 
 pub use client::{BearerSource, ClusterAccess, KubeClientError, kube_client};
+pub use cluster::{ClusterError, EksCluster};
 pub use endpoint::StsEndpoint;
 pub use provider::{EksTokenProvider, ProviderError};
 pub use secret::Secret;

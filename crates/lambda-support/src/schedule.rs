@@ -1,20 +1,10 @@
 //! The trigger of the scheduled functions (queue-scaler, concurrency-scaler): an EventBridge
 //! schedule (`rate(1 minute)`). Anything else is refused with the field that gave it away,
 //! so a mis-wired rule shows up in the function's errors.
-use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use jiff::Timestamp;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EventError {
-    #[error("not an EventBridge event: {0}")]
-    Shape(String),
-    #[error("field `{field}`: expected {expected:?}, got {got:?}")]
-    Unexpected {
-        field: &'static str,
-        expected: &'static str,
-        got: Option<String>,
-    },
-}
+pub use crate::eventbridge::EventError;
+use crate::eventbridge::{envelope, expect, time};
 
 /// One scheduled run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,38 +17,15 @@ pub struct Tick {
 }
 
 pub fn decode(event: serde_json::Value, clock: Timestamp) -> Result<Tick, EventError> {
-    let event: CloudWatchEvent = crate::json::from_value(event).map_err(EventError::Shape)?;
-    expect("source", event.source.as_deref(), "aws.events")?;
-    expect(
-        "detail-type",
-        event.detail_type.as_deref(),
-        "Scheduled Event",
-    )?;
-    let scheduled = Timestamp::new(
-        event.time.timestamp(),
-        event.time.timestamp_subsec_nanos() as i32,
-    )
-    .map_err(|e| EventError::Shape(format!("field `time`: {e}")))?;
+    let event = envelope(event)?;
+    expect("source", event.source.as_deref(), "\"aws.events\"")?;
+    let detail_type = event.detail_type.as_deref();
+    expect("detail-type", detail_type, "\"Scheduled Event\"")?;
+    let scheduled = time(&event)?;
     Ok(Tick {
         scheduled,
         now: scheduled.max(clock),
     })
-}
-
-fn expect(
-    field: &'static str,
-    got: Option<&str>,
-    expected: &'static str,
-) -> Result<(), EventError> {
-    if got == Some(expected) {
-        Ok(())
-    } else {
-        Err(EventError::Unexpected {
-            field,
-            expected,
-            got: got.map(str::to_owned),
-        })
-    }
 }
 
 #[cfg(test)]

@@ -40,7 +40,9 @@ pub struct World {
 
 impl World {
     pub async fn start() -> World {
-        let moto = Moto::start().expect("moto");
+        // moto enforces the account's unreserved-concurrency floor only when told the quota.
+        let moto = Moto::start_with("us-east-1", &[("MOTO_LAMBDA_CONCURRENCY_QUOTA", "1000")])
+            .expect("moto");
         let tb = Cluster::start(ClusterConfig {
             cluster_name: CLUSTER.into(),
             sts_gateway: Some(moto.endpoint().to_owned()),

@@ -46,9 +46,18 @@ impl Moto {
     /// Starts a fresh moto; [`Moto::region`], [`Moto::sdk_config`] and [`Moto::env_for`] use
     /// `region`.
     pub fn start_in_region(region: &str) -> Result<Moto> {
+        Moto::start_with(region, &[])
+    }
+
+    /// As [`Moto::start_in_region`], the gateway (and moto in it) given `env` on top of this
+    /// process's: moto's own settings, such as `MOTO_LAMBDA_CONCURRENCY_QUOTA`.
+    pub fn start_with(region: &str, env: &[(&str, &str)]) -> Result<Moto> {
         let began = Instant::now();
         let mut command = Command::new("python3");
-        command.arg(GATEWAY_SCRIPT).args(["--port", "0"]);
+        command
+            .arg(GATEWAY_SCRIPT)
+            .args(["--port", "0"])
+            .envs(env.iter().copied());
         let mut process = Supervised::spawn("moto gateway", command)?;
         let endpoint = process.wait_for_line(START_DEADLINE, |line| {
             line.strip_prefix("ready ").map(str::to_owned)
