@@ -39,12 +39,15 @@ impl EksCluster {
         let assumed_role = env.optional_with("ASSUMED_ROLE", "an IAM role ARN", |v| {
             v.starts_with("arn:").then(|| v.to_owned())
         });
-        if name.is_empty() || api_server.is_empty() || ca.is_empty() {
-            return None;
-        }
-        let access = ClusterAccess::from_base64_ca(&api_server, &ca)
+        // The access is checked whenever both halves are set, so a bad endpoint is reported
+        // with a missing name rather than after it is fixed.
+        let access = (!api_server.is_empty() && !ca.is_empty())
+            .then(|| ClusterAccess::from_base64_ca(&api_server, &ca))?
             .map_err(|e| env.problem(e.to_string()))
             .ok()?;
+        if name.is_empty() {
+            return None;
+        }
         Some(EksCluster {
             name,
             access,
@@ -85,7 +88,7 @@ MIIBdzCCAR2gAwIBAgIBADAK
         ]);
         assert!(EksCluster::from_env(&mut env).is_none());
         let err = env.finish().unwrap_err().to_string();
-        for named in ["CLUSTER_NAME", "ASSUMED_ROLE"] {
+        for named in ["CLUSTER_NAME", "ASSUMED_ROLE", "http://plain"] {
             assert!(err.contains(named), "{named} not in: {err}");
         }
         let mut env = Env::from_pairs([

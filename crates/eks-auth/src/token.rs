@@ -171,7 +171,7 @@ mod tests {
     }
 
     /// Golden value produced by `aws eks get-token` (awscli 1.45.11) under libfaketime with
-    /// these credentials; the live comparison runs in tests/conformance.rs.
+    /// these credentials; the live comparison runs in tests/it/conformance.rs.
     #[test]
     fn matches_aws_eks_get_token_golden() {
         let now = at("2026-01-02T03:04:05Z");

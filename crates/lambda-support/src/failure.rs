@@ -1,6 +1,6 @@
 //! What a failed invocation reports to Lambda. The Runtime API's `errorType` is what
 //! operators alarm and search on, so each failure carries a stable name of its kind
-//! (`EventRejected`, `KubernetesUnavailable`, …) rather than the Rust type of a boxed error
+//! (`EventRejected`, `KubernetesFailed`, …) rather than the Rust type of a boxed error
 //! (`&alloc::boxed::Box<dyn core::error::Error + …>`), and `errorMessage` says what happened.
 use std::fmt::Display;
 use std::future::Future;
@@ -76,14 +76,14 @@ mod tests {
 
     impl ErrorType for Unreachable {
         fn error_type(&self) -> &'static str {
-            "KubernetesUnavailable"
+            "KubernetesFailed"
         }
     }
 
     #[test]
     fn a_failure_reports_its_name_and_message() {
         let d = Diagnostic::from(Failure::of(&Unreachable));
-        assert_eq!(d.error_type, "KubernetesUnavailable");
+        assert_eq!(d.error_type, "KubernetesFailed");
         assert_eq!(d.error_message, "the API server did not answer");
     }
 }
