@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lambda_support::{ConfigError, Env};
 
-use crate::decide::Policy;
+use crate::decide::{Policy, RebalanceMode};
 
 /// How a worker gets the k3s join token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,13 +18,13 @@ pub enum JoinToken {
     Embed,
 }
 
-/// What an "EC2 Instance Rebalance Recommendation" does to one of our workers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RebalanceMode {
-    /// Cordon only: no new pods land there; the interruption warning, if it comes, drains.
-    Cordon,
-    /// Launch a replacement, then cordon and drain the instance and terminate it (default).
-    Replace,
+/// Where the cluster CA comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClusterCa {
+    /// Base64 of the CA PEM (`CERT_AUTHORITY`); wins when both are set.
+    Base64(String),
+    /// An SSM parameter holding the CA PEM (`K8S_CA_PARAM`), read once.
+    Param(String),
 }
 
 #[derive(Clone, Debug)]
@@ -45,9 +45,7 @@ pub struct Config {
     pub join_token: JoinToken,
     pub k3s_token_param: String,
     pub api_token_param: String,
-    /// Base64 of the cluster CA PEM (`CERT_AUTHORITY`), else read from `K8S_CA_PARAM`.
-    pub cert_authority: Option<String>,
-    pub ca_param: Option<String>,
+    pub cluster_ca: ClusterCa,
     /// Fixed API server URL; default `https://<control plane private IP>:6443`.
     pub api_server: Option<String>,
     /// Fixed Prometheus URL; default `http://<control plane private IP>:PROM_NODEPORT`.
@@ -206,9 +204,15 @@ impl Config {
         if ami_id.is_none() && launch_template.is_none() {
             env.problem("WORKER_AMI_ID or WORKER_LAUNCH_TEMPLATE is missing (expected one)");
         }
-        if cert_authority.is_none() && ca_param.is_none() {
-            env.problem("CERT_AUTHORITY or K8S_CA_PARAM is missing (expected one)");
-        }
+        let cluster_ca = match (cert_authority, ca_param) {
+            (Some(b64), _) => ClusterCa::Base64(b64),
+            (None, Some(param)) => ClusterCa::Param(param),
+            (None, None) => {
+                env.problem("CERT_AUTHORITY or K8S_CA_PARAM is missing (expected one)");
+                // Never used: `env.finish()` fails (as `required` answers a default).
+                ClusterCa::Base64(String::new())
+            }
+        };
         // The lease outlives the longest action of one run, so no second run starts while a
         // drain is still going.
         let longest = drain_timeout.max(spot_drain_timeout) + Duration::from_secs(60);
@@ -246,8 +250,7 @@ impl Config {
             join_token,
             k3s_token_param,
             api_token_param,
-            cert_authority,
-            ca_param,
+            cluster_ca,
             api_server,
             prometheus_url,
             prom_nodeport,
@@ -330,6 +333,19 @@ pub(crate) mod tests {
         assert_eq!(c.rebalance, RebalanceMode::Replace);
         assert_eq!((c.worker_cpu_milli, c.worker_memory_bytes), (2000, 4 << 30));
         assert!(c.spot && !c.dry_run);
+        assert_eq!(c.cluster_ca, ClusterCa::Base64("LS0t".into()));
+    }
+
+    #[test]
+    fn the_ca_comes_from_cert_authority_else_its_parameter() {
+        let mut env = minimal();
+        env.retain(|(k, _)| *k != "CERT_AUTHORITY");
+        env.push(("K8S_CA_PARAM", "/k3s/ca"));
+        let c = Config::from_env(Env::from_pairs(env.clone())).unwrap();
+        assert_eq!(c.cluster_ca, ClusterCa::Param("/k3s/ca".into()));
+        env.push(("CERT_AUTHORITY", "LS0t"));
+        let c = Config::from_env(Env::from_pairs(env)).unwrap();
+        assert_eq!(c.cluster_ca, ClusterCa::Base64("LS0t".into()));
     }
 
     #[test]

@@ -19,10 +19,16 @@
 //!   remaining workers still fit their allocatable CPU.
 //! - The control plane and instances without the worker tag never reach this function: they
 //!   are not workers.
+//!
+//! What an EC2 Spot event does is [`spot_action`]'s table (`decide/spot.rs`). The
+//! configuration builds these types (`config` imports `decide`, never the reverse).
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
+
+mod spot;
+pub use spot::{Ownership, RebalanceMode, SpotAction, SpotKind, may_replace, spot_action};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Policy {
@@ -79,6 +85,34 @@ pub struct Demand {
     pub pending_memory_bytes: u64,
     pub node_cpu_milli: u64,
     pub node_memory_bytes: u64,
+}
+
+/// CPU and memory: what pods request, what a node offers. Ordered by CPU, then memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Resources {
+    pub cpu_milli: u64,
+    pub memory_bytes: u64,
+}
+
+impl Demand {
+    /// What the `pending` pods request, against what one new worker offers: the largest
+    /// allocatable among the Ready workers' nodes (most CPU, then most memory: one node's
+    /// figures, never mixed, as a new worker is launched from the same instance types), or
+    /// `configured` (`WORKER_NODE_CPU`, `WORKER_NODE_MEMORY`) while no worker is Ready to
+    /// learn it from.
+    pub fn new(
+        pending: Resources,
+        ready_nodes: impl IntoIterator<Item = Resources>,
+        configured: Resources,
+    ) -> Demand {
+        let node = ready_nodes.into_iter().max().unwrap_or(configured);
+        Demand {
+            pending_cpu_milli: pending.cpu_milli,
+            pending_memory_bytes: pending.memory_bytes,
+            node_cpu_milli: node.cpu_milli,
+            node_memory_bytes: node.memory_bytes,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -332,67 +366,11 @@ pub fn spread(subnets: &[(String, String)], workers: &[Worker], count: u32) -> V
     out
 }
 
-/// Whose instance an EC2 event names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ownership {
-    /// Tagged as this cluster's worker, running.
-    Worker,
-    ControlPlane,
-    /// Not ours (no worker tag), or not found.
-    Foreign,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpotKind {
-    Interruption,
-    Rebalance,
-}
-
-/// What an EC2 Spot event does, at a glance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpotAction {
-    Ignore(&'static str),
-    /// Cordon now; launch a replacement and drain in parallel; terminate.
-    CordonDrainReplace,
-    /// Cordon only (REBALANCE_MODE=cordon).
-    Cordon,
-    /// Launch a replacement first, then cordon, drain, terminate (REBALANCE_MODE=replace).
-    ReplaceThenDrain,
-}
-
-pub fn spot_action(
-    kind: SpotKind,
-    owner: Ownership,
-    mode: crate::config::RebalanceMode,
-) -> SpotAction {
-    use crate::config::RebalanceMode;
-    match (owner, kind, mode) {
-        (Ownership::Foreign, _, _) => SpotAction::Ignore("not_ours"),
-        (Ownership::ControlPlane, _, _) => SpotAction::Ignore("control_plane"),
-        (Ownership::Worker, SpotKind::Interruption, _) => SpotAction::CordonDrainReplace,
-        (Ownership::Worker, SpotKind::Rebalance, RebalanceMode::Cordon) => SpotAction::Cordon,
-        (Ownership::Worker, SpotKind::Rebalance, RebalanceMode::Replace) => {
-            SpotAction::ReplaceThenDrain
-        }
-    }
-}
-
-/// Whether a replacement for `leaving` may be launched: the workers that stay (and those
-/// joining) are below `MAX_WORKERS`.
-pub fn may_replace(policy: &Policy, workers: &[Worker], leaving: &str) -> bool {
-    let staying = workers
-        .iter()
-        .filter(|w| w.state != WorkerState::Leaving && w.instance_id != leaving)
-        .count() as u32;
-    staying < policy.max
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RebalanceMode;
 
-    fn policy() -> Policy {
+    pub(super) fn policy() -> Policy {
         Policy {
             cpu_up: 70.0,
             cpu_down: 30.0,
@@ -407,7 +385,7 @@ mod tests {
         }
     }
 
-    fn w(id: &str, zone: &str, state: WorkerState, requested: u64) -> Worker {
+    pub(super) fn w(id: &str, zone: &str, state: WorkerState, requested: u64) -> Worker {
         Worker {
             instance_id: id.into(),
             zone: zone.into(),
@@ -812,59 +790,68 @@ mod tests {
     }
 
     #[test]
-    fn the_spot_table() {
-        use Ownership::*;
-        use SpotKind::*;
+    fn a_new_worker_offers_what_the_largest_ready_node_offers() {
+        let r = |cpu_milli, gib: u64| Resources {
+            cpu_milli,
+            memory_bytes: gib << 30,
+        };
+        let configured = r(2000, 4);
         let table = [
             (
-                Interruption,
-                Foreign,
-                RebalanceMode::Replace,
-                SpotAction::Ignore("not_ours"),
+                "no Ready worker yet: the configured size",
+                vec![],
+                r(2000, 4),
+            ),
+            ("one node", vec![r(4000, 8)], r(4000, 8)),
+            (
+                "most CPU wins, with its own memory",
+                vec![r(2000, 16), r(4000, 8)],
+                r(4000, 8),
             ),
             (
-                Rebalance,
-                Foreign,
-                RebalanceMode::Cordon,
-                SpotAction::Ignore("not_ours"),
-            ),
-            (
-                Interruption,
-                ControlPlane,
-                RebalanceMode::Replace,
-                SpotAction::Ignore("control_plane"),
-            ),
-            (
-                Interruption,
-                Worker,
-                RebalanceMode::Cordon,
-                SpotAction::CordonDrainReplace,
-            ),
-            (Rebalance, Worker, RebalanceMode::Cordon, SpotAction::Cordon),
-            (
-                Rebalance,
-                Worker,
-                RebalanceMode::Replace,
-                SpotAction::ReplaceThenDrain,
+                "equal CPU: most memory",
+                vec![r(4000, 8), r(4000, 16)],
+                r(4000, 16),
             ),
         ];
-        for (kind, owner, mode, want) in table {
+        for (name, nodes, want) in table {
+            let d = Demand::new(r(700, 1), nodes, configured);
             assert_eq!(
-                spot_action(kind, owner, mode),
-                want,
-                "{kind:?} {owner:?} {mode:?}"
+                (d.node_cpu_milli, d.node_memory_bytes),
+                (want.cpu_milli, want.memory_bytes),
+                "{name}"
+            );
+            assert_eq!(
+                (d.pending_cpu_milli, d.pending_memory_bytes),
+                (700, 1 << 30)
             );
         }
     }
 
     #[test]
-    fn replacements_never_exceed_max() {
-        let p = policy();
-        let mut workers: Vec<Worker> = (0..5)
-            .map(|i| w(&format!("i-{i}"), "z", WorkerState::Ready, 0))
-            .collect();
-        assert!(may_replace(&p, &workers, "i-0"));
-        workers.push(w("i-5", "z", WorkerState::Joining, 0));
-        assert!(!may_replace(&p, &workers, "i-0"));
+    fn pending_pods_are_sized_on_the_learned_worker() {
+        let r = |cpu_milli, gib: u64| Resources {
+            cpu_milli,
+            memory_bytes: gib << 30,
+        };
+        let configured = r(2000, 4);
+        let table = [
+            (
+                "4.5 cores on the configured 2-core size",
+                r(4500, 1),
+                vec![],
+                3,
+            ),
+            ("4.5 cores on 4-core nodes", r(4500, 1), vec![r(4000, 8)], 2),
+            ("10 GiB on the configured 4 GiB", r(100, 10), vec![], 3),
+            ("10 GiB on 16 GiB nodes", r(100, 10), vec![r(4000, 16)], 1),
+        ];
+        for (name, pending, nodes, want) in table {
+            let mut o = observed(two());
+            o.demand = Demand::new(pending, nodes, configured);
+            o.metrics.pending_pods = 3;
+            o.metrics.pending_sustained = true;
+            assert_eq!(shape(&decide(&policy(), &o)), up(want, 2), "{name}");
+        }
     }
 }

@@ -4,18 +4,11 @@
 //! mis-wired rule shows up in the function's errors and changes nothing.
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use jiff::Timestamp;
+pub use lambda_support::eventbridge::EventError;
+use lambda_support::eventbridge::{envelope, expect, time};
 
-#[derive(Debug, thiserror::Error)]
-pub enum EventError {
-    #[error("not an EventBridge event: {0}")]
-    Shape(String),
-    #[error("field `{field}`: expected {expected}, got {got:?}")]
-    Unexpected {
-        field: &'static str,
-        expected: &'static str,
-        got: Option<String>,
-    },
-}
+const SPOT_WARNING: &str = "EC2 Spot Instance Interruption Warning";
+const REBALANCE: &str = "EC2 Instance Rebalance Recommendation";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {
@@ -40,37 +33,23 @@ pub struct Event {
 }
 
 pub fn decode(event: serde_json::Value, clock: Timestamp) -> Result<Event, EventError> {
-    let event: CloudWatchEvent =
-        serde_json::from_value(event).map_err(|e| EventError::Shape(e.to_string()))?;
-    let source = event.source.as_deref();
+    let event = envelope(event)?;
     let detail_type = event.detail_type.as_deref();
-    let instance = |event: &CloudWatchEvent| -> Result<String, EventError> {
-        let id = event.detail.as_ref().and_then(|d| d.get("instance-id"));
-        match id.and_then(|v| v.as_str()) {
-            Some(id) if id.starts_with("i-") && id.len() > 2 => Ok(id.to_owned()),
-            other => Err(EventError::Unexpected {
-                field: "detail.instance-id",
-                expected: "an instance id such as i-0123456789abcdef0",
-                got: other
-                    .map(str::to_owned)
-                    .or_else(|| id.map(|v| v.to_string())),
-            }),
+    let trigger = match (event.source.as_deref(), detail_type) {
+        (Some("aws.events"), _) => {
+            expect("detail-type", detail_type, "\"Scheduled Event\"")?;
+            Trigger::Schedule
         }
-    };
-    let trigger = match (source, detail_type) {
-        (Some("aws.events"), Some("Scheduled Event")) => Trigger::Schedule,
-        (Some("aws.ec2"), Some("EC2 Spot Instance Interruption Warning")) => {
-            Trigger::SpotInterruption {
-                instance_id: instance(&event)?,
-            }
-        }
-        (Some("aws.ec2"), Some("EC2 Instance Rebalance Recommendation")) => Trigger::Rebalance {
-            instance_id: instance(&event)?,
+        (Some("aws.ec2"), Some(SPOT_WARNING)) => Trigger::SpotInterruption {
+            instance_id: instance_id(&event)?,
         },
-        (Some("aws.events" | "aws.ec2"), other) => {
+        (Some("aws.ec2"), Some(REBALANCE)) => Trigger::Rebalance {
+            instance_id: instance_id(&event)?,
+        },
+        (Some("aws.ec2"), other) => {
             return Err(EventError::Unexpected {
                 field: "detail-type",
-                expected: "\"Scheduled Event\", \"EC2 Spot Instance Interruption Warning\" or \"EC2 Instance Rebalance Recommendation\"",
+                expected: "\"EC2 Spot Instance Interruption Warning\" or \"EC2 Instance Rebalance Recommendation\"",
                 got: other.map(str::to_owned),
             });
         }
@@ -82,16 +61,26 @@ pub fn decode(event: serde_json::Value, clock: Timestamp) -> Result<Event, Event
             });
         }
     };
-    let scheduled = Timestamp::new(
-        event.time.timestamp(),
-        event.time.timestamp_subsec_nanos() as i32,
-    )
-    .map_err(|e| EventError::Shape(format!("field `time`: {e}")))?;
     Ok(Event {
         trigger,
-        now: scheduled.max(clock),
+        now: time(&event)?.max(clock),
         id: event.id.unwrap_or_default(),
     })
+}
+
+/// `detail.instance-id` of an EC2 event.
+fn instance_id(event: &CloudWatchEvent) -> Result<String, EventError> {
+    let id = event.detail.as_ref().and_then(|d| d.get("instance-id"));
+    match id.and_then(|v| v.as_str()) {
+        Some(id) if id.starts_with("i-") && id.len() > 2 => Ok(id.to_owned()),
+        other => Err(EventError::Unexpected {
+            field: "detail.instance-id",
+            expected: "an instance id such as i-0123456789abcdef0",
+            got: other
+                .map(str::to_owned)
+                .or_else(|| id.map(|v| v.to_string())),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +132,19 @@ mod tests {
         bad_id["detail"]["instance-id"] = 42.into();
         assert!(err(bad_id).contains("detail.instance-id"));
         assert!(err(serde_json::json!({"n": 1})).contains("missing field"));
+        let mut ec2_schedule = sample("scheduled");
+        ec2_schedule["source"] = "aws.ec2".into();
+        assert!(err(ec2_schedule).contains("field `detail-type`"));
+    }
+
+    /// The suite's malformed-input table, for each trigger.
+    #[test]
+    fn malformed_events_are_refused_naming_the_field() {
+        use lambda_support::testing::{malformed_eventbridge, misjudged};
+        for name in ["scheduled", "spot-interruption", "rebalance"] {
+            let cases = malformed_eventbridge(&sample(name));
+            let wrong = misjudged(cases, |e| decode(e, Timestamp::UNIX_EPOCH));
+            assert!(wrong.is_empty(), "{name}: {}", wrong.join("\n"));
+        }
     }
 }

@@ -3,12 +3,20 @@
 //! interruption and rebalance events, and keeps a lease, its state and a decision log in
 //! DynamoDB. The Lambda is `src/main.rs`; `src/bin/simulate.rs` replays workload traces
 //! through the same [`decide`].
+//!
+//! `event` → [`decide`] (pure) → [`apply`] (the shell, by lifecycle), answering an
+//! [`answer::Answer`] or an [`error::Error`]. Adapters: [`ec2`], [`store`] (DynamoDB),
+//! [`ssm`], [`cluster`] and [`kube_client`] (Kubernetes), [`prometheus`].
+pub mod answer;
 pub mod apply;
 pub mod cluster;
 pub mod config;
 pub mod decide;
 pub mod ec2;
+pub mod error;
 pub mod event;
+pub mod kube_client;
 pub mod prometheus;
 pub mod quantity;
+pub mod ssm;
 pub mod store;

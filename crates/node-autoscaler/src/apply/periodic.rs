@@ -1,0 +1,256 @@
+//! The periodic run (the schedule), under the `periodic` lease: finish what an earlier run
+//! left half done, observe, remove the instances that never joined, decide, act. In
+//! `DRY_RUN` there is no lease: the same steps decide and log, and change nothing.
+use jiff::Timestamp;
+
+use super::Context;
+use super::action::{self, PERIODIC};
+use super::context::ControlPlane;
+use super::launch::launch;
+use super::observe::{self, Observation, Unjoined};
+use crate::answer::{Aborted, Launched, Periodic, Removal, Removed, Resumed, Seen};
+use crate::cluster;
+use crate::decide::{self, Plan};
+use crate::error::Error;
+use crate::event::Event;
+use crate::store::{ActionKind, Lease, State};
+
+pub(super) async fn run(ctx: &Context, event: &Event) -> Result<Periodic, Error> {
+    if ctx.config.dry_run {
+        return Box::pin(evaluate(ctx, event, None)).await;
+    }
+    let owner = ctx.owner(event);
+    let Some(lease) = ctx
+        .store
+        .acquire(PERIODIC, &owner, event.now, ctx.config.lease)
+        .await?
+    else {
+        let holder = ctx.store.holder(PERIODIC).await?.map(|(owner, _)| owner);
+        tracing::info!(
+            decision = "locked",
+            holder = holder.as_deref(),
+            "another run holds the lease; nothing done"
+        );
+        return Ok(Periodic::Locked { holder });
+    };
+    let result = Box::pin(evaluate(ctx, event, Some(&lease))).await;
+    if let Err(e) = ctx.store.release(&lease).await {
+        tracing::warn!(error = %e, "lease not released; it expires by itself");
+    }
+    result
+}
+
+/// One evaluation; `lease` is `None` in `DRY_RUN`.
+async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result<Periodic, Error> {
+    let cp = ctx.control_plane().await?;
+    let resumed = match lease {
+        Some(lease) => resume_recorded(ctx, &cp.kube, lease, event.now).await?,
+        None => Vec::new(),
+    };
+    let observation = observe::observe(ctx, &cp.kube, &cp.prometheus, event.now).await?;
+    let unjoined_terminated = remove_unjoined(ctx, &cp.kube, lease, &observation.unjoined).await?;
+    let plan = decide::decide(&ctx.config.policy, &observation.observed);
+    let seen = Seen {
+        workers: observation.observed.workers.len(),
+        cpu: observation.observed.metrics.cpu_percent,
+        pending: observation.observed.metrics.pending_pods,
+        resumed,
+        unjoined_terminated,
+    };
+    act(ctx, event, lease, &cp, &observation, plan, seen).await
+}
+
+/// Finishes (or rolls back) every action an earlier run recorded.
+async fn resume_recorded(
+    ctx: &Context,
+    kube: &kube::Client,
+    lease: &Lease,
+    now: Timestamp,
+) -> Result<Vec<Resumed>, Error> {
+    let mut resumed = Vec::new();
+    for recorded in ctx.store.actions().await? {
+        if let Some(outcome) = Box::pin(action::resume(ctx, kube, lease, &recorded, now)).await? {
+            resumed.push(Resumed {
+                instance: recorded.instance_id,
+                kind: recorded.kind.as_str(),
+                outcome,
+            });
+        }
+    }
+    Ok(resumed)
+}
+
+/// No orphans: instances that never joined within `JOIN_TIMEOUT_SEC` go, with the Node
+/// they registered. The ids terminated.
+async fn remove_unjoined(
+    ctx: &Context,
+    kube: &kube::Client,
+    lease: Option<&Lease>,
+    unjoined: &[Unjoined],
+) -> Result<Vec<String>, Error> {
+    if unjoined.is_empty() {
+        return Ok(Vec::new());
+    }
+    let c = &ctx.config;
+    let ids: Vec<String> = unjoined.iter().map(|u| u.instance.clone()).collect();
+    tracing::info!(decision = "terminate_unjoined", instances = ?ids, join_timeout_s = c.join_timeout.as_secs(), "instances never became Ready nodes");
+    if lease.is_none() {
+        return Ok(Vec::new());
+    }
+    let terminated = ctx
+        .ec2
+        .terminate_owned(&ids, &c.worker_tag, &c.master_tag)
+        .await?;
+    // Their Node objects, if they registered, would stay NotReady for ever: no cloud
+    // controller removes them in a self-managed cluster.
+    for u in unjoined {
+        if let (Some(node), true) = (&u.node, terminated.contains(&u.instance)) {
+            cluster::delete_node(kube, node).await?;
+        }
+    }
+    Ok(terminated)
+}
+
+/// Carries out `plan` (only logs it without a lease) and says what was done.
+async fn act(
+    ctx: &Context,
+    event: &Event,
+    lease: Option<&Lease>,
+    cp: &ControlPlane,
+    observation: &Observation,
+    plan: Plan,
+    seen: Seen,
+) -> Result<Periodic, Error> {
+    Ok(match plan {
+        Plan::Hold { why, reason } => {
+            tracing::info!(
+                decision = "hold",
+                why,
+                reason = reason.as_str(),
+                workers = seen.workers,
+                "hold"
+            );
+            Periodic::Hold { seen, why, reason }
+        }
+        Plan::ScaleUp {
+            count,
+            from,
+            to,
+            reason,
+        } => {
+            tracing::info!(
+                decision = "scale_up",
+                from,
+                to,
+                count,
+                reason = reason.as_str(),
+                "scale up"
+            );
+            let launched = match lease {
+                Some(lease) => Some(scale_up(ctx, event, lease, cp, observation, count).await?),
+                None => None,
+            };
+            Periodic::ScaleUp {
+                seen,
+                from,
+                to,
+                reason,
+                launched,
+            }
+        }
+        Plan::ScaleDown {
+            instances: victims,
+            from,
+            to,
+            reason,
+        } => {
+            tracing::info!(decision = "scale_down", from, to, instances = ?victims, reason = reason.as_str(), "scale down");
+            let removed = match lease {
+                Some(lease) => Some(
+                    scale_down(ctx, event, lease, &cp.kube, observation, &victims, &reason).await?,
+                ),
+                None => None,
+            };
+            Periodic::ScaleDown {
+                seen,
+                from,
+                to,
+                reason,
+                victims,
+                removed,
+            }
+        }
+    })
+}
+
+async fn scale_up(
+    ctx: &Context,
+    event: &Event,
+    lease: &Lease,
+    cp: &ControlPlane,
+    observation: &Observation,
+    count: u32,
+) -> Result<Launched, Error> {
+    // Check the fence before acting, not only after: a holder whose lease was taken over
+    // stops here, before it launches anything.
+    ctx.store.put_state(lease, observation.state).await?;
+    let workers = &observation.observed.workers;
+    let launched = launch(ctx, &cp.instance, workers, count, &event.id).await?;
+    if !launched.launched.is_empty() {
+        let state = State {
+            last_up: Some(event.now.as_second()),
+            ..observation.state
+        };
+        ctx.store.put_state(lease, state).await?;
+    }
+    if launched.launched.is_empty() && !launched.errors.is_empty() {
+        return Err(Error::NothingLaunched(launched.errors));
+    }
+    Ok(launched)
+}
+
+/// Each victim in turn: recorded, drained, terminated; a failed drain is rolled back and
+/// the victim kept.
+async fn scale_down(
+    ctx: &Context,
+    event: &Event,
+    lease: &Lease,
+    kube: &kube::Client,
+    observation: &Observation,
+    victims: &[String],
+    reason: &str,
+) -> Result<Removed, Error> {
+    let c = &ctx.config;
+    let now = event.now;
+    let state = State {
+        last_down: Some(now.as_second()),
+        ..observation.state
+    };
+    ctx.store.put_state(lease, state).await?;
+    let mut removed = Removed {
+        terminated: Vec::new(),
+        aborted: Vec::new(),
+    };
+    for id in victims {
+        let Some(node) = observation
+            .instances
+            .iter()
+            .find(|i| &i.id == id)
+            .and_then(|i| observation.view.node_of(i))
+        else {
+            continue;
+        };
+        let (kind, timeout) = (ActionKind::ScaleDown, c.drain_timeout);
+        let record = action::record(id, &node.name, kind, PERIODIC, reason.into(), now, timeout);
+        ctx.store.put_action(lease, &record).await?;
+        let outcome = action::carry_out(ctx, kube, lease, &record, timeout);
+        match Box::pin(outcome).await? {
+            Removal::Terminated => removed.terminated.push(id.clone()),
+            Removal::Aborted(why) => removed.aborted.push(Aborted {
+                instance: id.clone(),
+                why,
+            }),
+        }
+    }
+    Ok(removed)
+}
