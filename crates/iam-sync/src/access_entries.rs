@@ -1,5 +1,7 @@
 //! The EKS access-entry backend: an IAM user's entry is a STANDARD access entry whose
 //! principal is the user's ARN, with `kubernetesGroups` and the username iam-sync gives.
+//! Entries are read, planned and written one by one; a write that finds another writer got
+//! there first (ResourceInUse on create, NotFound on update) re-reads and re-plans.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -16,6 +18,18 @@ pub struct EksError {
     /// Another writer got there first (ResourceInUse on create, NotFound on update/delete):
     /// re-read and re-decide.
     pub raced: bool,
+}
+
+/// EKS access-entry races (create vs create) re-read this many times in all.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// The entries a plan judges.
+#[derive(Clone, Copy, Debug)]
+pub enum Entries<'a> {
+    /// One principal's.
+    Of(&'a str),
+    /// Every entry whose principal ARN starts with this prefix (ignoring case).
+    Under(&'a str),
 }
 
 pub struct AccessEntries {
@@ -113,6 +127,51 @@ impl AccessEntries {
             out.extend(self.describe(&arn).await?);
         }
         Ok(out)
+    }
+
+    pub async fn read(&self, entries: Entries<'_>) -> Result<Vec<Identity>, EksError> {
+        match entries {
+            Entries::Of(arn) => Ok(self.describe(arn).await?.into_iter().collect()),
+            Entries::Under(prefix) => self.observed(prefix).await,
+        }
+    }
+
+    /// Reads `entries`, asks `plan(observed)` for the changes and applies them; when a change
+    /// met another writer, starts over from a fresh read, so `plan` always judges what it
+    /// replaces. With `dry_run`, plans once and writes nothing. Returns the changes and the
+    /// attempts made.
+    pub async fn converge(
+        &self,
+        entries: Entries<'_>,
+        dry_run: bool,
+        mut plan: impl FnMut(&[Identity]) -> Vec<Change>,
+    ) -> Result<(Vec<Change>, u32), EksError> {
+        let mut attempt = 1;
+        loop {
+            let changes = plan(&self.read(entries).await?);
+            if dry_run {
+                return Ok((changes, attempt));
+            }
+            let mut raced = false;
+            for c in &changes {
+                match self.apply(c).await {
+                    Ok(()) => {}
+                    Err(e) if e.raced && attempt < MAX_ATTEMPTS => {
+                        tracing::info!(
+                            arn = c.arn(),
+                            attempt,
+                            "access entry changed under us; re-reading"
+                        );
+                        raced = true;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !raced {
+                return Ok((changes, attempt));
+            }
+            attempt += 1;
+        }
     }
 
     pub async fn apply(&self, change: &Change) -> Result<(), EksError> {

@@ -1,33 +1,37 @@
-//! Carrying out a trigger: read the mapping, ask IAM, plan with [`crate::decide`], write the
-//! backend (aws-auth under optimistic concurrency, or access entries), then the records.
+//! Carrying out a trigger, in named steps: `membership` for one user's event, `resync` for
+//! everyone. Each reads the group mapping, asks IAM, plans with [`crate::decide`], converges
+//! the backend (`identities`: aws-auth under optimistic concurrency, or access entries), then
+//! writes the records (`write_records`). This module holds what the two share and the answer,
+//! [`Summary`].
 //!
 //! Failure behaviour: an unreadable mapping, IAM or backend failure fails the invocation
 //! (EventBridge/Lambda retry it; the resync heals anything still missed). A record that could
 //! not be written fails it too, after the identity was applied (the retry finds the identity
 //! right and writes the record).
-use std::collections::BTreeMap;
+mod identities;
+mod membership;
+mod resync;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use aws_config::SdkConfig;
 use futures_util::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_ops::crd::iam_user_group::{IamUserGroup, LastEvent};
 use kube::Api;
+use lambda_support::aws::LazyClient;
 use serde::Serialize;
 
-use crate::access_entries::{AccessEntries, EksError};
-use crate::aws_auth::{self, AwsAuthError, MapUser, UserEdit};
+use crate::access_entries::AccessEntries;
 use crate::config::{Backend, Config};
-use crate::decide::{self, Change, IamUser, Identity, RecordChange};
-use crate::event::{Membership, Origin, Trigger};
-use crate::iam::{Iam, IamError};
-use crate::mapping::{self, Mapping, MappingError};
-use crate::records::{self, RecordError};
+use crate::decide::{Change, RecordChange};
+use crate::error::Error;
+use crate::event::Trigger;
+use crate::iam::Iam;
+use crate::mapping::{self, Mapping};
+use crate::records;
 
-pub const AWS_AUTH: (&str, &str) = ("kube-system", "aws-auth");
-/// EKS access-entry races (create vs create) re-read this many times in all.
-const MAX_ATTEMPTS: u32 = 4;
 /// Record writes in flight at once during a resync.
 const PARALLEL_RECORDS: usize = 16;
 
@@ -63,33 +67,51 @@ pub struct Summary {
     pub records: u64,
     pub backend: &'static str,
     pub dry_run: bool,
-    /// aws-auth writes tried (more than 1: a concurrent writer was met and re-read).
+    /// Backend writes tried (more than 1: a concurrent writer was met and re-read).
     pub attempts: u32,
     pub api_calls: Calls,
     pub elapsed_ms: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("reading the group mapping {0}: {1}")]
-    MappingRead(String, #[source] kube::Error),
-    #[error(transparent)]
-    Mapping(#[from] MappingError),
-    #[error(transparent)]
-    Iam(#[from] IamError),
-    #[error(transparent)]
-    AwsAuth(#[from] AwsAuthError),
-    #[error(transparent)]
-    Eks(#[from] EksError),
-    #[error(transparent)]
-    Record(#[from] RecordError),
+/// What a trigger came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Not a membership change of ours.
+    Ignored,
+    /// A membership change of an IAM group the mapping does not name.
+    UnmappedGroup,
+    /// The backend and the records converged to IAM (or, in a dry run, would have).
+    Converged {
+        changes: Vec<Change>,
+        attempts: u32,
+        records: u64,
+    },
+}
+
+impl Outcome {
+    fn decision(&self, dry_run: bool) -> &'static str {
+        match self {
+            Outcome::Ignored => "ignored",
+            Outcome::UnmappedGroup => "unmapped_group",
+            Outcome::Converged { changes, .. } if changes.is_empty() => "unchanged",
+            Outcome::Converged { .. } if dry_run => "dry_run",
+            Outcome::Converged { .. } => "applied",
+        }
+    }
 }
 
 impl Context {
-    pub fn new(kube: kube::Client, iam: Iam, eks: Option<AccessEntries>, config: Config) -> Self {
+    /// The IAM client, and with `BACKEND=access-entries` the EKS one, are built on first use.
+    pub fn new(kube: kube::Client, sdk: &SdkConfig, config: Config) -> Self {
+        let eks = (config.backend == Backend::AccessEntries).then(|| {
+            AccessEntries::new(
+                LazyClient::new(sdk, aws_sdk_eks::Client::new),
+                &config.cluster.name,
+            )
+        });
         Context {
             kube,
-            iam,
+            iam: Iam::new(LazyClient::new(sdk, aws_sdk_iam::Client::new)),
             eks,
             config,
             kube_calls: AtomicU64::new(0),
@@ -116,51 +138,47 @@ impl Context {
     }
 }
 
-pub async fn run(ctx: &Context, trigger: Trigger) -> Result<Summary, RunError> {
+/// Carries out `trigger` and answers what was done.
+pub async fn handle(ctx: &Context, trigger: Trigger) -> Result<Summary, Error> {
     let began = std::time::Instant::now();
     let before = ctx.calls();
-    let mut summary = Summary {
-        trigger: String::new(),
-        decision: "unchanged",
-        user: None,
-        changes: Vec::new(),
-        records: 0,
-        backend: ctx.config.backend.as_str(),
-        dry_run: ctx.config.dry_run,
-        attempts: 0,
-        api_calls: Calls::default(),
-        elapsed_ms: 0,
-    };
-    match trigger {
+    let outcome = match &trigger {
         Trigger::Ignored { event_name, reason } => {
             tracing::info!(decision = "ignored", event = %event_name, reason, "not a membership change");
-            summary.trigger = event_name;
-            summary.decision = "ignored";
+            Outcome::Ignored
         }
-        Trigger::Membership(m) => {
-            summary.trigger = m.action.event_name().to_owned();
-            summary.user = Some(m.user_name.clone());
-            membership(ctx, &m, &mut summary).await?;
-        }
-        Trigger::Resync(origin) => {
-            summary.trigger = "Resync".into();
-            resync(ctx, &origin, &mut summary).await?;
-        }
-    }
-    if summary.decision == "unchanged" && !summary.changes.is_empty() {
-        summary.decision = if ctx.config.dry_run {
-            "dry_run"
-        } else {
-            "applied"
-        };
-    }
-    let after = ctx.calls();
-    summary.api_calls = Calls {
-        iam: after.iam - before.iam,
-        kubernetes: after.kubernetes - before.kubernetes,
-        eks: after.eks - before.eks,
+        Trigger::Membership(m) => membership::run(ctx, m).await?,
+        Trigger::Resync(origin) => resync::run(ctx, origin).await?,
     };
-    summary.elapsed_ms = began.elapsed().as_millis() as u64;
+    let after = ctx.calls();
+    let decision = outcome.decision(ctx.config.dry_run);
+    let (changes, attempts, records) = match outcome {
+        Outcome::Converged {
+            changes,
+            attempts,
+            records,
+        } => (changes, attempts, records),
+        Outcome::Ignored | Outcome::UnmappedGroup => (Vec::new(), 0, 0),
+    };
+    let summary = Summary {
+        trigger: trigger.name().to_owned(),
+        decision,
+        user: match trigger {
+            Trigger::Membership(m) => Some(m.user_name),
+            Trigger::Resync(_) | Trigger::Ignored { .. } => None,
+        },
+        changes,
+        records,
+        backend: ctx.config.backend.as_str(),
+        dry_run: ctx.config.dry_run,
+        attempts,
+        api_calls: Calls {
+            iam: after.iam - before.iam,
+            kubernetes: after.kubernetes - before.kubernetes,
+            eks: after.eks - before.eks,
+        },
+        elapsed_ms: began.elapsed().as_millis() as u64,
+    };
     tracing::info!(
         trigger = %summary.trigger,
         decision = summary.decision,
@@ -176,306 +194,97 @@ pub async fn run(ctx: &Context, trigger: Trigger) -> Result<Summary, RunError> {
     Ok(summary)
 }
 
-async fn read_mapping(ctx: &Context) -> Result<Mapping, RunError> {
+/// Step: the group mapping, from its ConfigMap.
+async fn read_mapping(ctx: &Context) -> Result<Mapping, Error> {
     let (ns, name) = &ctx.config.mapping;
     let source = format!("{ns}/{name}");
     ctx.kube_calls(1);
     let cm = Api::<ConfigMap>::namespaced(ctx.kube.clone(), ns)
         .get(name)
         .await
-        .map_err(|e| RunError::MappingRead(source.clone(), e))?;
+        .map_err(|e| Error::MappingRead(source.clone(), e))?;
     let text = cm.data.as_ref().and_then(|d| d.get(mapping::KEY));
     Ok(Mapping::parse(&source, text.map(String::as_str))?)
 }
 
-fn log_change(trigger: &str, change: &Change, dry_run: bool) {
-    let groups = |i: &Identity| i.groups.join(",");
-    let (from, to) = match change {
-        Change::Create { to } => (String::new(), groups(to)),
-        Change::Update { from, to } => (groups(from), groups(to)),
-        Change::Delete { from } => (groups(from), String::new()),
-    };
-    tracing::info!(
-        decision = change.name(),
-        trigger,
-        arn = change.arn(),
-        from = %from,
-        to = %to,
-        dry_run,
-        "identity"
-    );
-}
-
-/// Converges the backend with `plan(observed) -> changes`. Returns the changes made.
-async fn converge(
+/// Step: the record writes, `PARALLEL_RECORDS` at a time, their status naming `event`; in a
+/// dry run, logged instead. Every write is tried; the first failure fails the run after the
+/// others. Returns the records written or deleted.
+async fn write_records(
     ctx: &Context,
-    summary: &mut Summary,
-    prefix: &str,
-    single: Option<&str>,
-    mut plan: impl FnMut(&[Identity]) -> Vec<Change>,
-) -> Result<Vec<Change>, RunError> {
-    let dry_run = ctx.config.dry_run;
-    match (ctx.config.backend, &ctx.eks) {
-        (Backend::AccessEntries, Some(eks)) => {
-            for attempt in 1..=MAX_ATTEMPTS {
-                summary.attempts = attempt;
-                let observed = match single {
-                    Some(arn) => eks.describe(arn).await?.into_iter().collect(),
-                    None => eks.observed(prefix).await?,
-                };
-                let changes = plan(&observed);
-                if dry_run {
-                    return Ok(changes);
-                }
-                let mut raced = false;
-                for c in &changes {
-                    match eks.apply(c).await {
-                        Ok(()) => {}
-                        Err(e) if e.raced && attempt < MAX_ATTEMPTS => {
-                            tracing::info!(
-                                arn = c.arn(),
-                                attempt,
-                                "access entry changed under us; re-reading"
-                            );
-                            raced = true;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                if !raced {
-                    return Ok(changes);
-                }
-            }
-            unreachable!("the last attempt returns")
-        }
-        _ => {
-            let api = Api::<ConfigMap>::namespaced(ctx.kube.clone(), AWS_AUTH.0);
-            let mut last = Vec::new();
-            let written =
-                aws_auth::update_map_users(&api, AWS_AUTH.0, AWS_AUTH.1, dry_run, |entries| {
-                    let observed: Vec<Identity> = entries
-                        .iter()
-                        .map(|m| Identity {
-                            arn: m.userarn.clone(),
-                            username: m.username.clone(),
-                            groups: m.groups.clone(),
-                        })
-                        .collect();
-                    last = plan(&observed);
-                    last.iter()
-                        .map(|c| match c {
-                            Change::Create { to } | Change::Update { to, .. } => {
-                                UserEdit::Upsert(MapUser {
-                                    userarn: to.arn.clone(),
-                                    username: to.username.clone(),
-                                    groups: to.groups.clone(),
-                                })
-                            }
-                            Change::Delete { from } => UserEdit::Remove {
-                                userarn: from.arn.clone(),
-                            },
-                        })
-                        .collect()
-                })
-                .await;
-            let written = written?;
-            ctx.kube_calls(written.calls);
-            summary.attempts = written.attempts;
-            Ok(last)
-        }
-    }
-}
-
-async fn membership(ctx: &Context, m: &Membership, summary: &mut Summary) -> Result<(), RunError> {
-    let mapping = read_mapping(ctx).await?;
-    if !mapping.is_mapped(&m.group_name) {
-        tracing::info!(decision = "ignored", reason = "unmapped_group", group = %m.group_name, user = %m.user_name, "IAM group not mapped");
-        summary.decision = "unmapped_group";
-        return Ok(());
-    }
-    // IAM is the referee: the event only says whom to look at.
-    let user = ctx.iam.user(&m.user_name).await?;
-    let o = &m.origin;
-    let prefix = decide::user_prefix(&o.partition, &o.account);
-    let arn = user
-        .as_ref()
-        .map(|u| decide::user_arn(&o.partition, &o.account, &u.path, &u.name));
-    let changes = converge(ctx, summary, &prefix, arn.as_deref(), |observed| {
-        decide::plan_user(
-            &mapping,
-            &o.partition,
-            &o.account,
-            &m.user_name,
-            user.as_ref(),
-            observed,
-        )
-        .into_iter()
-        .collect()
-    })
-    .await?;
-    for c in &changes {
-        log_change(m.action.event_name(), c, ctx.config.dry_run);
-    }
-    summary.changes = changes;
+    plan: Vec<RecordChange>,
+    event: LastEvent,
+) -> Result<u64, Error> {
     if ctx.config.dry_run {
-        return Ok(());
+        plan.iter().for_each(log_record);
+        return Ok(0);
     }
-    // The record: written for a user with mapped groups, updated (not created) otherwise.
-    if let (Some(u), Some(arn)) = (&user, &arn) {
-        let username = summary
-            .changes
-            .iter()
-            .find_map(|c| match c {
-                Change::Create { to } | Change::Update { to, .. } => Some(to.username.clone()),
-                Change::Delete { .. } => None,
-            })
-            .unwrap_or_else(|| u.name.clone());
-        let record = decide::record(&mapping, u, arn, &username);
-        let create = !record.spec.iam_groups.is_empty();
-        let event = LastEvent {
-            name: m.action.event_name().into(),
-            iam_group: Some(m.group_name.clone()),
-            id: Some(o.id.clone()),
-            time: Some(Time(o.time)),
-        };
-        let calls = records::put(
-            &ctx.records(),
-            &record,
-            None,
-            create,
-            summary.backend,
-            event,
-            Timestamp::now(),
-        )
-        .await?;
-        ctx.kube_calls(calls);
-        summary.records += u64::from(calls > 1);
-    }
-    Ok(())
-}
-
-async fn resync(ctx: &Context, o: &Origin, summary: &mut Summary) -> Result<(), RunError> {
-    let mapping = read_mapping(ctx).await?;
-    let mut users: BTreeMap<String, IamUser> = BTreeMap::new();
-    for group in mapping.iam_groups() {
-        let Some(members) = ctx.iam.members(group).await? else {
-            tracing::warn!(
-                group,
-                "mapped IAM group does not exist; it gives no one anything"
-            );
-            continue;
-        };
-        for (name, path) in members {
-            users
-                .entry(name.to_ascii_lowercase())
-                .or_insert_with(|| IamUser {
-                    name,
-                    path,
-                    groups: Vec::new(),
-                })
-                .groups
-                .push(group.to_owned());
-        }
-    }
-    let prefix = decide::user_prefix(&o.partition, &o.account);
-    let changes = converge(ctx, summary, &prefix, None, |observed| {
-        decide::plan_resync(&mapping, &o.partition, &o.account, &users, observed)
-    })
-    .await?;
-    for c in &changes {
-        log_change("Resync", c, ctx.config.dry_run);
-    }
-    summary.changes = changes;
-
-    // Records: the usernames as the backend now holds them (new entries: the IAM name).
-    let usernames: BTreeMap<String, String> = summary
-        .changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::Create { to } | Change::Update { to, .. } => {
-                Some((to.arn.to_ascii_lowercase(), to.username.clone()))
-            }
-            Change::Delete { .. } => None,
-        })
-        .collect();
-    let api = ctx.records();
-    let (observed, calls) = records::list(&api).await?;
-    ctx.kube_calls(calls);
-    let wanted: Vec<decide::Record> = users
-        .values()
-        .map(|u| {
-            let arn = decide::user_arn(&o.partition, &o.account, &u.path, &u.name);
-            let existing = observed
-                .iter()
-                .find(|r| r.spec.iam_user == u.name)
-                .map(|r| r.spec.username.clone());
-            let username = usernames
-                .get(&arn.to_ascii_lowercase())
-                .cloned()
-                .or(existing)
-                .unwrap_or_else(|| u.name.clone());
-            decide::record(&mapping, u, &arn, &username)
-        })
-        .collect();
-    let plan = decide::plan_records(&wanted, &observed);
-    if ctx.config.dry_run {
-        for r in &plan {
-            match r {
-                RecordChange::Put(r) => {
-                    tracing::info!(decision = "record", record = %r.name, groups = %r.kubernetes_groups.join(","), dry_run = true, "record")
-                }
-                RecordChange::Delete(name) => {
-                    tracing::info!(decision = "record_delete", record = %name, dry_run = true, "record")
-                }
-            }
-        }
-        return Ok(());
-    }
-    let names: std::collections::BTreeSet<&str> =
-        observed.iter().map(|r| r.name.as_str()).collect();
-    let event = LastEvent {
-        name: "Resync".into(),
-        iam_group: None,
-        id: Some(o.id.clone()),
-        time: Some(Time(o.time)),
-    };
-    let (api, names, event, backend) = (&api, &names, &event, summary.backend);
-    let results: Vec<Result<u64, RecordError>> = futures_util::stream::iter(plan)
-        .map(|r| async move {
-            match r {
-                RecordChange::Put(r) => {
-                    let exists = names.contains(r.name.as_str());
-                    records::put(
-                        api,
-                        &r,
-                        Some(exists),
-                        true,
-                        backend,
-                        event.clone(),
-                        Timestamp::now(),
-                    )
-                    .await
-                }
-                RecordChange::Delete(name) => records::delete(api, &name).await.map(|()| 1),
-            }
+    let (api, event, backend) = (&ctx.records(), &event, ctx.config.backend.as_str());
+    let results: Vec<_> = futures_util::stream::iter(plan)
+        .map(|change| async move {
+            records::apply(api, &change, backend, event, Timestamp::now()).await
         })
         .buffer_unordered(PARALLEL_RECORDS)
         .collect()
         .await;
+    let mut written = 0;
     let mut first_error = None;
-    for r in results {
-        match r {
-            Ok(calls) => {
-                ctx.kube_calls(calls);
-                summary.records += 1;
+    for result in results {
+        match result {
+            Ok(applied) => {
+                ctx.kube_calls(applied.calls);
+                written += u64::from(applied.written);
             }
             Err(e) => {
                 first_error.get_or_insert(e);
             }
         }
     }
-    if let Some(e) = first_error {
-        return Err(e.into());
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(written),
     }
-    Ok(())
+}
+
+/// A record write a dry run would make.
+fn log_record(change: &RecordChange) {
+    match change {
+        RecordChange::Create(r) | RecordChange::Update(r) | RecordChange::UpdateIfPresent(r) => {
+            tracing::info!(decision = "record", record = %r.name, groups = %r.kubernetes_groups.join(","), dry_run = true, "record")
+        }
+        RecordChange::Delete(name) => {
+            tracing::info!(decision = "record_delete", record = %name, dry_run = true, "record")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decision_names_what_the_trigger_came_to() {
+        let converged = |changes: Vec<Change>| Outcome::Converged {
+            changes,
+            attempts: 1,
+            records: 0,
+        };
+        let create = Change::Create {
+            to: crate::decide::Identity {
+                arn: "arn:aws:iam::111122223333:user/alice".into(),
+                username: "alice".into(),
+                groups: vec!["dev".into()],
+            },
+        };
+        for (outcome, dry_run, decision) in [
+            (Outcome::Ignored, false, "ignored"),
+            (Outcome::UnmappedGroup, true, "unmapped_group"),
+            (converged(vec![]), false, "unchanged"),
+            (converged(vec![]), true, "unchanged"),
+            (converged(vec![create.clone()]), false, "applied"),
+            (converged(vec![create]), true, "dry_run"),
+        ] {
+            assert_eq!(outcome.decision(dry_run), decision, "{outcome:?}");
+        }
+    }
 }

@@ -15,6 +15,8 @@ use kube::api::PostParams;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::decide::{Change, Identity};
+
 pub const MAP_USERS: &str = "mapUsers";
 /// Conflicts are retried from a fresh read this many times in all.
 const MAX_ATTEMPTS: u32 = 8;
@@ -35,6 +37,33 @@ pub enum UserEdit {
     Upsert(MapUser),
     /// Remove every entry of this ARN.
     Remove { userarn: String },
+}
+
+/// The identity an entry gives, as the plan judges it.
+impl From<&MapUser> for Identity {
+    fn from(m: &MapUser) -> Identity {
+        Identity {
+            arn: m.userarn.clone(),
+            username: m.username.clone(),
+            groups: m.groups.clone(),
+        }
+    }
+}
+
+/// The edit that carries out a planned change.
+impl From<&Change> for UserEdit {
+    fn from(change: &Change) -> UserEdit {
+        match change {
+            Change::Create { to } | Change::Update { to, .. } => UserEdit::Upsert(MapUser {
+                userarn: to.arn.clone(),
+                username: to.username.clone(),
+                groups: to.groups.clone(),
+            }),
+            Change::Delete { from } => UserEdit::Remove {
+                userarn: from.arn.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,6 @@
-//! Configuration from the environment, checked all at once at init.
+//! Configuration from the environment, checked all at once at init: every bad variable,
+//! the cluster's included, in one report.
+use eks_auth::EksCluster;
 use lambda_support::{ConfigError, Env};
 
 /// Where a user's Kubernetes identity is written.
@@ -21,11 +23,8 @@ impl Backend {
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub cluster_name: String,
-    pub api_server: String,
-    /// Base64 of the cluster CA PEM.
-    pub cert_authority: String,
-    pub assumed_role: Option<String>,
+    /// `CLUSTER_NAME`, `API_SERVER`, `CERT_AUTHORITY`, `ASSUMED_ROLE`.
+    pub cluster: EksCluster,
     pub backend: Backend,
     /// The ConfigMap mapping IAM groups to Kubernetes groups: (namespace, name).
     pub mapping: (String, String),
@@ -47,11 +46,7 @@ fn namespaced(v: &str) -> Option<(String, String)> {
 
 impl Config {
     pub fn from_env(mut env: Env) -> Result<Config, ConfigError> {
-        let cluster_name = env.required("CLUSTER_NAME", "the EKS cluster name");
-        let api_server = env.required("API_SERVER", "the cluster endpoint, https://…");
-        let cert_authority =
-            env.required("CERT_AUTHORITY", "base64 of the cluster CA PEM certificate");
-        let assumed_role = env.optional("ASSUMED_ROLE", "a role ARN");
+        let cluster = EksCluster::from_env(&mut env);
         let backend = env
             .optional_with("BACKEND", "aws-auth or access-entries", |v| match v {
                 "aws-auth" => Some(Backend::AwsAuth),
@@ -74,10 +69,7 @@ impl Config {
         let dry_run = env.flag("DRY_RUN", false);
         env.finish()?;
         Ok(Config {
-            cluster_name,
-            api_server,
-            cert_authority,
-            assumed_role,
+            cluster: cluster.expect("EksCluster::from_env reports why it read no cluster"),
             backend,
             mapping,
             record_namespace,
@@ -89,6 +81,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Base64 of a PEM CERTIFICATE block (its DER is not parsed).
+    const CA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJkekNDQVIyZ0F3SUJBZ0lCQURBSwotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==";
 
     #[test]
     fn every_bad_variable_is_named_and_defaults_apply() {
@@ -110,9 +105,10 @@ mod tests {
         let base = [
             ("CLUSTER_NAME", "prod"),
             ("API_SERVER", "https://x"),
-            ("CERT_AUTHORITY", "LS0t"),
+            ("CERT_AUTHORITY", CA),
         ];
         let ok = Config::from_env(Env::from_pairs(base)).unwrap();
+        assert_eq!(ok.cluster.name, "prod");
         assert_eq!(ok.backend, Backend::AwsAuth);
         assert_eq!(
             ok.mapping,

@@ -11,6 +11,9 @@
 //! | none (or the user is gone) | only managed groups | delete |
 //! | none | managed + unmanaged groups | update: the unmanaged groups only |
 //! | anything | already right (as a set) | nothing |
+//!
+//! The `IamUserGroup` records follow: an event writes its user's ([`event_record`]), the
+//! resync makes every record right ([`resync_records`], [`plan_records`]).
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_ops::crd::iam_user_group::{IamUserGroupSpec, record_name};
@@ -245,22 +248,110 @@ pub fn record(mapping: &Mapping, user: &IamUser, arn: &str, username: &str) -> R
     }
 }
 
+/// A record write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordChange {
-    Put(Record),
+    /// The record is absent: create it.
+    Create(Record),
+    /// Present, or to be: update it, creating it again if it went away meanwhile.
+    Update(Record),
+    /// Update it if present; an absent record stays absent.
+    UpdateIfPresent(Record),
+    /// Delete the record of this name.
     Delete(String),
 }
 
-/// Records to write after a resync: each user of a mapped group whose record differs, and the
-/// deletion of records of users in no mapped group any more.
+/// The username `changes` wrote in the entry of `arn` (ignoring case), if they wrote it.
+pub fn written_username<'a>(changes: &'a [Change], arn: &str) -> Option<&'a str> {
+    changes.iter().find_map(|c| match c {
+        Change::Create { to } | Change::Update { to, .. } if to.arn.eq_ignore_ascii_case(arn) => {
+            Some(to.username.as_str())
+        }
+        _ => None,
+    })
+}
+
+/// An event's record of a user IAM knows, after `changes`: its mapped groups now, under the
+/// username just written (else its IAM name). A user in a mapped group has a record, created
+/// if need be; a user in none keeps the record it has, updated to say so, and gets none if it
+/// had none.
+pub fn event_record(
+    mapping: &Mapping,
+    user: &IamUser,
+    arn: &str,
+    changes: &[Change],
+) -> RecordChange {
+    let username = written_username(changes, arn).unwrap_or(&user.name);
+    let record = record(mapping, user, arn, username);
+    if record.spec.iam_groups.is_empty() {
+        RecordChange::UpdateIfPresent(record)
+    } else {
+        RecordChange::Update(record)
+    }
+}
+
+/// The resync's users: the members of every mapped group (`(group, [(name, path)])`), keyed
+/// by lower-cased name (IAM names are unique ignoring case), each with its mapped groups.
+pub fn users_of<'a>(
+    members: impl IntoIterator<Item = (&'a str, Vec<(String, String)>)>,
+) -> BTreeMap<String, IamUser> {
+    let mut users: BTreeMap<String, IamUser> = BTreeMap::new();
+    for (group, members) in members {
+        for (name, path) in members {
+            users
+                .entry(name.to_ascii_lowercase())
+                .or_insert_with(|| IamUser {
+                    name,
+                    path,
+                    groups: Vec::new(),
+                })
+                .groups
+                .push(group.to_owned());
+        }
+    }
+    users
+}
+
+/// The records a resync wants: one per user of a mapped group, under the username its entry
+/// has now: the one `changes` wrote, else the one its record holds, else its IAM name.
+pub fn resync_records(
+    mapping: &Mapping,
+    partition: &str,
+    account: &str,
+    users: &BTreeMap<String, IamUser>,
+    changes: &[Change],
+    observed: &[Record],
+) -> Vec<Record> {
+    users
+        .values()
+        .map(|u| {
+            let arn = user_arn(partition, account, &u.path, &u.name);
+            let kept = || {
+                observed
+                    .iter()
+                    .find(|r| r.spec.iam_user == u.name)
+                    .map(|r| r.spec.username.as_str())
+            };
+            let username = written_username(changes, &arn)
+                .or_else(kept)
+                .unwrap_or(&u.name);
+            record(mapping, u, &arn, username)
+        })
+        .collect()
+}
+
+/// The record writes that make `observed` what a resync wants: each wanted record that
+/// differs, and the deletion of records of users in no mapped group any more.
 pub fn plan_records(wanted: &[Record], observed: &[Record]) -> Vec<RecordChange> {
     let by_name: BTreeMap<&str, &Record> = observed.iter().map(|r| (r.name.as_str(), r)).collect();
     let wanted_names: BTreeSet<&str> = wanted.iter().map(|r| r.name.as_str()).collect();
     let mut out: Vec<RecordChange> = wanted
         .iter()
-        .filter(|w| by_name.get(w.name.as_str()) != Some(w))
-        .cloned()
-        .map(RecordChange::Put)
+        .filter_map(|w| match by_name.get(w.name.as_str()) {
+            None => Some(RecordChange::Create(w.clone())),
+            Some(o) if *o != w => Some(RecordChange::Update(w.clone())),
+            Some(_) => None,
+        })
         .collect();
     out.extend(
         observed
@@ -499,8 +590,81 @@ mod tests {
             []
         );
         assert_eq!(
-            plan_records(std::slice::from_ref(&r), &[stale, gone]),
-            [RecordChange::Put(r), RecordChange::Delete("gone".into())]
+            plan_records(std::slice::from_ref(&r), &[stale, gone.clone()]),
+            [
+                RecordChange::Update(r.clone()),
+                RecordChange::Delete("gone".into())
+            ]
         );
+        assert_eq!(
+            plan_records(std::slice::from_ref(&r), &[gone]),
+            [RecordChange::Create(r), RecordChange::Delete("gone".into())]
+        );
+    }
+
+    #[test]
+    fn an_event_record_exists_while_the_user_is_in_a_mapped_group() {
+        let m = mapping();
+        let arn = "arn:aws:iam::111122223333:user/alice";
+        let alice = user("alice", "/", &["developers"]);
+        let mut entry = id("ARN:AWS:IAM::111122223333:USER/ALICE", &["dev"]);
+        entry.username = "alice-admin".into();
+        let written = [Change::Create { to: entry }];
+        // The username just written wins; without a write, the IAM name.
+        let RecordChange::Update(r) = event_record(&m, &alice, arn, &written) else {
+            panic!("a record for a member")
+        };
+        assert_eq!(
+            (r.spec.username.as_str(), r.kubernetes_groups.as_slice()),
+            ("alice-admin", ["dev".to_owned()].as_slice())
+        );
+        let RecordChange::Update(r) = event_record(&m, &alice, arn, &[]) else {
+            panic!("a record for a member")
+        };
+        assert_eq!(r.spec.username, "alice");
+        // In no mapped group: the record (if any) says so; none is created.
+        let left = user("alice", "/", &["finance"]);
+        let RecordChange::UpdateIfPresent(r) = event_record(&m, &left, arn, &[]) else {
+            panic!("no record created for a non-member")
+        };
+        assert!(r.spec.iam_groups.is_empty() && r.kubernetes_groups.is_empty());
+    }
+
+    #[test]
+    fn the_resync_gathers_members_and_keeps_usernames() {
+        let m = mapping();
+        let users = users_of([
+            (
+                "developers",
+                vec![
+                    ("Bob".to_owned(), "/eng/".to_owned()),
+                    ("alice".to_owned(), "/".to_owned()),
+                ],
+            ),
+            ("qa", vec![("bob".to_owned(), "/eng/".to_owned())]),
+        ]);
+        assert_eq!(
+            users.values().cloned().collect::<Vec<_>>(),
+            [
+                user("alice", "/", &["developers"]),
+                user("Bob", "/eng/", &["developers", "qa"])
+            ]
+        );
+        // Bob's entry was just created as "bob-new"; alice's record holds "alice-admin".
+        let created = [Change::Create {
+            to: Identity {
+                username: "bob-new".into(),
+                ..id("arn:aws:iam::111122223333:user/eng/Bob", &["dev", "qa"])
+            },
+        }];
+        let alice_arn = "arn:aws:iam::111122223333:user/alice";
+        let kept = record(&m, &user("alice", "/", &[]), alice_arn, "alice-admin");
+        let wanted = resync_records(&m, "aws", ACCT, &users, &created, &[kept]);
+        let names: Vec<(&str, &str)> = wanted
+            .iter()
+            .map(|r| (r.spec.iam_user.as_str(), r.spec.username.as_str()))
+            .collect();
+        assert_eq!(names, [("alice", "alice-admin"), ("Bob", "bob-new")]);
+        assert_eq!(wanted[1].kubernetes_groups, ["dev", "qa"]);
     }
 }

@@ -11,19 +11,8 @@
 //! | anything else, or a membership call without `userName`/`groupName` | error naming the field |
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use jiff::Timestamp;
+use lambda_support::eventbridge::{EventError, envelope, expect, time};
 use serde_json::Value;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum EventError {
-    #[error("not an EventBridge event: {0}")]
-    Shape(String),
-    #[error("field `{field}`: expected {expected}, got {got:?}")]
-    Unexpected {
-        field: &'static str,
-        expected: &'static str,
-        got: Option<String>,
-    },
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -69,6 +58,17 @@ pub enum Trigger {
     },
 }
 
+impl Trigger {
+    /// `AddUserToGroup`, `RemoveUserFromGroup`, `Resync` or the ignored event's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Trigger::Membership(m) => m.action.event_name(),
+            Trigger::Resync(_) => "Resync",
+            Trigger::Ignored { event_name, .. } => event_name,
+        }
+    }
+}
+
 /// The partition of a region (`us-gov-west-1` → `aws-us-gov`, `cn-north-1` → `aws-cn`).
 pub fn partition_of_region(region: &str) -> &'static str {
     const PREFIXES: [(&str, &str); 7] = [
@@ -95,11 +95,39 @@ pub fn valid_iam_name(name: &str, max: usize) -> bool {
 }
 
 pub fn decode(event: Value) -> Result<Trigger, EventError> {
-    let event: CloudWatchEvent =
-        lambda_support::json::from_value(event).map_err(EventError::Shape)?;
-    let source = event.source.as_deref();
+    let event = envelope(event)?;
+    let account = account(&event)?;
+    let time = time(&event)?;
     let detail_type = event.detail_type.as_deref();
-    let account = event
+    match event.source.as_deref() {
+        Some("aws.events") => {
+            expect("detail-type", detail_type, "\"Scheduled Event\"")?;
+            Ok(Trigger::Resync(Origin {
+                partition: partition(event.resources.first(), &event),
+                account,
+                id: event.id.clone().unwrap_or_default(),
+                time,
+            }))
+        }
+        Some("aws.iam") => {
+            expect(
+                "detail-type",
+                detail_type,
+                "\"AWS API Call via CloudTrail\"",
+            )?;
+            cloudtrail(&event, account, time)
+        }
+        source => Err(EventError::Unexpected {
+            field: "source",
+            expected: "\"aws.iam\" (CloudTrail) or \"aws.events\" (schedule)",
+            got: source.map(str::to_owned),
+        }),
+    }
+}
+
+/// The account the event came from: its 12 digits.
+fn account(event: &CloudWatchEvent) -> Result<String, EventError> {
+    event
         .account_id
         .clone()
         .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
@@ -107,102 +135,87 @@ pub fn decode(event: Value) -> Result<Trigger, EventError> {
             field: "account",
             expected: "a 12-digit account id",
             got: event.account_id.clone(),
-        })?;
-    let region = event.region.clone().unwrap_or_default();
-    let time = Timestamp::new(
-        event.time.timestamp(),
-        event.time.timestamp_subsec_nanos() as i32,
-    )
-    .map_err(|e| EventError::Shape(format!("field `time`: {e}")))?;
-    let arn_partition = |arn: Option<&str>| {
-        arn.and_then(|a| a.strip_prefix("arn:"))
-            .and_then(|a| a.split(':').next())
-            .filter(|p| p.starts_with("aws"))
-            .map(str::to_owned)
-    };
-    match (source, detail_type) {
-        (Some("aws.events"), Some("Scheduled Event")) => Ok(Trigger::Resync(Origin {
-            partition: arn_partition(event.resources.first().map(String::as_str))
-                .unwrap_or_else(|| partition_of_region(&region).to_owned()),
-            account,
-            id: event.id.clone().unwrap_or_default(),
-            time,
-        })),
-        (Some("aws.iam"), Some("AWS API Call via CloudTrail")) => {
-            let detail = event.detail.unwrap_or(Value::Null);
-            let text = |v: &Value| v.as_str().map(str::to_owned);
-            let event_source = text(&detail["eventSource"]);
-            if event_source.as_deref() != Some("iam.amazonaws.com") {
-                return Err(EventError::Unexpected {
-                    field: "detail.eventSource",
-                    expected: "\"iam.amazonaws.com\"",
-                    got: event_source,
-                });
-            }
-            let event_name = text(&detail["eventName"]).unwrap_or_default();
-            let action = match event_name.as_str() {
-                "AddUserToGroup" => Action::Add,
-                "RemoveUserFromGroup" => Action::Remove,
-                _ => {
-                    return Ok(Trigger::Ignored {
-                        event_name,
-                        reason: "not a group membership call",
-                    });
-                }
-            };
-            if !detail["errorCode"].is_null() {
-                return Ok(Trigger::Ignored {
-                    event_name,
-                    reason: "the call failed (errorCode)",
-                });
-            }
-            let params = &detail["requestParameters"];
-            let user_name = text(&params["userName"])
-                .filter(|n| valid_iam_name(n, 64))
-                .ok_or_else(|| EventError::Unexpected {
-                    field: "detail.requestParameters.userName",
-                    expected: "an IAM user name (1-64 of A-Za-z0-9+=,.@_-)",
-                    got: params["userName"].as_str().map(str::to_owned),
-                })?;
-            let group_name = text(&params["groupName"])
-                .filter(|n| valid_iam_name(n, 128))
-                .ok_or_else(|| EventError::Unexpected {
-                    field: "detail.requestParameters.groupName",
-                    expected: "an IAM group name (1-128 of A-Za-z0-9+=,.@_-)",
-                    got: params["groupName"].as_str().map(str::to_owned),
-                })?;
-            let partition = arn_partition(detail["userIdentity"]["arn"].as_str())
-                .unwrap_or_else(|| partition_of_region(&region).to_owned());
-            Ok(Trigger::Membership(Membership {
-                action,
-                user_name,
-                group_name,
-                origin: Origin {
-                    partition,
-                    account,
-                    id: text(&detail["eventID"])
-                        .or(event.id.clone())
-                        .unwrap_or_default(),
-                    time,
-                },
-            }))
+        })
+}
+
+/// The partition of `arn` (the schedule's rule, the CloudTrail caller), else of the event's
+/// region.
+fn partition(arn: Option<&String>, event: &CloudWatchEvent) -> String {
+    arn.and_then(|a| a.strip_prefix("arn:"))
+        .and_then(|a| a.split(':').next())
+        .filter(|p| p.starts_with("aws"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            partition_of_region(event.region.as_deref().unwrap_or_default()).to_owned()
+        })
+}
+
+/// A CloudTrail record of an IAM call: a group membership change, or another call ignored.
+fn cloudtrail(
+    event: &CloudWatchEvent,
+    account: String,
+    time: Timestamp,
+) -> Result<Trigger, EventError> {
+    let detail = event.detail.as_ref().unwrap_or(&Value::Null);
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    expect(
+        "detail.eventSource",
+        detail["eventSource"].as_str(),
+        "\"iam.amazonaws.com\"",
+    )?;
+    let event_name = text(&detail["eventName"]).unwrap_or_default();
+    let action = match event_name.as_str() {
+        "AddUserToGroup" => Action::Add,
+        "RemoveUserFromGroup" => Action::Remove,
+        _ => {
+            return Ok(Trigger::Ignored {
+                event_name,
+                reason: "not a group membership call",
+            });
         }
-        (Some("aws.iam"), _) => Err(EventError::Unexpected {
-            field: "detail-type",
-            expected: "\"AWS API Call via CloudTrail\"",
-            got: detail_type.map(str::to_owned),
-        }),
-        (Some("aws.events"), _) => Err(EventError::Unexpected {
-            field: "detail-type",
-            expected: "\"Scheduled Event\"",
-            got: detail_type.map(str::to_owned),
-        }),
-        _ => Err(EventError::Unexpected {
-            field: "source",
-            expected: "\"aws.iam\" (CloudTrail) or \"aws.events\" (schedule)",
-            got: source.map(str::to_owned),
-        }),
+    };
+    if !detail["errorCode"].is_null() {
+        return Ok(Trigger::Ignored {
+            event_name,
+            reason: "the call failed (errorCode)",
+        });
     }
+    let params = &detail["requestParameters"];
+    let name = |field, key: &str, max, expected| {
+        text(&params[key])
+            .filter(|n| valid_iam_name(n, max))
+            .ok_or_else(|| EventError::Unexpected {
+                field,
+                expected,
+                got: text(&params[key]),
+            })
+    };
+    let user_name = name(
+        "detail.requestParameters.userName",
+        "userName",
+        64,
+        "an IAM user name (1-64 of A-Za-z0-9+=,.@_-)",
+    )?;
+    let group_name = name(
+        "detail.requestParameters.groupName",
+        "groupName",
+        128,
+        "an IAM group name (1-128 of A-Za-z0-9+=,.@_-)",
+    )?;
+    let caller = text(&detail["userIdentity"]["arn"]);
+    Ok(Trigger::Membership(Membership {
+        action,
+        user_name,
+        group_name,
+        origin: Origin {
+            partition: partition(caller.as_ref(), event),
+            account,
+            id: text(&detail["eventID"])
+                .or(event.id.clone())
+                .unwrap_or_default(),
+            time,
+        },
+    }))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod aws_auth;
 pub mod config;
 pub mod decide;
+pub mod error;
 pub mod event;
 pub mod iam;
 pub mod mapping;

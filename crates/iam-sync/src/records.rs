@@ -1,11 +1,13 @@
-//! The `IamUserGroup` records: one per user, the readable account of what was applied.
+//! The `IamUserGroup` records: one per user, the readable account of what was applied. Read
+//! all at once for a resync; written one [`RecordChange`] at a time.
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_ops::crd::iam_user_group::{IamUserGroup, IamUserGroupStatus, LastEvent};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::decide::Record;
+use crate::decide::{Record, RecordChange};
+use crate::event::Origin;
 
 #[derive(Debug, thiserror::Error)]
 #[error("IamUserGroup {name}: {source}")]
@@ -40,79 +42,129 @@ pub async fn list(api: &Api<IamUserGroup>) -> Result<(Vec<Record>, u64), RecordE
     Ok((records.collect(), calls))
 }
 
-/// Writes a record's spec (merge patch, or create when absent and `create` allows) and then its
-/// status. Returns the number of calls, or `None` calls made when absent and not created.
-pub async fn put(
+/// What a record write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Kubernetes calls made.
+    pub calls: u64,
+    /// Whether a record was written or deleted (not: an absent one left absent).
+    pub written: bool,
+}
+
+/// Carries out one record write: the spec (merge patch, or create), then the status, which
+/// says what was applied through `backend` after `event`, at `now`.
+pub async fn apply(
+    api: &Api<IamUserGroup>,
+    change: &RecordChange,
+    backend: &str,
+    event: &LastEvent,
+    now: jiff::Timestamp,
+) -> Result<Applied, RecordError> {
+    let (record, calls) = match change {
+        RecordChange::Delete(name) => {
+            delete(api, name).await?;
+            return Ok(Applied {
+                calls: 1,
+                written: true,
+            });
+        }
+        RecordChange::Create(record) => {
+            create(api, record).await?;
+            (record, 1)
+        }
+        RecordChange::Update(record) => {
+            if patch_spec(api, record).await? {
+                (record, 1)
+            } else {
+                create(api, record).await?;
+                (record, 2)
+            }
+        }
+        RecordChange::UpdateIfPresent(record) => {
+            if !patch_spec(api, record).await? {
+                return Ok(Applied {
+                    calls: 1,
+                    written: false,
+                });
+            }
+            (record, 1)
+        }
+    };
+    patch_status(api, record, backend, event, now).await?;
+    Ok(Applied {
+        calls: calls + 1,
+        written: true,
+    })
+}
+
+/// The record's status names the event that wrote it: a membership change (with its IAM
+/// group) or a resync, with the event's id and time.
+pub fn last_event(name: &str, iam_group: Option<&str>, origin: &Origin) -> LastEvent {
+    LastEvent {
+        name: name.to_owned(),
+        iam_group: iam_group.map(str::to_owned),
+        id: Some(origin.id.clone()),
+        time: Some(Time(origin.time)),
+    }
+}
+
+/// Merge-patches the spec; `false` when the record does not exist.
+async fn patch_spec(api: &Api<IamUserGroup>, record: &Record) -> Result<bool, RecordError> {
+    let patch = Patch::Merge(json!({"spec": record.spec}));
+    match api
+        .patch(&record.name, &PatchParams::default(), &patch)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(err(&record.name)(e)),
+    }
+}
+
+async fn create(api: &Api<IamUserGroup>, record: &Record) -> Result<(), RecordError> {
+    let object = IamUserGroup {
+        metadata: ObjectMeta {
+            name: Some(record.name.clone()),
+            labels: Some(
+                [(
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "iam-sync".to_owned(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        spec: record.spec.clone(),
+        status: None,
+    };
+    api.create(&PostParams::default(), &object)
+        .await
+        .map(drop)
+        .map_err(err(&record.name))
+}
+
+async fn patch_status(
     api: &Api<IamUserGroup>,
     record: &Record,
-    exists: Option<bool>,
-    create: bool,
     backend: &str,
-    event: LastEvent,
+    event: &LastEvent,
     now: jiff::Timestamp,
-) -> Result<u64, RecordError> {
-    let name = record.name.as_str();
-    let mut calls = 0;
-    let patched = if exists != Some(false) {
-        calls += 1;
-        match api
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": record.spec})),
-            )
-            .await
-        {
-            Ok(_) => true,
-            Err(kube::Error::Api(s)) if s.code == 404 => false,
-            Err(e) => return Err(err(name)(e)),
-        }
-    } else {
-        false
-    };
-    if !patched {
-        if !create {
-            return Ok(calls);
-        }
-        calls += 1;
-        let object = IamUserGroup {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                labels: Some(
-                    [(
-                        "app.kubernetes.io/managed-by".to_owned(),
-                        "iam-sync".to_owned(),
-                    )]
-                    .into(),
-                ),
-                ..ObjectMeta::default()
-            },
-            spec: record.spec.clone(),
-            status: None,
-        };
-        api.create(&PostParams::default(), &object)
-            .await
-            .map_err(err(name))?;
-    }
+) -> Result<(), RecordError> {
     let status = IamUserGroupStatus {
         user_arn: Some(record.user_arn.clone()),
         kubernetes_groups: record.kubernetes_groups.clone(),
         backend: Some(backend.to_owned()),
-        last_event: Some(event),
+        last_event: Some(event.clone()),
         synced_at: Some(Time(now)),
     };
-    calls += 1;
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": status})),
-    )
-    .await
-    .map_err(err(name))?;
-    Ok(calls)
+    let patch = Patch::Merge(json!({"status": status}));
+    api.patch_status(&record.name, &PatchParams::default(), &patch)
+        .await
+        .map(drop)
+        .map_err(err(&record.name))
 }
 
-pub async fn delete(api: &Api<IamUserGroup>, name: &str) -> Result<(), RecordError> {
+async fn delete(api: &Api<IamUserGroup>, name: &str) -> Result<(), RecordError> {
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
