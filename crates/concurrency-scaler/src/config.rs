@@ -1,33 +1,26 @@
-//! Configuration from the environment, checked all at once at init.
+//! Configuration from the environment, checked all at once at init: every bad variable, the
+//! cluster's included, in one report.
 use std::time::Duration;
 
+use eks_auth::EksCluster;
 use lambda_support::{ConfigError, Env};
+use sqs_depth::pass::Options;
 
 use crate::decide::Settings;
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub cluster_name: String,
-    pub api_server: String,
-    /// Base64 of the cluster CA PEM.
-    pub cert_authority: String,
-    pub assumed_role: Option<String>,
-    /// Decide and log; write nothing (no PutFunctionConcurrency, no status, no Events).
-    pub dry_run: bool,
-    /// Only this namespace's scalers (`None`: every namespace).
-    pub namespace: Option<String>,
+    /// `CLUSTER_NAME`, `API_SERVER`, `CERT_AUTHORITY`, `ASSUMED_ROLE`.
+    pub cluster: EksCluster,
+    /// `DRY_RUN` (no PutFunctionConcurrency, no status, no Events) and `WATCH_NAMESPACE`.
+    pub options: Options,
     pub settings: Settings,
 }
 
 impl Config {
     pub fn from_env(mut env: Env) -> Result<Config, ConfigError> {
-        let cluster_name = env.required("CLUSTER_NAME", "the EKS cluster name");
-        let api_server = env.required("API_SERVER", "the cluster endpoint, https://…");
-        let cert_authority =
-            env.required("CERT_AUTHORITY", "base64 of the cluster CA PEM certificate");
-        let assumed_role = env.optional("ASSUMED_ROLE", "a role ARN");
-        let dry_run = env.flag("DRY_RUN", false);
-        let namespace = env.optional("WATCH_NAMESPACE", "a namespace name");
+        let cluster = EksCluster::from_env(&mut env);
+        let options = Options::from_env(&mut env);
         let interval: u64 = env.or_default(
             "ADJUSTMENT_INTERVAL_SECONDS",
             300,
@@ -40,12 +33,8 @@ impl Config {
         );
         env.finish()?;
         Ok(Config {
-            cluster_name,
-            api_server,
-            cert_authority,
-            assumed_role,
-            dry_run,
-            namespace,
+            cluster: cluster.expect("EksCluster::from_env reports why it read no cluster"),
+            options,
             settings: Settings {
                 interval: Duration::from_secs(interval),
                 down_ratio: down_ratio.unwrap_or(0.5),
@@ -58,17 +47,21 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Base64 of a PEM CERTIFICATE block (its DER is not parsed).
+    const CA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJkekNDQVIyZ0F3SUJBZ0lCQURBSwotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==";
+
     #[test]
     fn defaults_and_every_problem_at_once() {
         let ok = Config::from_env(Env::from_pairs([
             ("CLUSTER_NAME", "prod"),
             ("API_SERVER", "https://x.eks.amazonaws.com"),
-            ("CERT_AUTHORITY", "LS0t"),
+            ("CERT_AUTHORITY", CA),
         ]))
         .unwrap();
         assert_eq!(ok.settings.interval, Duration::from_secs(300));
         assert_eq!(ok.settings.down_ratio, 0.5);
-        assert!(!ok.dry_run && ok.namespace.is_none() && ok.assumed_role.is_none());
+        assert_eq!(ok.options, Options::default());
+        assert!(ok.cluster.assumed_role.is_none());
 
         let err = Config::from_env(Env::from_pairs([
             ("SCALE_DOWN_RATIO", "1.5"),

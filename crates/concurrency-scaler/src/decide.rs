@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_ops::crd::lambda_concurrency::{ConcurrencyState, LambdaConcurrencyScalerSpec};
+use sqs_depth::spec::{TooSmall, at_least};
 
 /// Function-wide settings (environment).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,12 +46,8 @@ pub enum SpecError {
         "spec.awsLamndaMaxConcurrency ({misspelt}) and spec.awsLambdaMaxConcurrency ({correct}) disagree; set one"
     )]
     MaxDisagrees { misspelt: i32, correct: i32 },
-    #[error("spec.{field} must be ≥ {least}, got {value}")]
-    TooSmall {
-        field: &'static str,
-        least: i32,
-        value: i32,
-    },
+    #[error(transparent)]
+    TooSmall(#[from] TooSmall),
     #[error("spec.awsLambdaMinConcurrency ({min}) exceeds the maximum ({max})")]
     MinAboveMax { min: i32, max: i32 },
     #[error("spec.awsLambdaName is empty")]
@@ -71,17 +68,6 @@ impl Policy {
             return Err(SpecError::MaxDisagrees { misspelt, correct });
         }
         let max = spec.max_concurrency().ok_or(SpecError::NoMax)?;
-        let at_least = |field, least, value| {
-            if value < least {
-                Err(SpecError::TooSmall {
-                    field,
-                    least,
-                    value,
-                })
-            } else {
-                Ok(value)
-            }
-        };
         let threshold = at_least(
             "awsSQSMsgCountThreshold",
             0,

@@ -1,34 +1,20 @@
-//! concurrency-scaler's Lambda entry point: decodes each schedule tick and runs the library's scaling pass.
-
-use std::sync::Arc;
-
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+//! concurrency-scaler's Lambda entry point: one scaler pass per schedule tick.
+use concurrency_scaler::lambda_api::LambdaApi;
+use concurrency_scaler::{apply, config};
 use lambda_support::aws::LazyClient;
-
-use concurrency_scaler::{apply, config, event, lambda_api};
+use sqs_depth::pass::{self, Pass};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_tracing();
     let config = config::Config::from_env(lambda_support::Env::from_process())?;
     let sdk = lambda_support::aws::load_sdk_config().await?;
-    let tokens = eks_auth::EksTokenProvider::from_sdk_config(
-        &sdk,
-        &config.cluster_name,
-        config.assumed_role.as_deref(),
-    )
-    .await?;
-    let access =
-        eks_auth::ClusterAccess::from_base64_ca(&config.api_server, &config.cert_authority)?;
-    let kube = eks_auth::kube_client(&access, Arc::new(tokens))?;
-    let lambda = lambda_api::LambdaApi::new(LazyClient::new(&sdk, aws_sdk_lambda::Client::new));
-    let sqs = sqs_depth::SqsDepth::new(&sdk, apply::COMPONENT);
-    let ctx = &apply::Context::new(kube, lambda, sqs, config);
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            let tick = event::decode(event.payload, jiff::Timestamp::now())?;
-            Ok::<_, Error>(serde_json::to_value(apply::run(ctx, tick.now).await?)?)
-        },
-    ))
-    .await
+    let kube = config.cluster.kube_client(&sdk).await?;
+    let pass = Pass::new(kube, &sdk, apply::COMPONENT, config.options);
+    let lambda = LambdaApi::new(LazyClient::new(&sdk, aws_sdk_lambda::Client::new));
+    let scaling = apply::ReservedConcurrency {
+        lambda,
+        settings: config.settings,
+    };
+    pass::serve(&pass, &scaling).await
 }

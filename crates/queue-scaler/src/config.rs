@@ -1,36 +1,25 @@
-//! Configuration from the environment, checked all at once at init.
+//! Configuration from the environment, checked all at once at init: every bad variable, the
+//! cluster's included, in one report.
+use eks_auth::EksCluster;
 use lambda_support::{ConfigError, Env};
+use sqs_depth::pass::Options;
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub cluster_name: String,
-    pub api_server: String,
-    /// Base64 of the cluster CA PEM.
-    pub cert_authority: String,
-    pub assumed_role: Option<String>,
-    /// Decide and log; write nothing (no rescale, no status, no Events).
-    pub dry_run: bool,
-    /// Only this namespace's scalers (`None`: every namespace).
-    pub namespace: Option<String>,
+    /// `CLUSTER_NAME`, `API_SERVER`, `CERT_AUTHORITY`, `ASSUMED_ROLE`.
+    pub cluster: EksCluster,
+    /// `DRY_RUN` (no rescale, no status, no Events) and `WATCH_NAMESPACE`.
+    pub options: Options,
 }
 
 impl Config {
     pub fn from_env(mut env: Env) -> Result<Config, ConfigError> {
-        let cluster_name = env.required("CLUSTER_NAME", "the EKS cluster name");
-        let api_server = env.required("API_SERVER", "the cluster endpoint, https://…");
-        let cert_authority =
-            env.required("CERT_AUTHORITY", "base64 of the cluster CA PEM certificate");
-        let assumed_role = env.optional("ASSUMED_ROLE", "a role ARN");
-        let dry_run = env.flag("DRY_RUN", false);
-        let namespace = env.optional("WATCH_NAMESPACE", "a namespace name");
+        let cluster = EksCluster::from_env(&mut env);
+        let options = Options::from_env(&mut env);
         env.finish()?;
         Ok(Config {
-            cluster_name,
-            api_server,
-            cert_authority,
-            assumed_role,
-            dry_run,
-            namespace,
+            cluster: cluster.expect("EksCluster::from_env reports why it read no cluster"),
+            options,
         })
     }
 }
@@ -38,6 +27,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Base64 of a PEM CERTIFICATE block (its DER is not parsed).
+    const CA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJkekNDQVIyZ0F3SUJBZ0lCQURBSwotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==";
 
     #[test]
     fn every_missing_variable_is_named() {
@@ -49,12 +41,13 @@ mod tests {
         let ok = Config::from_env(Env::from_pairs([
             ("CLUSTER_NAME", "prod"),
             ("API_SERVER", "https://x"),
-            ("CERT_AUTHORITY", "LS0t"),
+            ("CERT_AUTHORITY", CA),
             ("DRY_RUN", "true"),
             ("WATCH_NAMESPACE", "jobs"),
         ]))
         .unwrap();
-        assert!(ok.dry_run);
-        assert_eq!(ok.namespace.as_deref(), Some("jobs"));
+        assert_eq!(ok.cluster.name, "prod");
+        assert!(ok.options.dry_run);
+        assert_eq!(ok.options.namespace.as_deref(), Some("jobs"));
     }
 }

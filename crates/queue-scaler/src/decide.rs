@@ -22,6 +22,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_ops::crd::sqs_queue::SqsQueueScalerSpec;
 use sqs_depth::QueueDepth;
+use sqs_depth::spec::{TooSmall, at_least};
 
 /// HPA's default `--horizontal-pod-autoscaler-tolerance`, 0.1, as 1 / 10.
 pub const TOLERANCE_DENOMINATOR: i64 = 10;
@@ -40,12 +41,8 @@ pub struct Policy {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
-    #[error("spec.{field} must be ≥ {least}, got {value}")]
-    TooSmall {
-        field: &'static str,
-        least: i64,
-        value: i64,
-    },
+    #[error(transparent)]
+    TooSmall(#[from] TooSmall),
     #[error("spec.minReplicaCount ({min}) exceeds spec.maxReplicaCount ({max})")]
     MinAboveMax { min: i32, max: i32 },
     #[error("spec.scaleTargetRef: only apps/v1 Deployment is supported, got {api_version} {kind}")]
@@ -57,21 +54,10 @@ pub enum SpecError {
 impl Policy {
     /// Checks what the CRD's schema also checks, for objects it did not (older CRDs).
     pub fn from_spec(spec: &SqsQueueScalerSpec) -> Result<Policy, SpecError> {
-        let at_least = |field, least: i64, value: i64| {
-            if value < least {
-                Err(SpecError::TooSmall {
-                    field,
-                    least,
-                    value,
-                })
-            } else {
-                Ok(value)
-            }
-        };
         let queue_length = at_least("queueLength", 1, spec.queue_length)?;
         let activation = at_least("activationQueueLength", 0, spec.activation_queue_length)?;
-        at_least("minReplicaCount", 0, spec.min_replica_count.into())?;
-        at_least("maxReplicaCount", 1, spec.max_replica_count.into())?;
+        at_least("minReplicaCount", 0, spec.min_replica_count)?;
+        at_least("maxReplicaCount", 1, spec.max_replica_count)?;
         let cooldown = at_least("cooldownPeriod", 0, spec.cooldown_period)?;
         if spec.min_replica_count > spec.max_replica_count {
             return Err(SpecError::MinAboveMax {
