@@ -1,407 +1,302 @@
-//! Carrying out one notification: find the K8sMetricAlarm that owns the alarm, read the
-//! Deployment's scale, decide, and for a step:
+//! Carrying out the notifications of one event. Each notification runs these steps, named
+//! below in the order they run:
 //!
-//! 1. claim it: merge the step's record into the resource's status, guarded by the
+//! 1. [`look`]: the resources, as remembered by a warm container or listed afresh;
+//! 2. [`find`]: the K8sMetricAlarm that owns the alarm, its Deployment's scale, and the
+//!    policy's plan (`crate::decide`);
+//! 3. `crate::attempt` (pure) says what that leads to: look again, [`report`] the finding
+//!    (unknown alarm, missing Deployment, a hold, a dry run's step), or claim the step;
+//! 4. [`step::claim`]: merge the step's record into the resource's status, guarded by the
 //!    resourceVersion the decision read. Of two deliveries of one message racing, one claim
 //!    fails with 409, and its retry sees the record and holds as a duplicate;
-//! 2. write the scale subresource with the resourceVersion read (on 409, start over from a
-//!    fresh read through `k8s_ops::scale::rescale`). If the write fails, the claim is undone,
-//!    so the failed step neither blocks the next alarm with a cooldown nor counts as done;
-//! 3. record an Event on the Deployment, HPA style;
-//! 4. re-arm the alarm (SetAlarmState OK in its region), so a lasting breach steps again.
-//!
-//! Warm containers remember the last list of resources: a step decided from it is safe,
-//! because the claim is guarded by the remembered resourceVersion (a resource changed since
-//! fails the claim with 409 and is read afresh), and the claimed object replaces the
-//! remembered one. Any other outcome (hold, unknown alarm, missing Deployment) is only
-//! final when decided from a fresh list, so a stale memory never makes the function skip.
+//! 5. [`step::take`]: write the scale subresource with the resourceVersion read (on 409, start
+//!    over from a fresh read through `k8s_ops::scale::rescale`; if the write fails, the claim
+//!    is undone, so the failed step neither blocks the next alarm with a cooldown nor counts
+//!    as done), record an Event on the Deployment, HPA style, and re-arm the alarm
+//!    (SetAlarmState OK in its region), so a lasting breach steps again.
 //!
 //! Kubernetes calls per step: warm, get scale, patch status, put scale, create Event (4);
 //! cold, one list more. Plus SetAlarmState.
+use aws_config::SdkConfig;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
+use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, ScaleRecord, owner_of};
+use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, owner_of};
 use k8s_ops::events::{self, EventSpec};
-use k8s_ops::scale::{self, ScaleError};
-use k8s_ops::status::{StatusError, merge_status};
-use kube::api::{ListParams, PostParams};
+use k8s_ops::scale::ScaleError;
+use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
-use serde_json::json;
 
+use crate::attempt::{Attempts, Finding, Next};
 use crate::cloudwatch::{CloudWatch, CloudWatchError};
-use crate::decide::{Plan, Situation, decide, target};
+use crate::config::Config;
+use crate::decide::{Plan, Situation, decide};
+use crate::error::Error;
 use crate::event::{AlarmNotification, AlarmState};
+
+mod memory;
+mod outcome;
+mod step;
+
+use memory::Memory;
+pub use outcome::Outcome;
 
 /// The component named in Events.
 pub const COMPONENT: &str = "alarm-scaler";
-/// Claims lost to concurrent writers of the same resource before giving up (and letting
-/// Lambda retry the invocation).
-const MAX_CLAIMS: u32 = 3;
 
-pub struct Scaler {
+pub struct Context {
     pub kube: kube::Client,
     pub cloudwatch: CloudWatch,
+    /// Decide and log, write nothing (no status, scale, Event or alarm state).
     pub dry_run: bool,
-    /// The resources as last listed (and claimed), kept while the container is warm.
-    pub known: std::sync::Mutex<Option<Vec<K8sMetricAlarm>>>,
+    memory: Memory,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ScalerError {
-    #[error("listing K8sMetricAlarms: {0}")]
-    List(#[source] kube::Error),
-    #[error(transparent)]
-    Scale(#[from] ScaleError),
-    #[error(transparent)]
-    Status(#[from] StatusError),
-    #[error(transparent)]
-    CloudWatch(#[from] CloudWatchError),
-    #[error("k8smetricalarm {0}: the status changed under every claim ({MAX_CLAIMS} conflicts)")]
-    Contended(String),
-}
-
-/// What one notification led to: logged as one line and returned as the function's response.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Outcome {
-    pub alarm: String,
-    pub message_id: String,
-    pub decision: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k8smetricalarm: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub direction: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<i32>,
-    pub reason: String,
-    pub rearmed: bool,
-    pub dry_run: bool,
-}
-
-impl Outcome {
-    fn log(&self) {
-        tracing::info!(
-            decision = self.decision,
-            alarm = %self.alarm,
-            message_id = %self.message_id,
-            k8smetricalarm = self.k8smetricalarm.as_deref(),
-            deployment = self.deployment.as_deref(),
-            direction = self.direction,
-            from = self.from,
-            to = self.to,
-            rearmed = self.rearmed,
-            dry_run = self.dry_run,
-            reason = %self.reason,
-        );
+impl Context {
+    pub fn new(kube: kube::Client, sdk: &SdkConfig, config: &Config) -> Context {
+        Context {
+            kube,
+            cloudwatch: CloudWatch::new(sdk),
+            dry_run: config.dry_run,
+            memory: Memory::default(),
+        }
     }
 }
 
-impl Scaler {
-    /// Handles one notification; logs its outcome as one line.
-    pub async fn handle(
-        &self,
-        n: &AlarmNotification,
-        now: jiff::Timestamp,
-    ) -> Result<Outcome, ScalerError> {
-        let outcome = self.handle_inner(n, now).await?;
-        outcome.log();
-        Ok(outcome)
+/// The function's answer: one outcome per notification, in the event's order.
+#[derive(Debug, Serialize)]
+pub struct Response {
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Every notification of the event, in order; the first that fails fails the invocation
+/// (Lambda retries it: those already done hold as duplicates).
+pub async fn handle(
+    ctx: &Context,
+    notifications: Vec<AlarmNotification>,
+) -> Result<Response, Error> {
+    let mut outcomes = Vec::with_capacity(notifications.len());
+    for n in &notifications {
+        // Boxed: the steps' futures nest deeper than the compiler's layout limit allows.
+        let outcome = Box::pin(notification(ctx, n, jiff::Timestamp::now()));
+        outcomes.push(outcome.await?);
+    }
+    Ok(Response { outcomes })
+}
+
+/// One notification; its outcome is logged as one line.
+pub async fn notification(
+    ctx: &Context,
+    n: &AlarmNotification,
+    now: jiff::Timestamp,
+) -> Result<Outcome, Error> {
+    let outcome = if n.state == AlarmState::Alarm {
+        act(ctx, n, now).await?
+    } else {
+        let reason = format!("the alarm went to {:?}, not ALARM", n.state);
+        Outcome::of(n, ctx.dry_run, "ignored", reason)
+    };
+    outcome.log();
+    Ok(outcome)
+}
+
+/// Looks until the finding is final or its step claimed, then reports it or takes the step.
+async fn act(ctx: &Context, n: &AlarmNotification, now: jiff::Timestamp) -> Result<Outcome, Error> {
+    let mut attempts = Attempts::default();
+    loop {
+        let resources = look(ctx, &mut attempts).await?;
+        let found = find(ctx, &resources, n, now).await?;
+        match (attempts.next(found.finding(), ctx.dry_run), found) {
+            (Next::LookAgain, _) => attempts.look_again(),
+            (
+                Next::Claim,
+                Found::Decided {
+                    owner,
+                    read,
+                    plan: Plan::Step { from, to },
+                },
+            ) => match step::claim(ctx, &owner, n, (from, to), now).await? {
+                Some(claimed) => return step::take(ctx, n, &owner, *read, &claimed, now).await,
+                None if attempts.claim_lost() => {}
+                None => return Err(Error::Contended(owner.key())),
+            },
+            // Next::Report (attempt::next claims nothing but a step).
+            (_, found) => return report(ctx, n, found, now).await,
+        }
+    }
+}
+
+/// The resources: as remembered, unless this notification looks afresh by now or nothing is
+/// remembered. A fresh list is remembered.
+async fn look(ctx: &Context, attempts: &mut Attempts) -> Result<Vec<K8sMetricAlarm>, Error> {
+    if !attempts.fresh
+        && let Some(known) = ctx.memory.recall()
+    {
+        return Ok(known);
+    }
+    attempts.look_again();
+    let listed = Api::<K8sMetricAlarm>::all(ctx.kube.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::List)?
+        .items;
+    ctx.memory.keep(&listed);
+    Ok(listed)
+}
+
+/// What one look found.
+enum Found<'r> {
+    NoOwner,
+    NoDeployment(Owner<'r>),
+    Decided {
+        owner: Owner<'r>,
+        /// The Deployment's scale as read, boxed: the largest part of what is found.
+        read: Box<Scale>,
+        plan: Plan,
+    },
+}
+
+impl Found<'_> {
+    fn finding(&self) -> Finding {
+        match self {
+            Found::NoOwner => Finding::NoOwner,
+            Found::NoDeployment(_) => Finding::NoDeployment,
+            Found::Decided {
+                plan: Plan::Step { .. },
+                ..
+            } => Finding::Step,
+            Found::Decided { .. } => Finding::Hold,
+        }
+    }
+}
+
+/// The K8sMetricAlarm that names the alarm, and which of its two alarms it is.
+struct Owner<'r> {
+    resource: &'r K8sMetricAlarm,
+    direction: Direction,
+}
+
+impl Owner<'_> {
+    fn namespace(&self) -> String {
+        self.resource.namespace().unwrap_or_default()
     }
 
-    async fn handle_inner(
-        &self,
-        n: &AlarmNotification,
-        now: jiff::Timestamp,
-    ) -> Result<Outcome, ScalerError> {
-        let mut outcome = Outcome {
-            alarm: n.alarm_name.clone(),
-            message_id: n.message_id.clone(),
-            dry_run: self.dry_run,
-            ..Default::default()
-        };
-        if n.state != AlarmState::Alarm {
-            outcome.decision = "ignored";
-            outcome.reason = format!("the alarm went to {:?}, not ALARM", n.state);
-            return Ok(outcome);
+    /// `namespace/name`.
+    fn key(&self) -> String {
+        format!("{}/{}", self.namespace(), self.resource.name_any())
+    }
+
+    fn deployment(&self) -> &str {
+        &self.resource.spec.deployment
+    }
+
+    /// `namespace/deployment`.
+    fn deployment_key(&self) -> String {
+        format!("{}/{}", self.namespace(), self.deployment())
+    }
+
+    fn deployments(&self, kube: &kube::Client) -> Api<Deployment> {
+        Api::namespaced(kube.clone(), &self.namespace())
+    }
+}
+
+/// The owner of `n`'s alarm among `resources`, its Deployment's scale, and the plan.
+async fn find<'r>(
+    ctx: &Context,
+    resources: &'r [K8sMetricAlarm],
+    n: &AlarmNotification,
+    now: jiff::Timestamp,
+) -> Result<Found<'r>, Error> {
+    let Some((resource, direction)) = owner_of(resources, &n.alarm_name) else {
+        return Ok(Found::NoOwner);
+    };
+    let owner = Owner {
+        resource,
+        direction,
+    };
+    let read = match owner
+        .deployments(&ctx.kube)
+        .get_scale(owner.deployment())
+        .await
+    {
+        Ok(read) => read,
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Found::NoDeployment(owner)),
+        Err(source) => {
+            let name = owner.deployment_key();
+            return Err(Error::ReadScale(ScaleError::Api { name, source }));
         }
-        // One pass may come from memory; then at most MAX_CLAIMS from fresh lists.
-        let mut fresh = false;
-        let mut conflicts = 0;
-        while conflicts < MAX_CLAIMS {
-            let remembered = if fresh { None } else { self.remembered() };
-            let alarms = match remembered {
-                Some(alarms) => alarms,
-                None => {
-                    fresh = true;
-                    self.list().await?
-                }
-            };
-            let Some((resource, direction)) = owner_of(&alarms, &n.alarm_name) else {
-                if !fresh {
-                    fresh = true;
-                    continue;
-                }
-                outcome.decision = "unknown_alarm";
-                outcome.reason = "no K8sMetricAlarm names this alarm".into();
-                return Ok(outcome);
-            };
-            let namespace = resource.namespace().unwrap_or_default();
-            let name = resource.name_any();
-            let deployment = resource.spec.deployment.clone();
-            outcome.k8smetricalarm = Some(format!("{namespace}/{name}"));
-            outcome.deployment = Some(deployment.clone());
-            outcome.direction = Some(direction.as_str());
-            let deployments: Api<Deployment> = Api::namespaced(self.kube.clone(), &namespace);
-            let read = match deployments.get_scale(&deployment).await {
-                Ok(read) => read,
-                Err(kube::Error::Api(s)) if s.code == 404 && !fresh => {
-                    fresh = true;
-                    continue;
-                }
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    outcome.decision = "no_deployment";
-                    outcome.reason = format!("deployment {namespace}/{deployment} not found");
-                    if !self.dry_run {
-                        self.warn(resource, "FailedGetScale", &outcome.reason, now)
-                            .await;
-                        outcome.rearmed = self.rearm(n, &outcome.reason).await?;
-                    }
-                    return Ok(outcome);
-                }
-                Err(source) => {
-                    return Err(ScaleError::Api {
-                        name: format!("{namespace}/{deployment}"),
-                        source,
-                    }
-                    .into());
-                }
-            };
-            let replicas = read.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-            let plan = decide(Situation {
-                spec: &resource.spec,
-                status: resource.status.as_ref(),
-                direction,
-                replicas,
-                message_id: &n.message_id,
-                published: n.published,
-                now,
-            });
-            if !fresh && (self.dry_run || !matches!(plan, Plan::Step { .. })) {
-                fresh = true;
-                continue;
+    };
+    let plan = decide(Situation {
+        spec: &resource.spec,
+        status: resource.status.as_ref(),
+        direction,
+        replicas: replicas(&read),
+        message_id: &n.message_id,
+        published: n.published,
+        now,
+    });
+    Ok(Found::Decided {
+        owner,
+        read: Box::new(read),
+        plan,
+    })
+}
+
+/// A final finding that takes no step (in a dry run, none is taken): its outcome, the alarm
+/// re-armed unless in a dry run.
+async fn report(
+    ctx: &Context,
+    n: &AlarmNotification,
+    found: Found<'_>,
+    now: jiff::Timestamp,
+) -> Result<Outcome, Error> {
+    let dry_run = ctx.dry_run;
+    let (mut outcome, why) = match found {
+        Found::NoOwner => {
+            let reason = "no K8sMetricAlarm names this alarm";
+            return Ok(Outcome::of(n, dry_run, "unknown_alarm", reason));
+        }
+        Found::NoDeployment(owner) => {
+            let reason = format!("deployment {} not found", owner.deployment_key());
+            if !dry_run {
+                let regarding = owner.resource.object_ref(&());
+                ctx.publish(&regarding, true, "FailedGetScale", &reason, now)
+                    .await;
             }
-            outcome.decision = plan.decision(direction);
-            outcome.reason = plan.to_string();
-            outcome.from = Some(replicas);
-            if self.dry_run {
-                if let Plan::Step { to, .. } = plan {
-                    outcome.to = Some(to);
-                }
-                return Ok(outcome);
+            let outcome = Outcome::of(n, dry_run, "no_deployment", &reason).about(&owner);
+            (outcome, reason)
+        }
+        Found::Decided { owner, read, plan } => {
+            let decision = plan.decision(owner.direction);
+            let mut outcome = Outcome::of(n, dry_run, decision, plan.to_string()).about(&owner);
+            outcome.from = Some(replicas(&read));
+            if let Plan::Step { to, .. } = plan {
+                outcome.to = Some(to);
             }
-            let Plan::Step { from, to } = plan else {
-                // Re-armed even when held: CloudWatch notifies only on a state change, so an
-                // alarm left in ALARM would never fire again while its breach lasts (a stale
-                // or duplicate notification may be a retry of an invocation that failed
-                // before re-arming). At worst this costs one more notification.
-                outcome.rearmed = self.rearm(n, &format!("held: {plan}")).await?;
-                return Ok(outcome);
-            };
-            let record = ScaleRecord {
-                time: Time(now),
-                message_id: n.message_id.clone(),
-                notified_at: Time(n.published),
-                alarm_name: n.alarm_name.clone(),
-                from,
-                to,
-            };
-            let mine: Api<K8sMetricAlarm> = Api::namespaced(self.kube.clone(), &namespace);
-            let claimed = match merge_status(
-                &mine,
-                &name,
-                json!({ record_field(direction): record }),
-                resource.meta().resource_version.as_deref(),
-            )
-            .await
-            {
-                Ok(claimed) => {
-                    self.remember(&claimed);
-                    claimed
-                }
-                // Changed since read (another delivery, alarm-sync, an edit): decide again
-                // from a fresh list.
-                Err(StatusError::Conflict { .. } | StatusError::NotFound { .. }) => {
-                    if fresh {
-                        conflicts += 1;
-                    }
-                    fresh = true;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let step = Step {
-                resource,
-                direction,
-                deployments: &deployments,
-                read,
-            };
-            let (from, to) = match self.write_scale(&step).await {
-                Ok(Some(done)) => done,
-                Ok(None) => {
-                    // The fresh read left nothing to do (someone else moved it to the bound).
-                    self.undo_claim(&mine, &step, &claimed).await;
-                    outcome.decision = "at_bound";
-                    outcome.reason = "the scale changed meanwhile; no step left".into();
-                    outcome.rearmed = self.rearm(n, &outcome.reason).await?;
-                    return Ok(outcome);
-                }
-                Err(e) => {
-                    self.undo_claim(&mine, &step, &claimed).await;
-                    let regarding = deployment_ref(&namespace, &deployment, &step.read);
-                    self.publish(&regarding, true, "FailedRescale", &e.to_string(), now)
-                        .await;
-                    return Err(e.into());
-                }
-            };
-            outcome.from = Some(from);
-            outcome.to = Some(to);
-            outcome.reason = format!(
-                "alarm {} in ALARM (scale-{direction} alarm of k8smetricalarm {namespace}/{name}), {from} → {to}",
-                n.alarm_name
-            );
-            let message = format!("New size: {to}; reason: {}", outcome.reason);
-            let regarding = deployment_ref(&namespace, &deployment, &step.read);
-            self.publish(&regarding, false, "SuccessfulRescale", &message, now)
-                .await;
-            let why = format!("alarm-scaler stepped {namespace}/{deployment} from {from} to {to}");
-            outcome.rearmed = self.rearm(n, &why).await?;
-            return Ok(outcome);
+            // Re-armed even when held: CloudWatch notifies only on a state change, so an
+            // alarm left in ALARM would never fire again while its breach lasts (a stale or
+            // duplicate notification may be a retry of an invocation that failed before
+            // re-arming). At worst this costs one more notification.
+            (outcome, format!("held: {plan}"))
         }
-        Err(ScalerError::Contended(
-            outcome.k8smetricalarm.unwrap_or_default(),
-        ))
+    };
+    if !dry_run {
+        outcome.rearmed = ctx.rearm(n, &why).await?;
     }
+    Ok(outcome)
+}
 
-    /// Writes the target with the resourceVersion read; on a conflict, recomputes the step
-    /// from a fresh read. `None`: the fresh read left no step to take.
-    async fn write_scale(&self, step: &Step<'_>) -> Result<Option<(i32, i32)>, ScaleError> {
-        let name = &step.resource.spec.deployment;
-        let from = step
-            .read
-            .spec
-            .as_ref()
-            .and_then(|s| s.replicas)
-            .unwrap_or(0);
-        let to = target(&step.resource.spec, step.direction, from).ok();
-        let Some(to) = to else { return Ok(None) };
-        let mut desired = step.read.clone();
-        desired.spec = Some(ScaleSpec { replicas: Some(to) });
-        desired.status = None;
-        match step
-            .deployments
-            .replace_scale(name, &PostParams::default(), &desired)
-            .await
-        {
-            Ok(_) => Ok(Some((from, to))),
-            Err(kube::Error::Api(s)) if s.code == 409 => {
-                let spec = &step.resource.spec;
-                let done = scale::rescale(step.deployments, name, |current| {
-                    target(spec, step.direction, current).ok()
-                })
-                .await?;
-                Ok(done.map(|r| (r.from, r.to)))
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => Err(ScaleError::NotFound(name.clone())),
-            Err(source) => Err(ScaleError::Api {
-                name: name.clone(),
-                source,
-            }),
-        }
-    }
+fn replicas(read: &Scale) -> i32 {
+    read.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+}
 
-    /// Puts back the record the claim replaced; best effort (logged), guarded by the claim's
-    /// own resourceVersion so that a newer record is never overwritten.
-    async fn undo_claim(
-        &self,
-        api: &Api<K8sMetricAlarm>,
-        step: &Step<'_>,
-        claimed: &K8sMetricAlarm,
-    ) {
-        let previous = step
-            .resource
-            .status
-            .as_ref()
-            .and_then(|s| s.last_scale(step.direction));
-        let undo = merge_status(
-            api,
-            &claimed.name_any(),
-            json!({ record_field(step.direction): previous }),
-            claimed.meta().resource_version.as_deref(),
-        )
-        .await;
-        if let Err(e) = undo {
-            tracing::warn!(error = %e, "could not undo the claim of a failed step");
-        }
-        self.forget();
-    }
-
-    async fn list(&self) -> Result<Vec<K8sMetricAlarm>, ScalerError> {
-        let all: Api<K8sMetricAlarm> = Api::all(self.kube.clone());
-        let alarms = all
-            .list(&ListParams::default())
-            .await
-            .map_err(ScalerError::List)?
-            .items;
-        *self.memory() = Some(alarms.clone());
-        Ok(alarms)
-    }
-
-    fn memory(&self) -> std::sync::MutexGuard<'_, Option<Vec<K8sMetricAlarm>>> {
-        self.known.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn remembered(&self) -> Option<Vec<K8sMetricAlarm>> {
-        self.memory().clone()
-    }
-
-    /// The claimed object replaces its remembered version (same namespace and name).
-    fn remember(&self, claimed: &K8sMetricAlarm) {
-        if let Some(known) = self.memory().as_mut() {
-            for r in known.iter_mut() {
-                if r.namespace() == claimed.namespace() && r.name_any() == claimed.name_any() {
-                    *r = claimed.clone();
-                }
-            }
-        }
-    }
-
-    fn forget(&self) {
-        *self.memory() = None;
-    }
-
+impl Context {
     async fn rearm(&self, n: &AlarmNotification, why: &str) -> Result<bool, CloudWatchError> {
         self.cloudwatch
             .rearm(&n.region, &n.alarm_name, why)
             .await
             .map(|()| true)
-    }
-
-    async fn warn(
-        &self,
-        resource: &K8sMetricAlarm,
-        reason: &str,
-        message: &str,
-        now: jiff::Timestamp,
-    ) {
-        self.publish(&resource.object_ref(&()), true, reason, message, now)
-            .await;
     }
 
     /// Events are for people reading `kubectl describe`; failing to write one fails nothing.
@@ -420,34 +315,7 @@ impl Scaler {
             action: "Rescale".into(),
         };
         if let Err(e) = events::publish(&self.kube, regarding, COMPONENT, spec, now).await {
-            tracing::warn!(error = %e, reason, "could not record the Event");
+            tracing::warn!(error = %e, reason, "event not recorded");
         }
-    }
-}
-
-struct Step<'a> {
-    resource: &'a K8sMetricAlarm,
-    direction: Direction,
-    deployments: &'a Api<Deployment>,
-    read: Scale,
-}
-
-fn record_field(direction: Direction) -> &'static str {
-    match direction {
-        Direction::Up => "lastScaleUp",
-        Direction::Down => "lastScaleDown",
-    }
-}
-
-/// The Deployment as Events name it; its uid comes from the scale read, so `kubectl
-/// describe deployment` finds the Event.
-fn deployment_ref(namespace: &str, name: &str, read: &Scale) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("apps/v1".into()),
-        kind: Some("Deployment".into()),
-        namespace: Some(namespace.into()),
-        name: Some(name.into()),
-        uid: read.metadata.uid.clone(),
-        ..Default::default()
     }
 }

@@ -8,18 +8,22 @@
 //! nothing is deleted on a run that could not see everything.
 use std::collections::{BTreeSet, HashMap};
 
+use aws_config::SdkConfig;
 use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, alarm_name_in};
 use k8s_ops::status::merge_status;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
+use lambda_support::aws::LazyClient;
 use serde::Serialize;
 
-use crate::cloudwatch::{CloudWatch, CloudWatchError};
+use crate::cloudwatch::CloudWatch;
+use crate::config::Config;
 use crate::decide::{self, MARKER_TAG, Observed, Plan, Put, Settings};
+use crate::error::Error;
 use crate::status::{self, AlarmResult};
-use crate::tagging::{Tagging, TaggingError};
+use crate::tagging::Tagging;
 
-pub struct Syncer {
+pub struct Context {
     pub kube: kube::Client,
     pub cloudwatch: CloudWatch,
     pub tagging: Tagging,
@@ -28,14 +32,20 @@ pub struct Syncer {
     pub dry_run: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("listing K8sMetricAlarms: {0}")]
-    List(#[source] kube::Error),
-    #[error(transparent)]
-    CloudWatch(#[from] CloudWatchError),
-    #[error(transparent)]
-    Tagging(#[from] TaggingError),
+impl Context {
+    pub fn new(kube: kube::Client, sdk: &SdkConfig, config: Config) -> Context {
+        Context {
+            kube,
+            cloudwatch: CloudWatch::new(LazyClient::new(sdk, aws_sdk_cloudwatch::Client::new)),
+            tagging: Tagging::new(LazyClient::new(
+                sdk,
+                aws_sdk_resourcegroupstagging::Client::new,
+            )),
+            cluster_name: config.cluster.name,
+            default_alarm_actions: vec![config.sns_topic_arn],
+            dry_run: config.dry_run,
+        }
+    }
 }
 
 /// What a run did: the function's response, and one log line.
@@ -53,12 +63,36 @@ pub struct Summary {
     pub dry_run: bool,
 }
 
-impl Syncer {
-    pub async fn run(&self, now: jiff::Timestamp) -> Result<Summary, SyncError> {
+impl Summary {
+    fn log(&self, schedule: &str) {
+        tracing::info!(
+            decision = "reconciled",
+            schedule,
+            resources = self.resources,
+            created = self.created.len(),
+            updated = self.updated.len(),
+            retagged = self.retagged.len(),
+            deleted = self.deleted.len(),
+            status_writes = self.status_writes,
+            errors = self.errors.len(),
+            dry_run = self.dry_run,
+        );
+    }
+}
+
+/// One reconcile for the schedule's event `schedule` (its id); the summary logged as one line.
+pub async fn handle(ctx: &Context, schedule: String) -> Result<Summary, Error> {
+    let summary = ctx.run(jiff::Timestamp::now()).await?;
+    summary.log(&schedule);
+    Ok(summary)
+}
+
+impl Context {
+    pub async fn run(&self, now: jiff::Timestamp) -> Result<Summary, Error> {
         let resources = Api::<K8sMetricAlarm>::all(self.kube.clone())
             .list(&ListParams::default())
             .await
-            .map_err(SyncError::List)?
+            .map_err(Error::List)?
             .items;
         let names: Vec<String> = resources
             .iter()

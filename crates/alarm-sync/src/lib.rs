@@ -2,8 +2,9 @@
 //! tagged with their owner, and deleted once no resource names them; each resource's status
 //! says whether it is in sync. See the README's "alarm-sync" section.
 //!
-//! Errors (EventBridge retries, then the next schedule runs anyway): an event that is not
-//! the schedule's, a failure to list the resources or to read CloudWatch or the tagging API.
+//! Errors (EventBridge retries, then the next schedule runs anyway), each under its
+//! `errorType` (`error`): an event that is not the schedule's, a failure to list the
+//! resources or to read CloudWatch or the tagging API.
 //! Recorded in the resource's status and the response, not errors: an invalid config, a
 //! contested alarm name, CloudWatch refusing one alarm, a failed status write.
 
@@ -12,6 +13,7 @@ pub mod apply;
 pub mod cloudwatch;
 pub mod config;
 pub mod decide;
+pub mod error;
 pub mod event;
 pub mod status;
 pub mod tagging;

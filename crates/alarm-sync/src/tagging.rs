@@ -13,7 +13,7 @@ use lambda_support::aws::LazyClient;
 
 #[derive(Debug, thiserror::Error)]
 #[error("Resource Groups Tagging GetResources: {0}")]
-pub struct TaggingError(String);
+pub struct TaggingError(pub String);
 
 pub struct Tagging {
     client: LazyClient<Client>,

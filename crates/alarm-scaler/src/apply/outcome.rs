@@ -1,0 +1,69 @@
+//! What one notification led to: one log line, and one entry of the function's answer.
+use serde::Serialize;
+
+use super::Owner;
+use crate::event::AlarmNotification;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub alarm: String,
+    pub message_id: String,
+    pub decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8smetricalarm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<i32>,
+    pub reason: String,
+    pub rearmed: bool,
+    pub dry_run: bool,
+}
+
+impl Outcome {
+    /// `decision` about notification `n`, for `reason`.
+    pub fn of(
+        n: &AlarmNotification,
+        dry_run: bool,
+        decision: &'static str,
+        reason: impl Into<String>,
+    ) -> Outcome {
+        Outcome {
+            alarm: n.alarm_name.clone(),
+            message_id: n.message_id.clone(),
+            decision,
+            reason: reason.into(),
+            dry_run,
+            ..Default::default()
+        }
+    }
+
+    /// Names the K8sMetricAlarm, its Deployment and the alarm's direction.
+    pub(super) fn about(mut self, owner: &Owner<'_>) -> Outcome {
+        self.k8smetricalarm = Some(owner.key());
+        self.deployment = Some(owner.deployment().to_owned());
+        self.direction = Some(owner.direction.as_str());
+        self
+    }
+
+    pub fn log(&self) {
+        tracing::info!(
+            decision = self.decision,
+            alarm = %self.alarm,
+            message_id = %self.message_id,
+            k8smetricalarm = self.k8smetricalarm.as_deref(),
+            deployment = self.deployment.as_deref(),
+            direction = self.direction,
+            from = self.from,
+            to = self.to,
+            rearmed = self.rearmed,
+            dry_run = self.dry_run,
+            reason = %self.reason,
+        );
+    }
+}

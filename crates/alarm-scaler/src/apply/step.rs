@@ -1,0 +1,183 @@
+//! Taking a step the plan decided: claimed in the resource's status first, then the scale
+//! written, an Event recorded, the alarm re-armed; a step that fails to write gives its claim
+//! back.
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, ScaleRecord};
+use k8s_ops::scale::{self, ScaleError};
+use k8s_ops::status::{StatusError, merge_status};
+use kube::api::PostParams;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use super::{Context, Outcome, Owner, replicas};
+use crate::decide::{Plan, target};
+use crate::error::Error;
+use crate::event::AlarmNotification;
+
+/// Merges the step's record into the resource's status, guarded by the resourceVersion the
+/// decision read. `None`: lost, the resource changed (another delivery, alarm-sync, an edit)
+/// or went since it was read; decide again from a fresh list.
+pub(super) async fn claim(
+    ctx: &Context,
+    owner: &Owner<'_>,
+    n: &AlarmNotification,
+    (from, to): (i32, i32),
+    now: jiff::Timestamp,
+) -> Result<Option<K8sMetricAlarm>, Error> {
+    let record = ScaleRecord {
+        time: Time(now),
+        message_id: n.message_id.clone(),
+        notified_at: Time(n.published),
+        alarm_name: n.alarm_name.clone(),
+        from,
+        to,
+    };
+    let claimed = merge_status(
+        &statuses(ctx, owner),
+        &owner.resource.name_any(),
+        json!({ record_field(owner.direction): record }),
+        owner.resource.meta().resource_version.as_deref(),
+    )
+    .await;
+    match claimed {
+        Ok(claimed) => {
+            ctx.memory.update(&claimed);
+            Ok(Some(claimed))
+        }
+        Err(StatusError::Conflict { .. } | StatusError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(Error::Claim(e)),
+    }
+}
+
+/// Takes the claimed step: the scale written, an Event on the Deployment, the alarm re-armed.
+pub(super) async fn take(
+    ctx: &Context,
+    n: &AlarmNotification,
+    owner: &Owner<'_>,
+    read: Scale,
+    claimed: &K8sMetricAlarm,
+    now: jiff::Timestamp,
+) -> Result<Outcome, Error> {
+    let regarding = deployment_ref(owner, &read);
+    let read_replicas = replicas(&read);
+    let (from, to) = match write_scale(&owner.deployments(&ctx.kube), owner, read).await {
+        Ok(Some(done)) => done,
+        Ok(None) => {
+            // The fresh read left nothing to do (someone else moved it to the bound).
+            undo_claim(ctx, owner, claimed).await;
+            let reason = "the scale changed meanwhile; no step left";
+            let mut outcome = Outcome::of(n, ctx.dry_run, "at_bound", reason).about(owner);
+            outcome.from = Some(read_replicas);
+            outcome.rearmed = ctx.rearm(n, reason).await?;
+            return Ok(outcome);
+        }
+        Err(e) => {
+            undo_claim(ctx, owner, claimed).await;
+            ctx.publish(&regarding, true, "FailedRescale", &e.to_string(), now)
+                .await;
+            return Err(Error::WriteScale(e));
+        }
+    };
+    let reason = format!(
+        "alarm {} in ALARM (scale-{} alarm of k8smetricalarm {}), {from} → {to}",
+        n.alarm_name,
+        owner.direction,
+        owner.key()
+    );
+    let message = format!("New size: {to}; reason: {reason}");
+    ctx.publish(&regarding, false, "SuccessfulRescale", &message, now)
+        .await;
+    let decision = Plan::Step { from, to }.decision(owner.direction);
+    let mut outcome = Outcome::of(n, ctx.dry_run, decision, reason).about(owner);
+    outcome.from = Some(from);
+    outcome.to = Some(to);
+    let why = format!(
+        "alarm-scaler stepped {} from {from} to {to}",
+        owner.deployment_key()
+    );
+    outcome.rearmed = ctx.rearm(n, &why).await?;
+    Ok(outcome)
+}
+
+/// Writes the target with the resourceVersion read; on a conflict, recomputes the step from a
+/// fresh read. `None`: the fresh read left no step to take.
+async fn write_scale(
+    deployments: &Api<Deployment>,
+    owner: &Owner<'_>,
+    read: Scale,
+) -> Result<Option<(i32, i32)>, ScaleError> {
+    let (spec, direction, name) = (&owner.resource.spec, owner.direction, owner.deployment());
+    let from = replicas(&read);
+    let Ok(to) = target(spec, direction, from) else {
+        return Ok(None);
+    };
+    let mut desired = read;
+    desired.spec = Some(ScaleSpec { replicas: Some(to) });
+    desired.status = None;
+    match deployments
+        .replace_scale(name, &PostParams::default(), &desired)
+        .await
+    {
+        Ok(_) => Ok(Some((from, to))),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let done = scale::rescale(deployments, name, |current| {
+                target(spec, direction, current).ok()
+            })
+            .await?;
+            Ok(done.map(|r| (r.from, r.to)))
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(ScaleError::NotFound(name.into())),
+        Err(source) => Err(ScaleError::Api {
+            name: name.into(),
+            source,
+        }),
+    }
+}
+
+/// Puts back the record the claim replaced; best effort (logged), guarded by the claim's own
+/// resourceVersion so that a newer record is never overwritten.
+async fn undo_claim(ctx: &Context, owner: &Owner<'_>, claimed: &K8sMetricAlarm) {
+    let previous = owner
+        .resource
+        .status
+        .as_ref()
+        .and_then(|s| s.last_scale(owner.direction));
+    let undo = merge_status(
+        &statuses(ctx, owner),
+        &claimed.name_any(),
+        json!({ record_field(owner.direction): previous }),
+        claimed.meta().resource_version.as_deref(),
+    )
+    .await;
+    if let Err(e) = undo {
+        tracing::warn!(error = %e, "could not undo the claim of a failed step");
+    }
+    ctx.memory.forget();
+}
+
+fn statuses(ctx: &Context, owner: &Owner<'_>) -> Api<K8sMetricAlarm> {
+    Api::namespaced(ctx.kube.clone(), &owner.namespace())
+}
+
+fn record_field(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Up => "lastScaleUp",
+        Direction::Down => "lastScaleDown",
+    }
+}
+
+/// The Deployment as Events name it; its uid comes from the scale read, so `kubectl describe
+/// deployment` finds the Event.
+fn deployment_ref(owner: &Owner<'_>, read: &Scale) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some("Deployment".into()),
+        namespace: Some(owner.namespace()),
+        name: Some(owner.deployment().into()),
+        uid: read.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
