@@ -25,11 +25,12 @@ section "Start-up, memory, sizes; eks-token vs aws eks get-token" "target/releas
 section "Token generation per call" "cargo bench -p eks-auth --bench token"
 cargo bench -q -p eks-auth --bench token 2>/dev/null | tee -a "$out"
 
-# End-to-end figures per function against the stand-ins: #[ignore]d test targets named
-# `bench`, built with the `measure` profile (release optimisation, no fat LTO).
+# End-to-end figures per function against the stand-ins: the #[ignore]d tests of the `bench`
+# module of each crate's one test binary (`tests/it`), built with the `measure` profile
+# (release optimisation, no fat LTO).
 for crate in alarm-scaler concurrency-scaler queue-scaler iam-sync node-autoscaler; do
-  [[ -f crates/$crate/tests/bench.rs ]] || continue
-  cmd="cargo test --profile measure -p $crate --test bench -- --ignored --nocapture --test-threads 1"
+  [[ -f crates/$crate/tests/it/bench.rs ]] || continue
+  cmd="cargo test --profile measure -p $crate --test it -- bench:: --ignored --nocapture --test-threads 1"
   section "$crate against the stand-ins" "$cmd"
   $cmd 2>/dev/null | grep -vE '^(running [0-9]+ test|test |$)' | tee -a "$out"
 done

@@ -1,9 +1,9 @@
 //! The demo's pieces, shared by `suite-demo` (`make demo`) and the reliability tests: the
-//! stand-ins with the functions deployed on them ([`world`]), the scenario per function
-//! ([`steps`]) and how it prints ([`show`]).
+//! stand-ins with the functions deployed on them ([`stage`], on [`testbed::world`]), the
+//! scenario per function ([`steps`]) and how it prints ([`show`]).
 pub mod show;
+pub mod stage;
 pub mod steps;
-pub mod world;
 
 /// Every function the demo runs (each one's RBAC and aws-auth mapping is loaded).
 pub const FUNCTIONS: [&str; 5] = [
@@ -14,7 +14,8 @@ pub const FUNCTIONS: [&str; 5] = [
     "iam-sync",
 ];
 
-/// Every function binary `make demo` needs (node-autoscaler runs on its own k3s stand-ins).
+/// Every function binary `make demo` needs (node-autoscaler runs on its own k3s stand-ins,
+/// [`testbed::world::k3s`]).
 pub const BINARIES: [&str; 6] = [
     "alarm-sync",
     "alarm-scaler",

@@ -3,7 +3,7 @@
 //! function through the emulator with the sample events in `events/`, and prints per
 //! function the event, what it decided and why, and the state before → after. Everything it
 //! started stops when it ends.
-use demo::world::{self, Error, World};
+use demo::stage::{Error, Stage};
 use demo::{FUNCTIONS, steps};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -17,13 +17,13 @@ async fn main() {
 async fn run() -> Result<(), Error> {
     let began = std::time::Instant::now();
     println!("Starting moto, the Kubernetes API server stand-in and the Lambda emulator…");
-    let mut w = World::start(&FUNCTIONS).await?;
+    let mut w = Stage::start(&FUNCTIONS).await?;
     println!(
         "  moto {}, API server {} (cluster {}, EKS tokens verified through moto's STS), emulator :{}",
-        w.moto.endpoint(),
-        w.tb.url(),
-        world::CLUSTER,
-        w.emulator.port()
+        w.world.moto.endpoint(),
+        w.world.cluster.url(),
+        testbed::world::CLUSTER,
+        w.world.emulator.port()
     );
     steps::alarms::run(&mut w).await?;
     steps::queues::run(&mut w).await?;

@@ -1,13 +1,13 @@
 //! alarm-sync makes the CloudWatch alarms of the sample K8sMetricAlarm; alarm-scaler steps
 //! its Deployment when the scale-up alarm fires, once per notification.
-use aws_sdk_cloudwatch::types::StateValue;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use serde_json::{Value, json};
+use testbed::world::cloudwatch::notification;
+use testbed::world::repo;
 
 use crate::show;
-use crate::world::{Error, World, repo, sample};
+use crate::stage::{Error, Stage, sample};
 
 const SEED: &str = "
 apiVersion: v1
@@ -38,16 +38,18 @@ spec:
 
 /// Namespace `web` with Deployment `web` (2 replicas) and its PDB, the sample
 /// K8sMetricAlarm, and both alarm functions deployed.
-pub async fn seed(w: &mut World) -> Result<(), Error> {
-    w.tb.load_yaml(SEED)?;
-    w.tb.load_manifests(&[repo("infra/k8s/samples/k8smetricalarm-web.yaml")])?;
-    w.deploy("alarm-sync", &[]).await?;
-    w.deploy("alarm-scaler", &[]).await
+pub fn seed(w: &mut Stage) -> Result<(), Error> {
+    w.world.cluster.load_yaml(SEED)?;
+    w.world
+        .cluster
+        .load_manifests(&[repo("infra/k8s/samples/k8smetricalarm-web.yaml")])?;
+    w.deploy("alarm-sync", &[])?;
+    w.deploy("alarm-scaler", &[])
 }
 
-pub async fn run(w: &mut World) -> Result<(), Error> {
-    seed(w).await?;
-    let cw = aws_sdk_cloudwatch::Client::new(&w.aws);
+pub async fn run(w: &mut Stage) -> Result<(), Error> {
+    seed(w)?;
+    let cw = w.world.cloudwatch();
 
     show::heading(
         "alarm-sync",
@@ -58,7 +60,7 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
     let response = w.invoke("alarm-sync", &sample("events/alarm-sync/scheduled.json")?)?;
     show::decided(&response, 20);
     show::after(&format!("CloudWatch alarms: {}", alarms(&cw).await?));
-    let resource = w.tb.get(
+    let resource = w.world.cluster.get(
         "k8smetricalarms.containerinsights.eks.com",
         "web",
         "web-http-rate",
@@ -79,31 +81,25 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
         "alarm-scaler",
         "SNS (CloudWatch alarm in ALARM) → step the Deployment by its K8sMetricAlarm",
     );
-    cw.set_alarm_state()
-        .alarm_name("web-http-rate-high")
-        .state_value(StateValue::Alarm)
-        .state_reason("Threshold Crossed (demo)")
-        .send()
-        .await?;
-    let event = notification(&cw, "web-http-rate-high", "demo-message-1").await?;
+    w.world.breach("web-http-rate-high").await;
+    let event = fired(w, "web-http-rate-high", "demo-message-1").await?;
     show::event(
         "events/alarm-scaler/scale-up-alarm.json",
         "with the real alarm's ARN and a fresh MessageId",
     );
-    let deployments: Api<Deployment> = Api::namespaced(w.kube.clone(), "web");
     show::before(&format!(
         "deployment web/web replicas={}, alarm web-http-rate-high {}",
-        replicas(&deployments).await?,
-        alarm_state(&cw, "web-http-rate-high").await?
+        w.world.replicas("web", "web").await,
+        alarm_state(w, "web-http-rate-high").await
     ));
     let response = w.invoke("alarm-scaler", &event)?;
     show::decided(&response, 20);
     show::after(&format!(
         "deployment web/web replicas={}, alarm web-http-rate-high {} (re-armed)",
-        replicas(&deployments).await?,
-        alarm_state(&cw, "web-http-rate-high").await?
+        w.world.replicas("web", "web").await,
+        alarm_state(w, "web-http-rate-high").await
     ));
-    let events: Api<Event> = Api::namespaced(w.kube.clone(), "web");
+    let events: Api<Event> = Api::namespaced(w.world.admin.clone(), "web");
     for e in events.list(&Default::default()).await?.items {
         if e.involved_object.name.as_deref() == Some("web") {
             show::after(&format!(
@@ -122,7 +118,7 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
     );
     show::after(&format!(
         "deployment web/web replicas={}",
-        replicas(&deployments).await?
+        w.world.replicas("web", "web").await
     ));
     Ok(())
 }
@@ -141,43 +137,20 @@ async fn alarms(cw: &aws_sdk_cloudwatch::Client) -> Result<String, Error> {
     })
 }
 
-async fn alarm_state(cw: &aws_sdk_cloudwatch::Client, name: &str) -> Result<String, Error> {
-    let out = cw.describe_alarms().alarm_names(name).send().await?;
-    Ok(out
-        .metric_alarms()
-        .first()
-        .and_then(|a| a.state_value())
-        .map(|s| s.as_str().to_owned())
-        .unwrap_or_else(|| "missing".into()))
+async fn alarm_state(w: &Stage, name: &str) -> String {
+    w.world
+        .alarm(name)
+        .await
+        .and_then(|a| a.state_value().map(|s| s.as_str().to_owned()))
+        .unwrap_or_else(|| "missing".into())
 }
 
-pub async fn replicas(deployments: &Api<Deployment>) -> Result<i32, Error> {
-    Ok(deployments
-        .get_scale("web")
-        .await?
-        .spec
-        .and_then(|s| s.replicas)
-        .unwrap_or(0))
-}
-
-/// The sample notification, as CloudWatch would publish it now through SNS for `alarm`.
-pub async fn notification(
-    cw: &aws_sdk_cloudwatch::Client,
-    alarm: &str,
-    message_id: &str,
-) -> Result<Value, Error> {
-    let described = cw.describe_alarms().alarm_names(alarm).send().await?;
-    let found = described
-        .metric_alarms()
-        .first()
+/// The SNS notification of `alarm` (in ALARM), as CloudWatch would publish it now.
+pub async fn fired(w: &Stage, alarm: &str, message_id: &str) -> Result<Value, Error> {
+    let found = w
+        .world
+        .alarm(alarm)
+        .await
         .ok_or_else(|| format!("alarm {alarm} not in CloudWatch"))?;
-    let mut event = sample("events/alarm-scaler/scale-up-alarm.json")?;
-    let sns = &mut event["Records"][0]["Sns"];
-    let mut message: Value = serde_json::from_str(sns["Message"].as_str().unwrap_or("{}"))?;
-    message["AlarmName"] = json!(alarm);
-    message["AlarmArn"] = json!(found.alarm_arn());
-    sns["Message"] = json!(message.to_string());
-    sns["MessageId"] = json!(message_id);
-    sns["Timestamp"] = json!(jiff::Timestamp::now().to_string());
-    Ok(event)
+    Ok(notification(&found, message_id, "ALARM"))
 }

@@ -2,18 +2,22 @@
 //! IAM (asked afresh per event), and the user's IamUserGroup record says why.
 use serde_json::Value;
 
+use testbed::world::repo;
+
 use crate::show;
-use crate::world::{Error, World, repo, sample};
+use crate::stage::{Error, Stage, sample};
 
 const USER: &str = "alice@example.com";
 const GROUP: &str = "developers";
 
-pub async fn run(w: &mut World) -> Result<(), Error> {
-    w.tb.load_manifests(&[repo("infra/k8s/samples/iam-sync-groups.yaml")])?;
-    let iam = aws_sdk_iam::Client::new(&w.aws);
+pub async fn run(w: &mut Stage) -> Result<(), Error> {
+    w.world
+        .cluster
+        .load_manifests(&[repo("infra/k8s/samples/iam-sync-groups.yaml")])?;
+    let iam = aws_sdk_iam::Client::new(&w.world.aws);
     iam.create_group().group_name(GROUP).send().await?;
     iam.create_user().user_name(USER).send().await?;
-    w.deploy("iam-sync", &[]).await?;
+    w.deploy("iam-sync", &[])?;
 
     show::heading(
         "iam-sync",
@@ -52,11 +56,13 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
 }
 
 /// The `mapUsers` entries of aws-auth, one line.
-fn map_users(w: &World) -> String {
-    let text =
-        w.tb.get("configmaps", "kube-system", "aws-auth")
-            .and_then(|cm| cm["data"]["mapUsers"].as_str().map(str::to_owned))
-            .unwrap_or_default();
+fn map_users(w: &Stage) -> String {
+    let text = w
+        .world
+        .cluster
+        .get("configmaps", "kube-system", "aws-auth")
+        .and_then(|cm| cm["data"]["mapUsers"].as_str().map(str::to_owned))
+        .unwrap_or_default();
     let entries: Vec<Value> = serde_saphyr::from_str(&text).unwrap_or_default();
     if entries.is_empty() {
         return "(none)".into();

@@ -1,21 +1,20 @@
 //! node-autoscaler on its own stand-ins — a self-managed k3s cluster is not the EKS one: moto
 //! EC2 (a tagged control plane and one worker), SSM (the service-account and join tokens),
 //! DynamoDB (lease, state, decision log), a real Prometheus backfilled with five pods
-//! pending for the whole window, and the real control plane with the function's RBAC. The
-//! scenario is node-autoscaler's own end-to-end test world, reused.
-#[allow(dead_code, clippy::all)]
-#[path = "../../../node-autoscaler/tests/support/mod.rs"]
-mod world;
+//! pending for the whole window, and the real control plane with the function's RBAC: the
+//! stand-ins node-autoscaler's own end-to-end tests run on ([`testbed::world::k3s`]).
+use testbed::world::k3s::{FUNCTION, JOIN_TOKEN, K3s, steady_metrics};
+use testbed::world::{scheduled, t0};
 
 use crate::show;
-use crate::world::Error;
+use crate::stage::{Error, decision_lines};
 
 pub async fn run() -> Result<Vec<String>, Error> {
-    let w = world::World::start(&world::steady_metrics(0.5, 5)).await;
+    let w = K3s::start(&steady_metrics(0.5, 5)).await;
     let _first = w.worker(0, "worker-a").await;
     // Six pods of 1.5 CPU on one 2-CPU worker: one runs, five pend.
     w.deployment("web", 6, "1500m", 0);
-    let mut function = w.spawn(&[]);
+    let mut function = w.try_spawn(FUNCTION, &[])?;
 
     show::heading(
         "node-autoscaler",
@@ -34,8 +33,8 @@ pub async fn run() -> Result<Vec<String>, Error> {
         "workers {:?}, {pending} web pods pending (1.5 CPU each, 2-CPU workers)",
         w.live_workers().await
     ));
-    let response = w.invoke(&world::scheduled(world::t0()))?;
-    let decisions = crate::world::decision_lines(&function.output_tail());
+    let response = w.invoke(FUNCTION, &scheduled(t0()))?;
+    let decisions = decision_lines(&function.output_tail());
     show::decided(&(response.clone(), decisions), 20);
     let launched: Vec<String> =
         serde_json::from_value(response["launched"].clone()).unwrap_or_default();
@@ -53,7 +52,7 @@ pub async fn run() -> Result<Vec<String>, Error> {
     function.kill();
     Ok(vec![
         w.api_token.clone(),
-        world::JOIN_TOKEN.to_owned(),
+        JOIN_TOKEN.to_owned(),
         function.output_tail(),
     ])
 }

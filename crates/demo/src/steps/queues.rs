@@ -4,12 +4,11 @@
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::Api;
 use serde_json::{Value, json};
+use testbed::world::repo;
 
 use crate::show;
-use crate::world::{Error, World, repo, sample};
+use crate::stage::{Error, Stage, sample};
 
 const WORKER: &str = "
 apiVersion: apps/v1
@@ -32,8 +31,8 @@ const EMPTY_ZIP: [u8; 22] = *b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// Queue `orders` with 25 messages, Deployment default/worker at 0 and the sample
 /// SqsQueueScaler; queue-scaler deployed. Returns the queue URL.
-pub async fn seed_queue(w: &mut World) -> Result<String, Error> {
-    let sqs = aws_sdk_sqs::Client::new(&w.aws);
+pub async fn seed_queue(w: &mut Stage) -> Result<String, Error> {
+    let sqs = aws_sdk_sqs::Client::new(&w.world.aws);
     let url = sqs
         .create_queue()
         .queue_name("orders")
@@ -43,18 +42,20 @@ pub async fn seed_queue(w: &mut World) -> Result<String, Error> {
         .unwrap_or_default()
         .to_owned();
     send(&sqs, &url, 25).await?;
-    w.tb.load_yaml(WORKER)?;
-    w.tb.load_manifests(&[repo("infra/k8s/samples/sqsqueuescaler.yaml")])?;
-    w.deploy("queue-scaler", &[]).await?;
+    w.world.cluster.load_yaml(WORKER)?;
+    w.world
+        .cluster
+        .load_manifests(&[repo("infra/k8s/samples/sqsqueuescaler.yaml")])?;
+    w.deploy("queue-scaler", &[])?;
     Ok(url)
 }
 
 /// Function `orders-consumer` (reserved concurrency unset) mapped to the queue at `url`,
 /// 200 more messages, the sample LambdaConcurrencyScalers; concurrency-scaler deployed.
-pub async fn seed_consumer(w: &mut World, url: &str) -> Result<(), Error> {
-    let sqs = aws_sdk_sqs::Client::new(&w.aws);
-    let lambda = aws_sdk_lambda::Client::new(&w.aws);
-    aws_sdk_iam::Client::new(&w.aws)
+pub async fn seed_consumer(w: &mut Stage, url: &str) -> Result<(), Error> {
+    let sqs = aws_sdk_sqs::Client::new(&w.world.aws);
+    let lambda = aws_sdk_lambda::Client::new(&w.world.aws);
+    aws_sdk_iam::Client::new(&w.world.aws)
         .create_role()
         .role_name("orders-consumer")
         .assume_role_policy_document(
@@ -91,15 +92,16 @@ pub async fn seed_consumer(w: &mut World, url: &str) -> Result<(), Error> {
         .send()
         .await?;
     send(&sqs, url, 200).await?;
-    w.tb.load_manifests(&[repo("infra/k8s/samples/lambdaconcurrencyscaler.yaml")])?;
-    w.deploy("concurrency-scaler", &[]).await
+    w.world
+        .cluster
+        .load_manifests(&[repo("infra/k8s/samples/lambdaconcurrencyscaler.yaml")])?;
+    w.deploy("concurrency-scaler", &[])
 }
 
-pub async fn run(w: &mut World) -> Result<(), Error> {
+pub async fn run(w: &mut Stage) -> Result<(), Error> {
     let url = seed_queue(w).await?;
-    let sqs = aws_sdk_sqs::Client::new(&w.aws);
-    let lambda = aws_sdk_lambda::Client::new(&w.aws);
-    let deployments: Api<Deployment> = Api::namespaced(w.kube.clone(), "default");
+    let sqs = aws_sdk_sqs::Client::new(&w.world.aws);
+    let lambda = aws_sdk_lambda::Client::new(&w.world.aws);
 
     show::heading(
         "queue-scaler",
@@ -109,7 +111,7 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
     show::before(&format!(
         "queue orders {} messages; deployment default/worker replicas={}",
         depth(&sqs, &url).await?,
-        replicas(&deployments, "worker").await?
+        w.world.replicas("default", "worker").await
     ));
     let response = w.invoke(
         "queue-scaler",
@@ -118,7 +120,7 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
     show::decided(&response, 24);
     show::after(&format!(
         "deployment default/worker replicas={} (ceil(25 / queueLength 10))",
-        replicas(&deployments, "worker").await?
+        w.world.replicas("default", "worker").await
     ));
 
     show::heading(
@@ -152,11 +154,11 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
         "queue-scaler (DRY_RUN=true)",
         "the plan printed, nothing written",
     );
-    w.deploy("queue-scaler", &[("DRY_RUN", "true")]).await?;
+    w.deploy("queue-scaler", &[("DRY_RUN", "true")])?;
     show::before(&format!(
         "queue orders {} messages; deployment default/worker replicas={}",
         depth(&sqs, &url).await?,
-        replicas(&deployments, "worker").await?
+        w.world.replicas("default", "worker").await
     ));
     let response = w.invoke(
         "queue-scaler",
@@ -165,7 +167,7 @@ pub async fn run(w: &mut World) -> Result<(), Error> {
     show::decided(&response, 24);
     show::after(&format!(
         "deployment default/worker replicas={} (unchanged: dry run)",
-        replicas(&deployments, "worker").await?
+        w.world.replicas("default", "worker").await
     ));
     Ok(())
 }
@@ -222,13 +224,4 @@ pub async fn reserved(lambda: &aws_sdk_lambda::Client, function: &str) -> Result
         .reserved_concurrent_executions()
         .map(|n| n.to_string())
         .unwrap_or_else(|| "unset".into()))
-}
-
-pub async fn replicas(deployments: &Api<Deployment>, name: &str) -> Result<i32, Error> {
-    Ok(deployments
-        .get_scale(name)
-        .await?
-        .spec
-        .and_then(|s| s.replicas)
-        .unwrap_or(0))
 }

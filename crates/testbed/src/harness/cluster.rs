@@ -1,8 +1,9 @@
 //! A real Kubernetes control plane, one per [`Cluster::start`]: etcd, kube-apiserver (RBAC
 //! authorizer, default admission plugins, aws-iam-authenticator as its token webhook),
 //! kube-controller-manager, kube-scheduler and KWOK's fake kubelets, built from the Go modules
-//! pinned in `tools/cluster` (`scripts/cluster-build.sh`). Every process is stopped when the
-//! `Cluster` is dropped, and when the test process dies (see [`super::process`]).
+//! pinned in `tools/cluster` (`scripts/cluster-build.sh`; their command lines are in
+//! [`components`]). Every process is stopped when the `Cluster` is dropped, and when the test
+//! process dies (see [`super::process`]).
 //!
 //! Authentication is EKS's: a bearer token `k8s-aws-v1.…` goes to aws-iam-authenticator
 //! ([`webhook`]: identities from access entries, then from the cluster's own `aws-auth`
@@ -22,6 +23,7 @@
 //! [`Cluster::kubeconfig_yaml`] gives kubectl a kubeconfig using the `eks-token` exec plugin.
 
 mod arn;
+mod components;
 pub mod eks_api;
 pub mod faults;
 mod front;
@@ -32,16 +34,16 @@ mod pki;
 mod sts_tls;
 mod webhook;
 
+pub use components::binaries;
 pub use faults::{FaultAction, FaultConfig, FaultRule};
 pub use nodes::NodeSpec;
 pub use pki::other_ca_pem;
 
+use components::TokenWebhook;
 use webhook::{Webhook, access_entries_file, write_access_entries};
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -116,35 +118,6 @@ impl Drop for Cluster {
     }
 }
 
-/// The directory holding the control plane's binaries: `scripts/cluster-build.sh` builds
-/// them on first use and prints where they are (at once when they are there).
-pub fn binaries() -> Result<&'static Path> {
-    static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Ok(dir) = std::env::var("CLUSTER_BIN_DIR") {
-            return Ok(PathBuf::from(dir));
-        }
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/cluster-build.sh"
-        );
-        let out = Command::new(script)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("{script}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("{script} failed ({})", out.status));
-        }
-        Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-    })
-    .as_deref()
-    .map_err(|e| Error::new(e.clone()))
-}
-
-fn bin(name: &str) -> Result<PathBuf> {
-    Ok(binaries()?.join(name))
-}
-
 fn free_port() -> Result<u16> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -210,29 +183,7 @@ impl Cluster {
         let admin_kubeconfig = dir.join("admin.kubeconfig");
         write(&admin_kubeconfig, &kubeconfig(&url, &pki.ca, &admin_token))?;
 
-        // etcd: no fsync (test data), one member on loopback.
-        let (client, peer) = (free_port()?, free_port()?);
-        let etcd_url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let mut etcd = Supervised::spawn_wrapped(
-            "etcd",
-            bin("etcd")?.as_os_str(),
-            [
-                format!("--data-dir={}", dir.join("etcd").display()),
-                format!("--listen-client-urls={etcd_url}"),
-                format!("--advertise-client-urls={etcd_url}"),
-                format!("--listen-peer-urls={peer_url}"),
-                format!("--initial-advertise-peer-urls={peer_url}"),
-                format!("--initial-cluster=default={peer_url}"),
-                "--unsafe-no-fsync".into(),
-                "--log-level=warn".into(),
-            ],
-        )?;
-        etcd.wait_until(START_DEADLINE, || {
-            super::http_get(&format!("{etcd_url}/health"))
-                .ok()
-                .filter(|(s, _)| *s == 200)
-        })?;
+        let (etcd, etcd_url) = components::etcd(&dir)?;
         cluster.processes.push(etcd);
 
         // The token webhook: its serving certificate from the cluster CA, its kubeconfig for
@@ -242,44 +193,17 @@ impl Cluster {
             Some(gateway) => Some(Webhook::prepare(&dir, &pki, gateway, &sts_host)?),
             None => None,
         };
-        let tokens = dir.join("tokens.csv");
-        write(
-            &tokens,
-            &format!("{admin_token},admin,admin-uid,\"system:masters\"\n"),
+        let apiserver = components::kube_apiserver(
+            &dir,
+            &pki,
+            port,
+            &etcd_url,
+            &admin_token,
+            webhook.as_ref().map(|w| TokenWebhook {
+                kubeconfig: &w.kubeconfig,
+                cache_ttl: cfg.token_cache_ttl,
+            }),
         )?;
-        let mut args = vec![
-            format!("--etcd-servers={etcd_url}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
-            format!("--secure-port={port}"),
-            format!("--tls-cert-file={}", pki.apiserver_cert.display()),
-            format!("--tls-private-key-file={}", pki.apiserver_key.display()),
-            format!("--client-ca-file={}", pki.ca.display()),
-            format!("--token-auth-file={}", tokens.display()),
-            "--authorization-mode=RBAC".into(),
-            "--service-account-issuer=https://kubernetes.default.svc".into(),
-            format!("--service-account-key-file={}", pki.sa_pub.display()),
-            format!(
-                "--service-account-signing-key-file={}",
-                pki.sa_key.display()
-            ),
-            "--service-cluster-ip-range=10.96.0.0/16".into(),
-            "--enable-priority-and-fairness=false".into(),
-            "--profiling=false".into(),
-            "--v=0".into(),
-        ];
-        if let Some(w) = &webhook {
-            args.push(format!(
-                "--authentication-token-webhook-config-file={}",
-                w.kubeconfig.display()
-            ));
-            args.push(format!(
-                "--authentication-token-webhook-cache-ttl={}s",
-                cfg.token_cache_ttl.as_secs()
-            ));
-        }
-        let apiserver =
-            Supervised::spawn_wrapped("kube-apiserver", bin("kube-apiserver")?.as_os_str(), args)?;
         cluster.processes.push(apiserver);
         cluster.front = Some(front::start(
             pki.server_tls()?,
@@ -302,46 +226,9 @@ impl Cluster {
             cluster._sts = Some(sts);
         }
 
-        let kubeconfig_arg = format!("--kubeconfig={}", admin_kubeconfig.display());
-        cluster.processes.push(Supervised::spawn_wrapped(
-            "kube-controller-manager",
-            bin("kube-controller-manager")?.as_os_str(),
-            [
-                kubeconfig_arg.clone(),
-                "--leader-elect=false".into(),
-                "--secure-port=0".into(),
-                "--controllers=*".into(),
-                format!("--root-ca-file={}", pki.ca.display()),
-                format!(
-                    "--service-account-private-key-file={}",
-                    pki.sa_key.display()
-                ),
-                "--use-service-account-credentials=false".into(),
-                "--v=0".into(),
-            ],
-        )?);
-        cluster.processes.push(Supervised::spawn_wrapped(
-            "kube-scheduler",
-            bin("kube-scheduler")?.as_os_str(),
-            [
-                kubeconfig_arg.clone(),
-                "--leader-elect=false".into(),
-                "--secure-port=0".into(),
-                "--v=0".into(),
-            ],
-        )?);
-        cluster.processes.push(Supervised::spawn_wrapped(
-            "kwok",
-            bin("kwok")?.as_os_str(),
-            [
-                kubeconfig_arg,
-                "--manage-all-nodes=false".into(),
-                format!("--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake"),
-                "--cidr=10.244.0.1/16".into(),
-                "--node-lease-duration-seconds=40".into(),
-                "--v=0".into(),
-            ],
-        )?);
+        cluster
+            .processes
+            .extend(components::controllers(&admin_kubeconfig, &pki)?);
 
         let admin = cluster.kube_client_admin();
         cluster

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::components::bin;
 use super::nodes::{NodeSpec, node_object, ready_condition};
-use super::{Cluster, KWOK_NODE_ANNOTATION, START_DEADLINE, bin};
+use super::{Cluster, KWOK_NODE_ANNOTATION, START_DEADLINE};
 
 impl Cluster {
     /// Runs the cluster's own kubectl as admin with `args` and `stdin`; its stdout, or an

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{ClusterConfig, START_DEADLINE, bin, free_port, pki, sts_tls, write};
+use super::components::bin;
+use super::{ClusterConfig, START_DEADLINE, free_port, pki, sts_tls, write};
 use crate::harness::{Error, Result, Supervised};
 
 /// Where the access entries are written for the authenticator's `DynamicFile` backend.

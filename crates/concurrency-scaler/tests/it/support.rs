@@ -1,0 +1,170 @@
+//! concurrency-scaler's world: the shared [`World`] with this function deployed (its RBAC
+//! file and the LambdaConcurrencyScaler CRD only), moto told the account's concurrency quota,
+//! and what only its tests need: SQS queues, Lambda functions and their mappings, scalers.
+use jiff::Timestamp;
+use k8s_ops::crd::lambda_concurrency::{LambdaConcurrencyScaler, LambdaConcurrencyScalerStatus};
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::{Value, json};
+use testbed::world::{World, scheduled};
+
+pub const FUNCTION: &str = "concurrency-scaler";
+/// The smallest valid zip (an empty archive): moto stores code, never runs it.
+const EMPTY_ZIP: [u8; 22] = *b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+/// The world, and the role the consumer functions run as.
+pub async fn world() -> World {
+    let w = World::builder()
+        .function(FUNCTION)
+        .manifests([
+            "infra/k8s/crds/lambdaconcurrencyscalers.aws.operators.jittakal.io.yaml",
+            "infra/k8s/rbac/concurrency-scaler.yaml",
+        ])
+        // moto enforces the account's unreserved-concurrency floor only when told the quota.
+        .moto_env("MOTO_LAMBDA_CONCURRENCY_QUOTA", "1000")
+        .start()
+        .await;
+    aws_sdk_iam::Client::new(&w.aws)
+        .create_role()
+        .role_name("consumer")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .expect("consumer role");
+    w
+}
+
+/// What concurrency-scaler's tests do with the world.
+pub trait Consumers {
+    fn lambda(&self) -> aws_sdk_lambda::Client;
+    fn sqs(&self) -> aws_sdk_sqs::Client;
+    /// One scheduled run at `at`.
+    fn run(&self, at: Timestamp) -> Result<Value, String>;
+    /// A function in moto (never run).
+    async fn create_function(&self, name: &str);
+    /// Creates a queue; returns (url, arn).
+    async fn create_queue(&self, name: &str) -> (String, String);
+    /// An event source mapping from the queue `queue_arn` to `function`.
+    async fn map(&self, queue_arn: &str, function: &str);
+    async fn send(&self, queue_url: &str, n: usize);
+    /// The reserved concurrency of `function`.
+    async fn reserved(&self, function: &str) -> Option<i32>;
+    fn scalers(&self) -> Api<LambdaConcurrencyScaler>;
+    async fn create_scaler(&self, name: &str, spec: Value);
+    async fn status(&self, name: &str) -> LambdaConcurrencyScalerStatus;
+}
+
+impl Consumers for World {
+    fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.aws)
+    }
+
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.aws)
+    }
+
+    fn run(&self, at: Timestamp) -> Result<Value, String> {
+        self.invoke(FUNCTION, &scheduled(at))
+    }
+
+    async fn create_function(&self, name: &str) {
+        self.lambda()
+            .create_function()
+            .function_name(name)
+            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+            .role("arn:aws:iam::123456789012:role/consumer")
+            .handler("bootstrap")
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(EMPTY_ZIP.to_vec()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create function {name}: {e:?}"));
+    }
+
+    async fn create_queue(&self, name: &str) -> (String, String) {
+        let url = self
+            .sqs()
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url()
+            .expect("a queue URL")
+            .to_owned();
+        let arn = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue arn")
+            .attributes()
+            .expect("attributes")[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        (url, arn)
+    }
+
+    async fn map(&self, queue_arn: &str, function: &str) {
+        self.lambda()
+            .create_event_source_mapping()
+            .event_source_arn(queue_arn)
+            .function_name(function)
+            .send()
+            .await
+            .expect("event source mapping");
+    }
+
+    async fn send(&self, queue_url: &str, n: usize) {
+        let sqs = self.sqs();
+        for i in 0..n {
+            sqs.send_message()
+                .queue_url(queue_url)
+                .message_body(format!("m{i}"))
+                .send()
+                .await
+                .expect("send");
+        }
+    }
+
+    async fn reserved(&self, function: &str) -> Option<i32> {
+        self.lambda()
+            .get_function_concurrency()
+            .function_name(function)
+            .send()
+            .await
+            .expect("get concurrency")
+            .reserved_concurrent_executions()
+    }
+
+    fn scalers(&self) -> Api<LambdaConcurrencyScaler> {
+        Api::namespaced(self.admin.clone(), "default")
+    }
+
+    async fn create_scaler(&self, name: &str, spec: Value) {
+        let scaler: LambdaConcurrencyScaler = serde_json::from_value(json!({
+            "apiVersion": "aws.operators.jittakal.io/v1alpha1",
+            "kind": "LambdaConcurrencyScaler",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": spec,
+        }))
+        .expect("a valid scaler");
+        self.scalers()
+            .create(&PostParams::default(), &scaler)
+            .await
+            .unwrap_or_else(|e| panic!("create scaler {name}: {e}"));
+    }
+
+    async fn status(&self, name: &str) -> LambdaConcurrencyScalerStatus {
+        self.scalers()
+            .get(name)
+            .await
+            .expect("scaler")
+            .status
+            .unwrap_or_default()
+    }
+}

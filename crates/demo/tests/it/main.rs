@@ -1,0 +1,4 @@
+//! The demo's integration tests, one binary: `make demo` itself, and the reliability suite
+//! on the demo's stand-ins.
+mod make_demo;
+mod reliability;

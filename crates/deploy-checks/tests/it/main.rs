@@ -1,0 +1,9 @@
+//! deploy-checks' tests, one binary: the deploy files of the suite checked offline (what each
+//! module checks is listed in `src/lib.rs`).
+mod cargo_metadata;
+mod environment;
+mod make_targets;
+mod manifests;
+mod seed_files;
+mod support;
+mod template;

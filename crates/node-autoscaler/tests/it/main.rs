@@ -1,0 +1,13 @@
+//! node-autoscaler's integration tests, one binary: the real binary under the Lambda
+//! emulator on its k3s stand-ins ([`testbed::world::k3s`]: moto for EC2, DynamoDB and SSM,
+//! a backfilled Prometheus, the real control plane with KWOK's kubelets and the function's
+//! RBAC file only).
+mod bench;
+mod capacity;
+mod concurrency;
+mod rbac;
+mod reliability;
+mod scale_down;
+mod scale_up;
+mod spot;
+mod support;

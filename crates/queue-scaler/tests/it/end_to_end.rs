@@ -1,0 +1,395 @@
+//! queue-scaler end to end: the real binary under the Lambda emulator, moto for SQS and STS
+//! (two accounts), the testbed API server authenticating the function's EKS token and
+//! authorizing it with `infra/k8s/rbac/queue-scaler.yaml` only.
+use std::time::Duration;
+
+use jiff::ToSpan;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use testbed::world::{repo, t0};
+
+use crate::support::{self, FUNCTION, Scalers, create_queue, send};
+
+const PARTNER_ROLE: &str = "arn:aws:iam::999999999999:role/jobs-reader";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keda_semantics_from_and_to_zero_with_status_events_and_per_scaler_errors() {
+    let w = support::world().await;
+    let jobs = create_queue(&w.sqs(), "jobs").await;
+    // A queue in another account, readable only through the role the scaler names.
+    let partner_sqs = w.sqs_as(PARTNER_ROLE).await;
+    let partner_jobs = create_queue(&partner_sqs, "partner-jobs").await;
+    for (name, replicas) in [("worker", 0), ("twin", 1), ("partner", 1)] {
+        w.create_deployment("default", name, replicas).await;
+    }
+    let keda = |target: &str, queue: &str| json!({"scaleTargetRef": {"name": target}, "queueURL": queue, "queueLength": 10, "maxReplicaCount": 5});
+    w.create_scaler("worker", keda("worker", &jobs)).await;
+    w.create_scaler("twin", keda("twin", &jobs)).await; // same queue: read once
+    w.create_scaler("ghost", keda("ghost", &jobs)).await; // no such Deployment yet
+    w.create_scaler("no-role", keda("partner", "partner-jobs"))
+        .await; // not in our account
+    w.create_scaler(
+        "partner",
+        json!({"scaleTargetRef": {"name": "partner"}, "queueURL": "partner-jobs", "roleArn": PARTNER_ROLE,
+               "queueLength": 5, "minReplicaCount": 1, "maxReplicaCount": 10}),
+    )
+    .await;
+    send(&w.sqs(), &jobs, 30).await;
+    send(&partner_sqs, &partner_jobs, 12).await;
+    let t0 = t0();
+
+    // DRY_RUN decides and logs, writes nothing.
+    {
+        let mut dry = w.spawn(FUNCTION, &[("DRY_RUN", "true")]);
+        let summary = w.run(t0).expect("dry run");
+        assert_eq!(
+            (summary["dryRun"].as_bool(), summary["rescaled"].as_u64()),
+            (Some(true), Some(3)),
+            "{summary}"
+        );
+        let line = dry
+            .wait_for_json(Duration::from_secs(10), |v| {
+                v["fields"]["scaler"] == "default/worker"
+                    && v["fields"]["decision"] == "scale_from_zero"
+            })
+            .expect("a decision line for worker");
+        assert_eq!(line["fields"]["to"].as_i64(), Some(3), "{line}");
+        assert_eq!(w.replicas("default", "worker").await, 0);
+        assert_eq!(w.status("worker").await, Default::default());
+        assert!(w.events("default", "worker").await.is_empty());
+        dry.kill();
+    }
+    let _function = w.spawn(FUNCTION, &[]);
+
+    // Run 1: KEDA's example, 30 messages / 10 per replica → 3, straight from zero.
+    let summary = w.run(t0).expect("run 1");
+    assert_eq!(
+        (
+            summary["scalers"].as_u64(),
+            summary["rescaled"].as_u64(),
+            summary["errors"].as_u64()
+        ),
+        (Some(5), Some(3), Some(2)),
+        "{summary}"
+    );
+    // jobs once for worker, twin and ghost; partner-jobs: GetQueueUrl + attributes as the
+    // role; partner-jobs by name in our account: GetQueueUrl, refused.
+    assert_eq!(summary["apiCalls"]["sqs"].as_u64(), Some(4), "{summary}");
+    assert_eq!(
+        (
+            w.replicas("default", "worker").await,
+            w.replicas("default", "twin").await,
+            w.replicas("default", "partner").await
+        ),
+        (3, 3, 3)
+    );
+    let s = w.status("worker").await;
+    assert_eq!(
+        (s.current_replicas, s.desired_replicas, s.queue_length),
+        (Some(3), Some(3), Some(30))
+    );
+    assert_eq!(
+        (
+            s.last_scale_time.map(|t| t.0),
+            s.inactive_since,
+            s.observed_generation
+        ),
+        (Some(t0), None, Some(1))
+    );
+    assert_eq!(w.condition("worker", "Active").await.0, "True");
+    assert_eq!(w.condition("worker", "Ready").await.0, "True");
+    assert_eq!(
+        w.events("default", "worker").await,
+        [(
+            "Normal".into(),
+            "SuccessfulRescale".into(),
+            "New size: 3; reason: queue length 30 above activation 0 at zero replicas".into()
+        )]
+    );
+    let (_, _, message) = w
+        .events("default", "partner")
+        .await
+        .pop()
+        .expect("partner event");
+    assert_eq!(
+        message,
+        "New size: 3; reason: queue length 12 / target 5 per replica"
+    );
+    for (name, reason, message) in [
+        (
+            "ghost",
+            "FailedGetScale",
+            "deployment ghost not found".to_owned(),
+        ),
+        (
+            "no-role",
+            "FailedGetQueueLength",
+            "queue partner-jobs: does not exist".to_owned(),
+        ),
+    ] {
+        let ready = w.condition(name, "Ready").await;
+        assert_eq!(
+            ready,
+            ("False".into(), reason.into(), message.clone()),
+            "{name}"
+        );
+        assert_eq!(
+            w.events("default", name).await,
+            [("Warning".into(), reason.into(), message)],
+            "{name}"
+        );
+    }
+
+    // The queue drains: inactive from now on; down to one replica while cooling down.
+    w.sqs().purge_queue().queue_url(&jobs).send().await.unwrap();
+    w.run(t0 + 60.seconds()).expect("run 2");
+    assert_eq!(w.replicas("default", "worker").await, 1);
+    let s = w.status("worker").await;
+    assert_eq!(s.inactive_since.map(|t| t.0), Some(t0 + 60.seconds()));
+    assert_eq!(w.condition("worker", "Active").await.0, "False");
+    assert_eq!(
+        w.events("default", "ghost").await.len(),
+        1,
+        "a lasting error is not re-announced"
+    );
+
+    // 4 of the 5 cooldown minutes: still one.
+    w.run(t0 + 300.seconds()).expect("run 3");
+    assert_eq!(w.replicas("default", "worker").await, 1);
+    assert_eq!(
+        w.status("worker").await.inactive_since.map(|t| t.0),
+        Some(t0 + 60.seconds())
+    );
+
+    // The cooldown is over: zero.
+    w.run(t0 + 360.seconds()).expect("run 4");
+    assert_eq!(w.replicas("default", "worker").await, 0);
+    assert_eq!(
+        w.events("default", "worker").await.pop().unwrap().2,
+        "New size: 0; reason: queue inactive (length 0 ≤ activation 0) for the cooldown of 300s"
+    );
+    assert_eq!(
+        w.replicas("default", "partner").await,
+        3,
+        "partner's queue still has 12 messages"
+    );
+
+    // Messages again: from zero at the next run; the errors' causes are fixed meanwhile.
+    send(&w.sqs(), &jobs, 3).await;
+    w.create_deployment("default", "ghost", 0).await;
+    w.scalers()
+        .patch(
+            "no-role",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"roleArn": PARTNER_ROLE}})),
+        )
+        .await
+        .unwrap();
+    let summary = w.run(t0 + 420.seconds()).expect("run 5");
+    assert_eq!(summary["errors"].as_u64(), Some(0), "{summary}");
+    assert_eq!(
+        (
+            w.replicas("default", "worker").await,
+            w.replicas("default", "ghost").await
+        ),
+        (1, 1)
+    );
+    let s = w.status("worker").await;
+    assert_eq!(
+        (s.inactive_since, s.last_scale_time.map(|t| t.0)),
+        (None, Some(t0 + 420.seconds()))
+    );
+    for name in ["ghost", "no-role"] {
+        let (status, reason, _) = w.condition(name, "Ready").await;
+        assert_eq!(
+            (status.as_str(), reason.as_str()),
+            ("True", "ScalerReady"),
+            "{name} recovered"
+        );
+    }
+    assert_eq!(w.status("no-role").await.observed_generation, Some(2));
+}
+
+/// The sample applies to the generated CRD, and the API server fills in KEDA's defaults from
+/// the schema for a minimal scaler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_applies_and_keda_defaults_are_filled_in() {
+    use testbed::harness::{Cluster, ClusterConfig};
+    let tb = Cluster::start(ClusterConfig {
+        manifests: vec![
+            repo("infra/k8s/crds/sqsqueuescalers.autoscaling.k8s-lambda.dev.yaml"),
+            repo("infra/k8s/samples/sqsqueuescaler.yaml"),
+        ],
+        ..Default::default()
+    })
+    .await
+    .expect("cluster with the sample");
+    tb.load_yaml("apiVersion: autoscaling.k8s-lambda.dev/v1alpha1\nkind: SqsQueueScaler\nmetadata: {name: minimal, namespace: default}\nspec: {scaleTargetRef: {name: w}, queueURL: jobs}\n")
+        .unwrap();
+    let sample = tb
+        .get(
+            "sqsqueuescalers.autoscaling.k8s-lambda.dev",
+            "default",
+            "worker",
+        )
+        .unwrap();
+    assert_eq!(
+        sample["spec"]["roleArn"],
+        "arn:aws:iam::123456789012:role/orders-queue-reader"
+    );
+    let minimal = tb
+        .get(
+            "sqsqueuescalers.autoscaling.k8s-lambda.dev",
+            "default",
+            "minimal",
+        )
+        .unwrap();
+    assert_eq!(
+        minimal["spec"],
+        json!({"scaleTargetRef": {"name": "w", "kind": "Deployment", "apiVersion": "apps/v1"}, "queueURL": "jobs",
+               "queueLength": 5, "activationQueueLength": 0, "scaleOnInFlight": true, "scaleOnDelayed": false,
+               "minReplicaCount": 0, "maxReplicaCount": 100, "cooldownPeriod": 300})
+    );
+}
+
+/// Each grant of `infra/k8s/rbac/queue-scaler.yaml` — one verb on one resource — is needed:
+/// with the ClusterRole holding every grant but that one, a run that would rescale the
+/// Deployment fails on exactly that grant, as the function's failure behaviour says (the run
+/// fails; or the scaler's status says so; or, for Events, which are best effort, the rescale
+/// happens unrecorded), and changes nothing it should not. With every grant back, the run
+/// rescales and records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rbac_grant_is_needed() {
+    use testbed::harness::rbac;
+    const ROLE: &str = "lambda:queue-scaler";
+    let w = support::world().await;
+    let jobs = create_queue(&w.sqs(), "jobs").await;
+    w.create_deployment("default", "worker", 1).await;
+    w.create_scaler(
+        "worker",
+        json!({"scaleTargetRef": {"name": "worker"}, "queueURL": jobs, "queueLength": 10, "maxReplicaCount": 5}),
+    )
+    .await;
+    // 30 messages, 10 per replica: every run wants 3 replicas; each run starts from 1.
+    send(&w.sqs(), &jobs, 30).await;
+    let mut function = w.spawn(FUNCTION, &[]);
+    let rules = rbac::rules_of(repo("infra/k8s/rbac/queue-scaler.yaml")).unwrap();
+    let grants = rbac::grants(&rules);
+    assert_eq!(grants.len(), 5, "{grants:?}");
+    let to_one = || async {
+        w.deployments("default")
+            .patch(
+                "worker",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 1}})),
+            )
+            .await
+            .expect("replicas back to 1");
+    };
+    // Well ahead of the clock, so each run's event time is the time it decides with (and
+    // names its Events with).
+    let t0 = t0() + 3600.seconds();
+
+    for (i, grant) in grants.iter().enumerate() {
+        let what = grant.describe();
+        rbac::set_rules(&w.admin, ROLE, rbac::all_but(&grants, i))
+            .await
+            .unwrap();
+        to_one().await;
+        let at = t0 + (60 * i as i64).seconds();
+        let status_before = w.status("worker").await;
+        let events_before = w.events("default", "worker").await.len();
+        let result = w.run(at);
+        let events = w.events("default", "worker").await;
+        let new_events = &events[events_before..];
+        let replicas = w.replicas("default", "worker").await;
+        let status = w.status("worker").await;
+        match (grant.verb.as_str(), grant.resource.as_str()) {
+            // Without the list the run fails before reading any queue or Deployment.
+            ("list", "sqsqueuescalers") => {
+                let err = result.expect_err(&what);
+                assert!(
+                    rbac::mentions(&err, "listing SqsQueueScalers") && grant.denied_in(&err),
+                    "{what}: {err}"
+                );
+                assert_eq!(replicas, 1, "{what}");
+                assert_eq!(status, status_before, "{what}");
+                assert!(new_events.is_empty(), "{what}: {new_events:?}");
+            }
+            // Without the status patch the outcome cannot be recorded: the run fails (the
+            // schedule retries it). The rescale itself comes before the status write.
+            ("patch", "sqsqueuescalers/status") => {
+                let err = result.expect_err(&what);
+                assert!(
+                    rbac::mentions(&err, "status of 1 of 1 scalers could not be written")
+                        && grant.denied_in(&err),
+                    "{what}: {err}"
+                );
+                assert_eq!(replicas, 3, "{what}");
+                assert_eq!(status, status_before, "{what}: status not written");
+                assert_eq!(new_events.len(), 1, "{what}: {new_events:?}");
+                assert_eq!(new_events[0].1, "SuccessfulRescale", "{what}");
+            }
+            // Without reading or writing the scale, the scaler fails alone, by design: its
+            // status says why (Ready=False) and a Warning Event too; the replicas stay.
+            ("get" | "update", "deployments/scale") => {
+                let summary = result.unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(
+                    (summary["rescaled"].as_u64(), summary["errors"].as_u64()),
+                    (Some(0), Some(1)),
+                    "{what}: {summary}"
+                );
+                assert_eq!(replicas, 1, "{what}");
+                let (ready, reason, message) = w.condition("worker", "Ready").await;
+                assert_eq!(
+                    (ready.as_str(), reason.as_str()),
+                    ("False", "FailedRescale")
+                );
+                assert!(grant.denied_in(&message), "{what}: {message}");
+                assert_eq!(new_events.len(), 1, "{what}: {new_events:?}");
+                assert_eq!(
+                    (new_events[0].0.as_str(), new_events[0].1.as_str()),
+                    ("Warning", "FailedRescale"),
+                    "{what}"
+                );
+                assert!(grant.denied_in(&new_events[0].2), "{what}: {new_events:?}");
+            }
+            // Events are best effort: the rescale happens and its status is written, but
+            // nothing records it as an Event; the function logs why.
+            ("create", "events") => {
+                let summary = result.unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(summary["rescaled"].as_u64(), Some(1), "{what}: {summary}");
+                assert_eq!(replicas, 3, "{what}");
+                assert_eq!(status.last_scale_time.map(|t| t.0), Some(at), "{what}");
+                assert_eq!(w.condition("worker", "Ready").await.0, "True", "{what}");
+                assert!(new_events.is_empty(), "{what}: {new_events:?}");
+                tokio::task::block_in_place(|| grant.unrecorded_event_logged(&mut function))
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+            }
+            _ => panic!("{what}: a grant this test has no flow for; add its case"),
+        }
+    }
+
+    // Every grant back: the run rescales, writes its status and records the Event.
+    rbac::set_rules(&w.admin, ROLE, rbac::all(&grants))
+        .await
+        .unwrap();
+    to_one().await;
+    let at = t0 + (60 * grants.len() as i64).seconds();
+    let events_before = w.events("default", "worker").await.len();
+    let summary = w.run(at).expect("every grant");
+    assert_eq!(
+        (summary["rescaled"].as_u64(), summary["errors"].as_u64()),
+        (Some(1), Some(0)),
+        "{summary}"
+    );
+    assert_eq!(w.replicas("default", "worker").await, 3);
+    assert_eq!(
+        w.status("worker").await.last_scale_time.map(|t| t.0),
+        Some(at)
+    );
+    assert_eq!(w.condition("worker", "Ready").await.0, "True");
+    let events = w.events("default", "worker").await;
+    assert_eq!(events.len(), events_before + 1, "{events:?}");
+    assert_eq!(events[events_before].1, "SuccessfulRescale");
+}

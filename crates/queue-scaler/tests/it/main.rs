@@ -1,0 +1,7 @@
+//! queue-scaler's integration tests, one binary: the real binary under the Lambda emulator,
+//! moto for SQS and STS, the real control plane authorizing the function with its RBAC file
+//! only ([`testbed::world`]).
+mod bench;
+mod end_to_end;
+mod support;
+mod timeouts;
