@@ -24,7 +24,6 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, owner_of};
 use k8s_ops::events::{self, EventSpec};
 use k8s_ops::scale::ScaleError;
-use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 
@@ -136,11 +135,7 @@ async fn look(ctx: &Context, attempts: &mut Attempts) -> Result<Vec<K8sMetricAla
         return Ok(known);
     }
     attempts.look_again();
-    let listed = Api::<K8sMetricAlarm>::all(ctx.kube.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::List)?
-        .items;
+    let listed = k8s_ops::list::all(&Api::<K8sMetricAlarm>::all(ctx.kube.clone()), || ()).await?;
     ctx.memory.keep(&listed);
     Ok(listed)
 }

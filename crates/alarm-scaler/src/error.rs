@@ -4,6 +4,7 @@
 //! event will fail again and is there to show a mis-wired subscription. The name says which
 //! step failed: observing (list, scale read), claiming the step, writing the scale, or
 //! re-arming the alarm.
+use k8s_ops::list::ListError;
 use k8s_ops::scale::ScaleError;
 use k8s_ops::status::StatusError;
 use lambda_support::ErrorType;
@@ -17,8 +18,8 @@ pub enum Error {
     /// Not an SNS event of CloudWatch alarm notifications.
     #[error(transparent)]
     Event(#[from] EventError),
-    #[error("listing K8sMetricAlarms: {0}")]
-    List(#[source] kube::Error),
+    #[error(transparent)]
+    List(#[from] ListError),
     /// Reading the Deployment's scale (a missing Deployment is an outcome, not an error).
     #[error(transparent)]
     ReadScale(ScaleError),
@@ -90,11 +91,6 @@ mod tests {
                 "SetAlarmState(OK) for alarm web-high in eu-west-1: AccessDenied: no",
             ),
         ];
-        for (error, name, message) in table {
-            assert_eq!(
-                (error.error_type(), error.to_string().as_str()),
-                (name, message)
-            );
-        }
+        lambda_support::testing::assert_reported(table);
     }
 }

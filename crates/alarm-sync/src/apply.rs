@@ -11,7 +11,6 @@ use std::collections::{BTreeSet, HashMap};
 use aws_config::SdkConfig;
 use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, alarm_name_in};
 use k8s_ops::status::merge_status;
-use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use lambda_support::aws::LazyClient;
 use serde::Serialize;
@@ -89,11 +88,8 @@ pub async fn handle(ctx: &Context, schedule: String) -> Result<Summary, Error> {
 
 impl Context {
     pub async fn run(&self, now: jiff::Timestamp) -> Result<Summary, Error> {
-        let resources = Api::<K8sMetricAlarm>::all(self.kube.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(Error::List)?
-            .items;
+        let api = Api::<K8sMetricAlarm>::all(self.kube.clone());
+        let resources = k8s_ops::list::all(&api, || ()).await?;
         let names: Vec<String> = resources
             .iter()
             .flat_map(|r| [Direction::Up, Direction::Down].map(|d| r.spec.alarm_config(d)))

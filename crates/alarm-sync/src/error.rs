@@ -3,6 +3,7 @@
 //! Only a failure to observe fails a run (EventBridge retries it; the next schedule runs
 //! anyway): a run that cannot see every resource and alarm deletes nothing. Failures that
 //! concern one resource are in its status and the run's summary instead.
+use k8s_ops::list::ListError;
 use lambda_support::ErrorType;
 use lambda_support::eventbridge::EventError;
 
@@ -14,8 +15,8 @@ pub enum Error {
     /// Not the schedule's event (a mis-wired rule).
     #[error(transparent)]
     Event(#[from] EventError),
-    #[error("listing K8sMetricAlarms: {0}")]
-    List(#[source] kube::Error),
+    #[error(transparent)]
+    List(#[from] ListError),
     #[error(transparent)]
     CloudWatch(#[from] CloudWatchError),
     #[error(transparent)]
@@ -61,11 +62,6 @@ mod tests {
                 "Resource Groups Tagging GetResources: AccessDenied: no",
             ),
         ];
-        for (error, name, message) in table {
-            assert_eq!(
-                (error.error_type(), error.to_string().as_str()),
-                (name, message)
-            );
-        }
+        lambda_support::testing::assert_reported(table);
     }
 }

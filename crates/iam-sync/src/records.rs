@@ -29,7 +29,7 @@ pub async fn list(api: &Api<IamUserGroup>) -> Result<(Vec<Record>, u64), RecordE
     let mut calls = 0;
     let records = k8s_ops::list::all(api, || calls += 1)
         .await
-        .map_err(err("(list)"))?;
+        .map_err(|e| err("(list)")(e.source))?;
     let records = records.into_iter().map(|r| {
         let status = r.status.unwrap_or_default();
         Record {

@@ -1,5 +1,6 @@
-//! The malformed-input table every EventBridge event decoder of the suite is tested with
-//! (schedule, IAM CloudTrail events): one table, so each decoder is held to the same cases.
+//! What the functions' unit tests share: the malformed-input table every EventBridge event
+//! decoder of the suite is tested with (one table, so each decoder is held to the same
+//! cases), and the check of an error enum's `errorType` names and messages.
 //! Used only by tests; the functions' binaries never call it and the linker drops it.
 use serde_json::{Value, json};
 
@@ -68,3 +69,16 @@ pub fn misjudged<T, E: std::fmt::Display>(
         })
         .collect()
 }
+/// Each error of `table` is reported under its `errorType` with its message, as given: the
+/// table test of every function's error enum.
+pub fn assert_reported<E: crate::ErrorType>(
+    table: impl IntoIterator<Item = (E, &'static str, &'static str)>,
+) {
+    for (error, error_type, message) in table {
+        assert_eq!(
+            (error.error_type(), error.to_string().as_str()),
+            (error_type, message)
+        );
+    }
+}
+

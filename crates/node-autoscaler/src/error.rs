@@ -100,9 +100,6 @@ mod tests {
                 "CERT_AUTHORITY: not base64: bad",
             ),
         ];
-        for (error, error_type, message) in table {
-            assert_eq!(error.error_type(), error_type, "{error}");
-            assert_eq!(error.to_string(), message);
-        }
+        lambda_support::testing::assert_reported(table);
     }
 }

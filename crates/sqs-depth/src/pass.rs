@@ -209,12 +209,7 @@ async fn list<S: Scaling>(pass: &Pass) -> Result<Vec<S::Scaler>, RunError> {
         Some(ns) => Api::namespaced(pass.kube.clone(), ns),
         None => Api::all(pass.kube.clone()),
     };
-    k8s_ops::list::all(&api, || pass.count_kube_calls(1))
-        .await
-        .map_err(|source| RunError::List {
-            kind: S::Scaler::kind(&()).into_owned(),
-            source,
-        })
+    Ok(k8s_ops::list::all(&api, || pass.count_kube_calls(1)).await?)
 }
 
 /// One scaler: its verdict, recorded unless this is a dry run. Returns what the summary

@@ -45,27 +45,6 @@ pub(super) fn record(
     }
 }
 
-/// Runs a recorded action from its step to the end: drain (if `draining`), terminate the
-/// instance, delete its Node, delete the record.
-pub(super) async fn carry_out(
-    ctx: &Context,
-    kube: &kube::Client,
-    lease: &Lease,
-    action: &Action,
-    deadline: Duration,
-) -> Result<Removal, Error> {
-    let mut action = action.clone();
-    if action.step == DRAINING {
-        if let Drained::RolledBack(why) = drain_node(ctx, kube, lease, &action, deadline).await? {
-            return Ok(Removal::Aborted(why));
-        }
-        action.step = TERMINATING.into();
-        ctx.store.put_action(lease, &action).await?;
-    }
-    terminate(ctx, kube, lease, &action).await?;
-    Ok(Removal::Terminated)
-}
-
 enum Drained {
     /// Drained, or its node already gone: on to terminating.
     Done,
@@ -74,97 +53,117 @@ enum Drained {
     RolledBack(String),
 }
 
-async fn drain_node(
-    ctx: &Context,
-    kube: &kube::Client,
-    lease: &Lease,
-    action: &Action,
-    deadline: Duration,
-) -> Result<Drained, Error> {
-    let opts = DrainOptions {
-        deadline,
-        ..DrainOptions::default()
-    };
-    match drain::drain(kube, &action.node, &opts).await {
-        Ok(report) => {
-            tracing::info!(
-                decision = "drained",
-                instance = action.instance_id,
-                node = action.node,
-                evicted = report.evicted.len(),
-                retries_429 = report.retries_429,
-                drained_ms = report.drained_after.as_millis() as u64,
-                "node drained"
-            );
+/// Who carries removals out: the run's context, the cluster's client, and the lease the
+/// actions are recorded under.
+pub(super) struct Remover<'a> {
+    pub ctx: &'a Context,
+    pub kube: &'a kube::Client,
+    pub lease: &'a Lease,
+}
+
+impl Remover<'_> {
+    /// Runs a recorded action from its step to the end: drain (if `draining`), terminate the
+    /// instance, delete its Node, delete the record.
+    pub(super) async fn carry_out(
+        &self,
+        action: &Action,
+        deadline: Duration,
+    ) -> Result<Removal, Error> {
+        let mut action = action.clone();
+        if action.step == DRAINING {
+            if let Drained::RolledBack(why) = self.drain_node(&action, deadline).await? {
+                return Ok(Removal::Aborted(why));
+            }
+            action.step = TERMINATING.into();
+            self.ctx.store.put_action(self.lease, &action).await?;
         }
-        Err(DrainError::NodeNotFound { .. }) => {
-            tracing::info!(
-                instance = action.instance_id,
-                node = action.node,
-                "node already gone"
-            );
-        }
-        Err(e) if action.kind != ActionKind::SpotInterruption => {
-            let why = e.to_string();
-            // A failed drain uncordons the node itself, and says when that failed too.
-            // The record goes only once the node is schedulable again: nothing else
-            // would ever uncordon it (a cordoned node is never chosen again). Until then
-            // the run fails and the next one resumes the action.
-            if e.left_cordoned() {
-                tracing::error!(
+        self.terminate(&action).await?;
+        Ok(Removal::Terminated)
+    }
+
+    async fn drain_node(&self, action: &Action, deadline: Duration) -> Result<Drained, Error> {
+        let Remover { ctx, kube, lease } = *self;
+        let opts = DrainOptions {
+            deadline,
+            ..DrainOptions::default()
+        };
+        match drain::drain(kube, &action.node, &opts).await {
+            Ok(report) => {
+                tracing::info!(
+                    decision = "drained",
+                    instance = action.instance_id,
+                    node = action.node,
+                    evicted = report.evicted.len(),
+                    retries_429 = report.retries_429,
+                    drained_ms = report.drained_after.as_millis() as u64,
+                    "node drained"
+                );
+            }
+            Err(DrainError::NodeNotFound { .. }) => {
+                tracing::info!(
+                    instance = action.instance_id,
+                    node = action.node,
+                    "node already gone"
+                );
+            }
+            Err(e) if action.kind != ActionKind::SpotInterruption => {
+                let why = e.to_string();
+                // A failed drain uncordons the node itself, and says when that failed too.
+                // The record goes only once the node is schedulable again: nothing else
+                // would ever uncordon it (a cordoned node is never chosen again). Until then
+                // the run fails and the next one resumes the action.
+                if e.left_cordoned() {
+                    tracing::error!(
+                        instance = action.instance_id,
+                        node = action.node,
+                        kind = action.kind.as_str(),
+                        why,
+                        "drain failed and the node could not be uncordoned; action kept for the next run"
+                    );
+                    return Err(Error::LeftCordoned {
+                        node: action.node.clone(),
+                        why,
+                    });
+                }
+                tracing::warn!(
+                    decision = "abort_drain",
                     instance = action.instance_id,
                     node = action.node,
                     kind = action.kind.as_str(),
                     why,
-                    "drain failed and the node could not be uncordoned; action kept for the next run"
+                    "drain failed; node uncordoned, instance kept"
                 );
-                return Err(Error::LeftCordoned {
-                    node: action.node.clone(),
-                    why,
-                });
+                ctx.store.delete_action(lease, &action.instance_id).await?;
+                return Ok(Drained::RolledBack(why));
             }
-            tracing::warn!(
-                decision = "abort_drain",
-                instance = action.instance_id,
-                node = action.node,
-                kind = action.kind.as_str(),
-                why,
-                "drain failed; node uncordoned, instance kept"
-            );
-            ctx.store.delete_action(lease, &action.instance_id).await?;
-            return Ok(Drained::RolledBack(why));
+            Err(e) => {
+                tracing::warn!(instance = action.instance_id, node = action.node, error = %e, "Spot drain incomplete; terminating anyway");
+            }
         }
-        Err(e) => {
-            tracing::warn!(instance = action.instance_id, node = action.node, error = %e, "Spot drain incomplete; terminating anyway");
-        }
+        Ok(Drained::Done)
     }
-    Ok(Drained::Done)
-}
 
-/// The instance (if still ours), then its Node, then the record.
-async fn terminate(
-    ctx: &Context,
-    kube: &kube::Client,
-    lease: &Lease,
-    action: &Action,
-) -> Result<(), Error> {
-    let c = &ctx.config;
-    let ids = [action.instance_id.clone()];
-    let terminated = ctx
-        .ec2
-        .terminate_owned(&ids, &c.worker_tag, &c.master_tag)
-        .await?;
-    cluster::delete_node(kube, &action.node).await?;
-    ctx.store.delete_action(lease, &action.instance_id).await?;
-    tracing::info!(
-        decision = "terminated",
-        instance = action.instance_id,
-        node = action.node,
-        kind = action.kind.as_str(),
-        was_running = !terminated.is_empty(),
-        "worker removed"
-    );
-    Ok(())
+    /// The instance (if still ours), then its Node, then the record.
+    async fn terminate(&self, action: &Action) -> Result<(), Error> {
+        let Remover { ctx, kube, lease } = *self;
+        let c = &ctx.config;
+        let ids = [action.instance_id.clone()];
+        let terminated = ctx
+            .ec2
+            .terminate_owned(&ids, &c.worker_tag, &c.master_tag)
+            .await?;
+        cluster::delete_node(kube, &action.node).await?;
+        ctx.store.delete_action(lease, &action.instance_id).await?;
+        tracing::info!(
+            decision = "terminated",
+            instance = action.instance_id,
+            node = action.node,
+            kind = action.kind.as_str(),
+            was_running = !terminated.is_empty(),
+            "worker removed"
+        );
+        Ok(())
+    }
 }
 
 /// Resumes one recorded action under its own lease (the periodic lease, or the Spot
@@ -200,7 +199,8 @@ pub(super) async fn resume(
         step = action.step,
         "resuming a recorded action"
     );
-    let outcome = carry_out(ctx, kube, lease, action, time_left(action, now)).await;
+    let remover = Remover { ctx, kube, lease };
+    let outcome = remover.carry_out(action, time_left(action, now)).await;
     if action.lease != PERIODIC {
         let _ = ctx.store.release(lease).await;
     }

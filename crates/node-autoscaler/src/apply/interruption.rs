@@ -227,7 +227,11 @@ async fn remove(
 ) -> Result<Removal, Error> {
     let c = &ctx.config;
     match record {
-        Some(r) => action::carry_out(ctx, kube, lease, r, timeout).await,
+        Some(r) => {
+            action::Remover { ctx, kube, lease }
+                .carry_out(r, timeout)
+                .await
+        }
         None => {
             ctx.ec2
                 .terminate_owned(

@@ -243,8 +243,8 @@ async fn scale_down(
         let (kind, timeout) = (ActionKind::ScaleDown, c.drain_timeout);
         let record = action::record(id, &node.name, kind, PERIODIC, reason.into(), now, timeout);
         ctx.store.put_action(lease, &record).await?;
-        let outcome = action::carry_out(ctx, kube, lease, &record, timeout);
-        match Box::pin(outcome).await? {
+        let remover = action::Remover { ctx, kube, lease };
+        match Box::pin(remover.carry_out(&record, timeout)).await? {
             Removal::Terminated => removed.terminated.push(id.clone()),
             Removal::Aborted(why) => removed.aborted.push(Aborted {
                 instance: id.clone(),

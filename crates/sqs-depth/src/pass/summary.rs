@@ -88,12 +88,8 @@ pub enum RunError {
     /// Not a schedule tick (a mis-wired rule): nothing was read or written.
     #[error(transparent)]
     Event(#[from] EventError),
-    #[error("listing {kind}s: {source}")]
-    List {
-        kind: String,
-        #[source]
-        source: kube::Error,
-    },
+    #[error(transparent)]
+    List(#[from] k8s_ops::list::ListError),
     #[error("status of {failed} of {total} scalers could not be written; first: {first}")]
     Status {
         failed: usize,
@@ -106,7 +102,7 @@ impl ErrorType for RunError {
     fn error_type(&self) -> &'static str {
         match self {
             RunError::Event(_) => "EventRejected",
-            RunError::List { .. } => "KubernetesFailed",
+            RunError::List(_) => "KubernetesFailed",
             RunError::Status { .. } => "StatusNotWritten",
         }
     }
