@@ -1,5 +1,5 @@
 //! alarm-scaler: an SNS-delivered CloudWatch alarm notification → one step of the Deployment
-//! its K8sMetricAlarm names. See the README's "alarm-scaler" section.
+//! its K8sMetricAlarm names. See docs/alarm-scaler.md.
 //!
 //! Errors (Lambda retries the async invocation, then sends it to the DLQ), each under its
 //! `errorType` (`error`): an event that is not SNS, a message that is not an alarm

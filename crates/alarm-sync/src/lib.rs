@@ -1,6 +1,6 @@
 //! alarm-sync: on a schedule, every K8sMetricAlarm's CloudWatch alarms created, updated,
 //! tagged with their owner, and deleted once no resource names them; each resource's status
-//! says whether it is in sync. See the README's "alarm-sync" section.
+//! says whether it is in sync. See docs/alarm-sync.md.
 //!
 //! Errors (EventBridge retries, then the next schedule runs anyway), each under its
 //! `errorType` (`error`): an event that is not the schedule's, a failure to list the
