@@ -1,5 +1,6 @@
-//! `make demo`: the suite's main job on local stand-ins. Starts moto, the Kubernetes API
-//! server stand-in and the Lambda Runtime API emulator, seeds a small cluster, runs every
+//! `make demo`: the suite's main job, locally. Starts moto, a real Kubernetes control plane
+//! (kube-apiserver, etcd, controller manager, scheduler, KWOK nodes) and the Lambda Runtime
+//! API emulator, seeds a small cluster, runs every
 //! function through the emulator with the sample events in `events/`, and prints per
 //! function the event, what it decided and why, and the state before → after. Everything it
 //! started stops when it ends.
@@ -16,7 +17,7 @@ async fn main() {
 
 async fn run() -> Result<(), Error> {
     let began = std::time::Instant::now();
-    println!("Starting moto, the Kubernetes API server stand-in and the Lambda emulator…");
+    println!("Starting moto, the Kubernetes control plane and the Lambda emulator…");
     let mut w = Stage::start(&FUNCTIONS).await?;
     println!(
         "  moto {}, API server {} (cluster {}, EKS tokens verified through moto's STS), emulator :{}",

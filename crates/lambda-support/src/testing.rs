@@ -81,4 +81,3 @@ pub fn assert_reported<E: crate::ErrorType>(
         );
     }
 }
-

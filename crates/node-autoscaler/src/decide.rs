@@ -396,6 +396,20 @@ mod tests {
         }
     }
 
+    /// `cpu_milli` millicores and `gib` GiB of memory.
+    fn r(cpu_milli: u64, gib: u64) -> Resources {
+        Resources {
+            cpu_milli,
+            memory_bytes: gib << 30,
+        }
+    }
+
+    /// The worker size the tests configure (`WORKER_NODE_CPU`, `WORKER_NODE_MEMORY`).
+    const CONFIGURED: Resources = Resources {
+        cpu_milli: 2000,
+        memory_bytes: 4 << 30,
+    };
+
     const T: i64 = 1_800_000_000;
 
     fn at(s: i64) -> Timestamp {
@@ -411,12 +425,7 @@ mod tests {
                 pending_sustained: false,
                 idle_sustained: false,
             },
-            demand: Demand {
-                pending_cpu_milli: 0,
-                pending_memory_bytes: 0,
-                node_cpu_milli: 2000,
-                node_memory_bytes: 4 << 30,
-            },
+            demand: Demand::new(r(0, 0), [], CONFIGURED),
             workers,
             last_up: None,
             last_down: None,
@@ -791,11 +800,6 @@ mod tests {
 
     #[test]
     fn a_new_worker_offers_what_the_largest_ready_node_offers() {
-        let r = |cpu_milli, gib: u64| Resources {
-            cpu_milli,
-            memory_bytes: gib << 30,
-        };
-        let configured = r(2000, 4);
         let table = [
             (
                 "no Ready worker yet: the configured size",
@@ -815,7 +819,7 @@ mod tests {
             ),
         ];
         for (name, nodes, want) in table {
-            let d = Demand::new(r(700, 1), nodes, configured);
+            let d = Demand::new(r(700, 1), nodes, CONFIGURED);
             assert_eq!(
                 (d.node_cpu_milli, d.node_memory_bytes),
                 (want.cpu_milli, want.memory_bytes),
@@ -830,11 +834,6 @@ mod tests {
 
     #[test]
     fn pending_pods_are_sized_on_the_learned_worker() {
-        let r = |cpu_milli, gib: u64| Resources {
-            cpu_milli,
-            memory_bytes: gib << 30,
-        };
-        let configured = r(2000, 4);
         let table = [
             (
                 "4.5 cores on the configured 2-core size",
@@ -848,7 +847,7 @@ mod tests {
         ];
         for (name, pending, nodes, want) in table {
             let mut o = observed(two());
-            o.demand = Demand::new(pending, nodes, configured);
+            o.demand = Demand::new(pending, nodes, CONFIGURED);
             o.metrics.pending_pods = 3;
             o.metrics.pending_sustained = true;
             assert_eq!(shape(&decide(&policy(), &o)), up(want, 2), "{name}");

@@ -19,9 +19,13 @@
 //! - [`events`]: EventBridge events at a time, and the times a test decides at.
 //! - [`cloudwatch`]: the alarms alarm-sync keeps and the notifications alarm-scaler gets.
 //! - [`k3s`]: node-autoscaler's stand-ins (a self-managed k3s cluster on EC2).
+//! - [`grants`]: RBAC experiments, one grant of a function's ClusterRole withheld per run.
+//! - [`scaler_pass`]: what queue-scaler's and concurrency-scaler's tests share (both run
+//!   sqs_depth's scaler pass).
 //!
 //! The world also handles, as admin, manifests, namespaces, Deployments and their replicas, and
-//! reads the Events its functions record (`world/objects.rs`).
+//! reads the Events its functions record (`world/objects.rs`); creates custom resources and
+//! reads their status ([`resources`]).
 //!
 //! What only one crate's tests need stays in that crate's test binary.
 use std::path::{Path, PathBuf};
@@ -38,12 +42,16 @@ use crate::harness::{
 mod binaries;
 pub mod cloudwatch;
 pub mod events;
+pub mod grants;
 pub mod k3s;
 mod objects;
+pub mod resources;
+pub mod scaler_pass;
+pub mod sqs;
 
 pub use binaries::build;
 use binaries::next_to_this_executable;
-pub use events::{at, event, scheduled, t0};
+pub use events::{at, event, sample, scheduled, t0};
 
 /// The EKS cluster name the worlds use (tokens are signed for it).
 pub const CLUSTER: &str = "demo";

@@ -28,9 +28,6 @@ pub trait Status {
 
 impl Status for World {
     async fn status(&self, namespace: &str, name: &str) -> K8sMetricAlarmStatus {
-        self.object::<K8sMetricAlarm>(namespace, name)
-            .await
-            .status
-            .unwrap_or_default()
+        self.status_of::<K8sMetricAlarm>(namespace, name).await
     }
 }

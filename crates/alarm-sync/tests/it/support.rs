@@ -30,9 +30,6 @@ impl Resources for World {
     }
 
     async fn status(&self, namespace: &str, name: &str) -> K8sMetricAlarmStatus {
-        self.resource(namespace, name)
-            .await
-            .status
-            .unwrap_or_default()
+        self.status_of::<K8sMetricAlarm>(namespace, name).await
     }
 }

@@ -5,12 +5,18 @@ use std::time::Instant;
 
 use jiff::ToSpan;
 use serde_json::json;
+use testbed::world::scaler_pass::BenchReport;
 use testbed::world::t0;
 
 use crate::support::{self, Consumers, FUNCTION};
 
 const QUEUES: usize = 100;
 const PER_QUEUE: usize = 5;
+const REPORT: BenchReport = BenchReport {
+    counts: &["adjusted", "pending", "errors"],
+    queues: QUEUES,
+    per_scaler: &["lambda"],
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: prints figures, run with --run-ignored"]
@@ -65,24 +71,6 @@ async fn one_run_over_500_scalers() {
         ("warm: steady, nothing to change", t0 + 120.seconds()),
         ("warm: half the scalers step up", t0 + 300.seconds()),
     ] {
-        let began = Instant::now();
-        let summary = w.run(at).expect("run");
-        let wall = began.elapsed();
-        let calls = &summary["apiCalls"];
-        let n = summary["scalers"].as_f64().unwrap();
-        println!(
-            "{label}\n  scalers {} adjusted {} pending {} errors {}; in function {} ms, invoke round trip {wall:?}\n  calls: kubernetes {} ({:.2}/scaler), sqs {} ({} queues), lambda {} ({:.2}/scaler)",
-            summary["scalers"],
-            summary["adjusted"],
-            summary["pending"],
-            summary["errors"],
-            summary["elapsedMs"],
-            calls["kubernetes"],
-            calls["kubernetes"].as_f64().unwrap() / n,
-            calls["sqs"],
-            QUEUES,
-            calls["lambda"],
-            calls["lambda"].as_f64().unwrap() / n,
-        );
+        w.bench_pass(FUNCTION, label, at, &REPORT);
     }
 }

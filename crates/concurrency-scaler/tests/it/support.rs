@@ -3,9 +3,7 @@
 //! and what only its tests need: SQS queues, Lambda functions and their mappings, scalers.
 use jiff::Timestamp;
 use k8s_ops::crd::lambda_concurrency::{LambdaConcurrencyScaler, LambdaConcurrencyScalerStatus};
-use kube::Api;
-use kube::api::PostParams;
-use serde_json::{Value, json};
+use serde_json::Value;
 use testbed::world::{World, scheduled};
 
 pub const FUNCTION: &str = "concurrency-scaler";
@@ -49,7 +47,6 @@ pub trait Consumers {
     async fn send(&self, queue_url: &str, n: usize);
     /// The reserved concurrency of `function`.
     async fn reserved(&self, function: &str) -> Option<i32>;
-    fn scalers(&self) -> Api<LambdaConcurrencyScaler>;
     async fn create_scaler(&self, name: &str, spec: Value);
     async fn status(&self, name: &str) -> LambdaConcurrencyScalerStatus;
 }
@@ -85,16 +82,7 @@ impl Consumers for World {
     }
 
     async fn create_queue(&self, name: &str) -> (String, String) {
-        let url = self
-            .sqs()
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url()
-            .expect("a queue URL")
-            .to_owned();
+        let url = testbed::world::sqs::create_queue(&self.sqs(), name).await;
         let arn = self
             .sqs()
             .get_queue_attributes()
@@ -120,15 +108,7 @@ impl Consumers for World {
     }
 
     async fn send(&self, queue_url: &str, n: usize) {
-        let sqs = self.sqs();
-        for i in 0..n {
-            sqs.send_message()
-                .queue_url(queue_url)
-                .message_body(format!("m{i}"))
-                .send()
-                .await
-                .expect("send");
-        }
+        testbed::world::sqs::send(&self.sqs(), queue_url, n).await;
     }
 
     async fn reserved(&self, function: &str) -> Option<i32> {
@@ -141,30 +121,13 @@ impl Consumers for World {
             .reserved_concurrent_executions()
     }
 
-    fn scalers(&self) -> Api<LambdaConcurrencyScaler> {
-        Api::namespaced(self.admin.clone(), "default")
-    }
-
     async fn create_scaler(&self, name: &str, spec: Value) {
-        let scaler: LambdaConcurrencyScaler = serde_json::from_value(json!({
-            "apiVersion": "aws.operators.jittakal.io/v1alpha1",
-            "kind": "LambdaConcurrencyScaler",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": spec,
-        }))
-        .expect("a valid scaler");
-        self.scalers()
-            .create(&PostParams::default(), &scaler)
-            .await
-            .unwrap_or_else(|e| panic!("create scaler {name}: {e}"));
+        self.create_resource::<LambdaConcurrencyScaler>("default", name, spec)
+            .await;
     }
 
     async fn status(&self, name: &str) -> LambdaConcurrencyScalerStatus {
-        self.scalers()
-            .get(name)
+        self.status_of::<LambdaConcurrencyScaler>("default", name)
             .await
-            .expect("scaler")
-            .status
-            .unwrap_or_default()
     }
 }

@@ -3,30 +3,18 @@
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use serde_json::{Value, json};
+use testbed::harness::manifests;
 use testbed::world::cloudwatch::notification;
 use testbed::world::repo;
 
 use crate::show;
 use crate::stage::{Error, Stage, sample};
 
-const SEED: &str = "
+/// Namespace `web` and the budget of its Deployment: one pod up at all times.
+const NAMESPACE_AND_BUDGET: &str = "
 apiVersion: v1
 kind: Namespace
 metadata: {name: web}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-        resources: {requests: {cpu: 100m, memory: 64Mi}}
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
@@ -39,7 +27,11 @@ spec:
 /// Namespace `web` with Deployment `web` (2 replicas) and its PDB, the sample
 /// K8sMetricAlarm, and both alarm functions deployed.
 pub fn seed(w: &mut Stage) -> Result<(), Error> {
-    w.world.cluster.load_yaml(SEED)?;
+    w.world.cluster.load_yaml(NAMESPACE_AND_BUDGET)?;
+    let container = json!({"name": "web", "image": "nginx:1.27",
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}});
+    let web = manifests::deployment("web", "web", 2, container);
+    w.world.cluster.load_yaml(&web.to_string())?;
     w.world
         .cluster
         .load_manifests(&[repo("infra/k8s/samples/k8smetricalarm-web.yaml")])?;

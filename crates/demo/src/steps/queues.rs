@@ -5,26 +5,11 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use serde_json::{Value, json};
+use testbed::harness::manifests;
 use testbed::world::repo;
 
 use crate::show;
 use crate::stage::{Error, Stage, sample};
-
-const WORKER: &str = "
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: worker, namespace: default}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: worker}}
-  template:
-    metadata: {labels: {app: worker}}
-    spec:
-      containers:
-      - name: worker
-        image: busybox:1.36
-        resources: {requests: {cpu: 100m, memory: 32Mi}}
-";
 
 /// An empty zip: moto stores the function without running it.
 const EMPTY_ZIP: [u8; 22] = *b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
@@ -42,7 +27,10 @@ pub async fn seed_queue(w: &mut Stage) -> Result<String, Error> {
         .unwrap_or_default()
         .to_owned();
     send(&sqs, &url, 25).await?;
-    w.world.cluster.load_yaml(WORKER)?;
+    let container = json!({"name": "worker", "image": "busybox:1.36",
+        "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}}});
+    let worker = manifests::deployment("default", "worker", 0, container);
+    w.world.cluster.load_yaml(&worker.to_string())?;
     w.world
         .cluster
         .load_manifests(&[repo("infra/k8s/samples/sqsqueuescaler.yaml")])?;

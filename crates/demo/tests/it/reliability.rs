@@ -1,5 +1,5 @@
-//! The reliability suite on the demo's stand-ins (moto, the API server stand-in with the
-//! shipped RBAC, the Runtime API emulator running the real function binaries):
+//! The reliability suite on the demo's world (moto, the real control plane with the shipped
+//! RBAC, the Runtime API emulator running the real function binaries):
 //!
 //! - duplicates: each function given the same event 100 times acts exactly once;
 //! - faults: with 20 % of the Kubernetes calls failing (500, 429, dropped connections) the
@@ -311,7 +311,7 @@ async fn under_20_percent_aws_faults_queue_scaler_reports_errors_and_converges()
         .unwrap();
 }
 
-/// Every function, with 20 % of its Kubernetes calls (the API server stand-in) and 20 % of
+/// Every function, with 20 % of its Kubernetes calls (at the cluster's front) and 20 % of
 /// its AWS calls (the moto gateway, every operation, STS included) failing with 500, 429 /
 /// throttling or a dropped connection: ten deliveries each under faults, then one clean
 /// one; each ends where a fault-free run ends, having acted once.

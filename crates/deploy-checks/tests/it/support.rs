@@ -224,28 +224,40 @@ pub fn package<'m>(meta: &'m Value, name: &str) -> Option<&'m Value> {
         .find(|p| p["name"] == name)
 }
 
-/// Rust sources under a directory, with any `#[cfg(test)]` module cut off.
-pub fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+/// Every file under `dir`, recursively, in no particular order (a missing or unreadable
+/// directory has none).
+fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };
-        for e in entries.flatten() {
-            let p = e.path();
+        for p in entries.flatten().map(|e| e.path()) {
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let text = match text.find("#[cfg(test)]") {
-                    Some(i) => text[..i].to_owned(),
-                    None => text,
-                };
-                out.push((p, text));
+            } else {
+                out.push(p);
             }
         }
     }
+    out
+}
+
+/// Rust sources under a directory, with any `#[cfg(test)]` module cut off.
+pub fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out: Vec<(PathBuf, String)> = files_in(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let text = match text.find("#[cfg(test)]") {
+                Some(i) => text[..i].to_owned(),
+                None => text,
+            };
+            (p, text)
+        })
+        .collect();
     out.sort();
     out
 }
@@ -266,30 +278,20 @@ pub fn yaml_docs(rel: &str) -> Vec<Value> {
 /// Files under a directory of the repository, recursively, with one of the extensions.
 pub fn files_under(rel: &str, exts: &[&str]) -> Vec<String> {
     let base = root();
-    let mut out = Vec::new();
-    let mut stack = vec![base.join(rel)];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
+    let mut out: Vec<String> = files_in(&base.join(rel))
+        .into_iter()
+        .filter(|p| {
+            p.extension()
                 .and_then(|x| x.to_str())
                 .is_some_and(|x| exts.contains(&x))
-            {
-                out.push(
-                    p.strip_prefix(&base)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
+        })
+        .map(|p| {
+            p.strip_prefix(&base)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     out.sort();
     out
 }

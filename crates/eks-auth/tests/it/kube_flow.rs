@@ -11,36 +11,12 @@ use eks_auth::client::BoxError;
 use eks_auth::{BearerSource, ClusterAccess, EksTokenProvider, Secret, StsEndpoint, kube_client};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
-use testbed::harness::{Cluster, ClusterConfig, Moto};
+use testbed::harness::manifests::Subject;
+use testbed::harness::{Cluster, Moto};
 
-const CLUSTER: &str = "prod";
-const ROLE: &str = "arn:aws:iam::123456789012:role/alarm-scaler-exec";
-
-const RBAC: &str = r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: namespace-reader}
-rules:
-- apiGroups: [""]
-  resources: [namespaces]
-  verbs: [get, list]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: namespace-reader}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: namespace-reader}
-subjects:
-- {kind: Group, name: "lambda:alarm-scaler", apiGroup: rbac.authorization.k8s.io}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: aws-auth, namespace: kube-system}
-data:
-  mapRoles: |
-    - rolearn: arn:aws:iam::123456789012:role/alarm-scaler-exec
-      username: alarm-scaler
-      groups: ["lambda:alarm-scaler"]
-"#;
+use crate::support::{
+    CLUSTER, ROLE, assert_status, eks_cluster, list_namespaces, namespace_reader, pods_forbidden,
+};
 
 struct World {
     _moto: Moto,
@@ -52,15 +28,10 @@ struct World {
 async fn world() -> World {
     let moto = Moto::start().expect("moto");
     let credentials = moto.assume_role(ROLE, "lambda").await.expect("assume role");
-    let testbed = Cluster::start(ClusterConfig {
-        cluster_name: CLUSTER.into(),
-        region: moto.region().into(),
-        sts_gateway: Some(moto.endpoint().into()),
-        ..Default::default()
-    })
-    .await
-    .expect("cluster");
-    testbed.load_yaml(RBAC).expect("RBAC and aws-auth");
+    let testbed = eks_cluster(&moto, Vec::new()).await;
+    testbed
+        .load_yaml(&namespace_reader(Subject::Group("lambda:alarm-scaler")))
+        .expect("RBAC");
     let w = World {
         _moto: moto,
         testbed,
@@ -131,14 +102,7 @@ async fn mapped_role_gets_exactly_its_rbac() {
             .any(|n| n.metadata.name.as_deref() == Some("kube-system"))
     );
     // Pods are not granted to lambda:alarm-scaler: authenticated, but forbidden.
-    let err = Api::<Pod>::namespaced(client.clone(), "default")
-        .list(&Default::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 403),
-        "{err}"
-    );
+    let err = pods_forbidden(&client).await;
     assert!(err.to_string().contains("alarm-scaler"), "{err}");
     // Three requests, one signature, one credentials read: the warm path signs nothing.
     Api::<Namespace>::all(client).get("default").await.unwrap();
@@ -153,14 +117,8 @@ async fn token_signed_for_another_cluster_is_refused_after_one_retry() {
     let w = world().await;
     let provider = w.provider("some-other-cluster");
     let client = kube_client(&w.access(), provider.clone()).unwrap();
-    let err = Api::<Namespace>::all(client)
-        .list(&Default::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 401),
-        "{err}"
-    );
+    let err = list_namespaces(&client).await.unwrap_err();
+    assert_status(&err, 401);
     // The 401 made the client sign a fresh token once and try again, no more.
     assert_eq!(provider.signatures(), 2);
 }
@@ -209,15 +167,9 @@ async fn a_401_refreshes_the_token_and_retries_once() {
         .await
         .unwrap_err();
     // Retried with a good token, the create reached RBAC (which does not grant it).
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 403),
-        "{err}"
-    );
+    assert_status(&err, 403);
     assert_eq!(source.invalidations.load(Ordering::SeqCst), 1);
-    Api::<Namespace>::all(client)
-        .list(&Default::default())
-        .await
-        .unwrap();
+    list_namespaces(&client).await.unwrap();
     assert_eq!(source.invalidations.load(Ordering::SeqCst), 1);
 }
 
@@ -228,10 +180,7 @@ async fn tls_is_verified_against_the_cluster_ca_only() {
     let stranger = testbed::harness::cluster::other_ca_pem();
     let access = ClusterAccess::from_pem_ca(w.testbed.url(), stranger.as_bytes()).unwrap();
     let client = kube_client(&access, w.provider(CLUSTER)).unwrap();
-    let err = Api::<Namespace>::all(client)
-        .list(&Default::default())
-        .await
-        .unwrap_err();
+    let err = list_namespaces(&client).await.unwrap_err();
     let chain = format!("{err:?}");
     assert!(
         chain.contains("InvalidCertificate") || chain.contains("UnknownIssuer"),
@@ -247,13 +196,10 @@ async fn secrets_never_reach_the_logs() {
     let provider = w.provider(CLUSTER);
     let token = provider.token().await.unwrap();
     let client = kube_client(&w.access(), provider.clone()).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .list(&Default::default())
-        .await
-        .unwrap();
+    list_namespaces(&client).await.unwrap();
     // Exercise the failure paths too: a 401 with retry and a 403.
     let wrong = kube_client(&w.access(), w.provider("other")).unwrap();
-    let _ = Api::<Namespace>::all(wrong).list(&Default::default()).await;
+    let _ = list_namespaces(&wrong).await;
     let _ = Api::<Pod>::all(client).list(&Default::default()).await;
     tracing::debug!(?provider, ?token, credentials = ?w.credentials, "debug formatting of every secret holder");
 

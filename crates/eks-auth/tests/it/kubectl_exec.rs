@@ -5,29 +5,18 @@
 //! aws-iam-authenticator checks), against the real control plane: the role is mapped in
 //! `aws-auth` to user `alarm-scaler`, group `lambda:alarm-scaler`, whose RBAC is
 //! infra/k8s/rbac/alarm-scaler.yaml.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
-use testbed::harness::{Cluster, ClusterConfig, Moto};
+use serde_json::json;
+use testbed::harness::{Moto, manifests};
+use testbed::world::repo;
 
-const CLUSTER: &str = "demo";
-const ROLE: &str = "arn:aws:iam::123456789012:role/alarm-scaler";
+use crate::support::{ROLE, eks_cluster};
+
 const UNMAPPED_ROLE: &str = "arn:aws:iam::123456789012:role/stranger";
-
-const DEPLOYMENT: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: default}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: app, image: nginx:1.27}]
-"#;
 
 /// A kubectl run: `Ok(stdout)` or `Err(stderr)`.
 struct Kubectl {
@@ -65,28 +54,14 @@ impl Kubectl {
     }
 }
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_authenticates_with_the_eks_token_exec_plugin() {
     let moto = Moto::start().expect("moto");
-    let cluster = Cluster::start(ClusterConfig {
-        cluster_name: CLUSTER.into(),
-        region: moto.region().into(),
-        sts_gateway: Some(moto.endpoint().into()),
-        manifests: vec![repo("infra/k8s/rbac/alarm-scaler.yaml")],
-        ..Default::default()
-    })
-    .await
-    .expect("cluster");
-    cluster
-        .map_function_roles(&[(ROLE, "alarm-scaler")])
-        .expect("aws-auth");
-    cluster.load_yaml(DEPLOYMENT).expect("deployment");
+    let rbac = vec![repo("infra/k8s/rbac/alarm-scaler.yaml")];
+    let cluster = eks_cluster(&moto, rbac).await;
+    let container = json!({"name": "app", "image": "nginx:1.27"});
+    let web = manifests::deployment("default", "web", 2, container);
+    cluster.load_yaml(&web.to_string()).expect("deployment");
     let mapped = moto
         .assume_role(ROLE, "kubectl")
         .await

@@ -7,35 +7,22 @@ use std::sync::Arc;
 
 use aws_sdk_ssm::types::ParameterType;
 use eks_auth::{ClusterAccess, SsmTokenSource, kube_client};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::Api;
+use testbed::harness::manifests::Subject;
 use testbed::harness::{Cluster, ClusterConfig, Moto};
+
+use crate::support::{assert_status, list_namespaces, namespace_reader, pods_forbidden};
 
 const PARAMETER: &str = "/k3s/prod/node-autoscaler/token";
 // The Secrets holding the first and the rotated token.
 const SECRET_1: &str = "node-autoscaler-token-one";
 const SECRET_2: &str = "node-autoscaler-token-two";
 
-const RBAC: &str = r#"
+/// The service account whose tokens the tests read from SSM.
+const SERVICE_ACCOUNT: &str = "
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: node-autoscaler, namespace: kube-system}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: namespace-reader}
-rules:
-- apiGroups: [""]
-  resources: [namespaces]
-  verbs: [get, list]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: node-autoscaler-namespaces}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: namespace-reader}
-subjects:
-- {kind: ServiceAccount, name: node-autoscaler, namespace: kube-system}
-"#;
+";
 
 struct World {
     _moto: Moto,
@@ -51,7 +38,12 @@ async fn world() -> World {
     let testbed = Cluster::start(ClusterConfig::default())
         .await
         .expect("cluster");
-    testbed.load_yaml(RBAC).expect("RBAC");
+    testbed.load_yaml(SERVICE_ACCOUNT).expect("service account");
+    let subject = Subject::ServiceAccount {
+        namespace: "kube-system",
+        name: "node-autoscaler",
+    };
+    testbed.load_yaml(&namespace_reader(subject)).expect("RBAC");
     let token_1 = testbed
         .service_account_token("kube-system", "node-autoscaler", SECRET_1)
         .expect("token");
@@ -107,14 +99,6 @@ impl World {
     }
 }
 
-async fn list_namespaces(client: &kube::Client) -> Result<usize, kube::Error> {
-    Ok(Api::<Namespace>::all(client.clone())
-        .list(&Default::default())
-        .await?
-        .items
-        .len())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_account_token_from_ssm_gets_exactly_its_rbac() {
     let w = world().await;
@@ -122,14 +106,7 @@ async fn service_account_token_from_ssm_gets_exactly_its_rbac() {
     let client = w.client(source.clone());
     assert!(list_namespaces(&client).await.unwrap() >= 4);
     // Authenticated as the service account: pods are not granted, and the 403 names it.
-    let err = Api::<Pod>::namespaced(client.clone(), "default")
-        .list(&Default::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 403),
-        "{err}"
-    );
+    let err = pods_forbidden(&client).await;
     assert!(
         err.to_string()
             .contains("system:serviceaccount:kube-system:node-autoscaler"),
@@ -161,10 +138,7 @@ async fn rotation_is_picked_up_on_the_first_401() {
     // Revoked with nothing new in SSM: 401 after exactly one re-read and retry.
     w.revoke(SECRET_2, &token_2);
     let err = list_namespaces(&client).await.unwrap_err();
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 401),
-        "{err}"
-    );
+    assert_status(&err, 401);
     assert_eq!(source.reads(), 3);
 }
 

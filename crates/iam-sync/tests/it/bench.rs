@@ -55,13 +55,7 @@ async fn resync_of_1000_users_across_20_groups() {
             groups.push((i + 7) % GROUPS);
         }
         for g in groups {
-            w.iam()
-                .add_user_to_group()
-                .user_name(&name)
-                .group_name(format!("team-{g}"))
-                .send()
-                .await
-                .unwrap();
+            w.join(&name, &format!("team-{g}")).await;
             memberships += 1;
         }
     }
@@ -104,13 +98,7 @@ async fn resync_of_1000_users_across_20_groups() {
             t.elapsed(),
             &s,
         );
-        w.iam()
-            .add_user_to_group()
-            .user_name("user.1@corp")
-            .group_name("team-1")
-            .send()
-            .await
-            .unwrap();
+        w.join("user.1@corp", "team-1").await;
         w.invoke(FUNCTION, &scheduled("us-east-1")).expect("heal");
         function.kill();
         // The records are shared by both backends; the second starts with them in place.

@@ -112,13 +112,7 @@ async fn aws_auth_add_remove_twice_two_groups_resync_and_the_tokens_work() {
     assert!(w.aws_auth().await.data.unwrap()["mapUsers"].starts_with(MAP_USERS));
 
     // Out of order: the Add event arrives after IAM already removed bob again. IAM wins.
-    w.iam()
-        .add_user_to_group()
-        .user_name("bob+ops")
-        .group_name("developers")
-        .send()
-        .await
-        .unwrap();
+    w.join("bob+ops", "developers").await;
     let late_add = cloudtrail("AddUserToGroup", "bob+ops", "developers", "us-east-1");
     let remove = w.remove("bob+ops", "developers").await;
     w.invoke(FUNCTION, &remove).unwrap();
@@ -149,27 +143,9 @@ async fn aws_auth_add_remove_twice_two_groups_resync_and_the_tokens_work() {
 
     // Missed events heal at the resync: bob joined developers and carol QA without events,
     // and someone gave the hand-written ops entry a managed group it should not have.
-    w.iam()
-        .add_user_to_group()
-        .user_name("bob+ops")
-        .group_name("developers")
-        .send()
-        .await
-        .unwrap();
-    w.iam()
-        .add_user_to_group()
-        .user_name("carol.smith")
-        .group_name("QA")
-        .send()
-        .await
-        .unwrap();
-    w.iam()
-        .remove_user_from_group()
-        .user_name(ALICE)
-        .group_name("QA")
-        .send()
-        .await
-        .unwrap();
+    w.join("bob+ops", "developers").await;
+    w.join("carol.smith", "QA").await;
+    w.leave(ALICE, "QA").await;
     function.kill();
     {
         // DRY_RUN: the diff in the response, nothing written.
@@ -357,13 +333,7 @@ async fn access_entries_add_remove_twice_two_groups_resync_and_the_tokens_work()
     );
 
     // The resync: bob was added without an event; a stray entry of a user in no group loses it.
-    w.iam()
-        .add_user_to_group()
-        .user_name("bob+ops")
-        .group_name("QA")
-        .send()
-        .await
-        .unwrap();
+    w.join("bob+ops", "QA").await;
     w.user("zed", "/").await;
     let eks = aws_sdk_eks::Client::new(
         &aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -400,13 +370,7 @@ async fn partitions_come_from_the_event() {
     let w = support::world().await;
     w.group("developers").await;
     w.user("gov.user", "/division/").await;
-    w.iam()
-        .add_user_to_group()
-        .user_name("gov.user")
-        .group_name("developers")
-        .send()
-        .await
-        .unwrap();
+    w.join("gov.user", "developers").await;
     let _function = w.spawn(FUNCTION, &[]);
     for (region, partition) in [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")] {
         let summary = w

@@ -16,6 +16,7 @@ use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
 use testbed::harness::eventually;
+use testbed::harness::manifests::{Subject, grant};
 use testbed::world::{ACCOUNT, CLUSTER, World};
 
 pub const FUNCTION: &str = "iam-sync";
@@ -24,9 +25,9 @@ pub const FUNCTION: &str = "iam-sync";
 pub const MAP_ROLES: &str = "- rolearn: arn:aws:iam::123456789012:role/iam-sync\n  username: iam-sync\n  groups: [\"lambda:iam-sync\"]\n# nodes, kept as the node group wrote them\n- rolearn: arn:aws:iam::123456789012:role/nodes\n  username: system:node:{{EC2PrivateDNSName}}\n  groups:\n    - system:bootstrappers\n    - system:nodes\n";
 pub const MAP_USERS: &str = "# hand-written: the on-call admin\n- userarn: arn:aws:iam::123456789012:user/ops\n  username: ops     # keep this comment\n  groups:\n    - system:masters\n";
 
-/// The group mapping and the RBAC the mapped groups get: `dev-readers` may read pods
-/// cluster-wide; `qa-editors` may edit ConfigMaps in `qa`.
-pub const MAPPING_AND_RBAC: &str = r#"
+/// The group mapping: IAM group `developers` maps to `dev-readers`, `QA` to `qa-editors`
+/// (and namespace `qa`, where `qa-editors` may write).
+const MAPPING: &str = r#"
 apiVersion: v1
 kind: Namespace
 metadata: {name: qa}
@@ -40,33 +41,24 @@ data:
       kubernetesGroups: [dev-readers]
     - iamGroup: QA
       kubernetesGroups: [qa-editors]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: pod-reader}
-rules:
-- {apiGroups: [""], resources: [pods], verbs: [get, list]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: dev-readers}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev-readers}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: cm-editor, namespace: qa}
-rules:
-- {apiGroups: [""], resources: [configmaps], verbs: [get, list, create]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: qa-editors, namespace: qa}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cm-editor}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: qa-editors}
 "#;
+
+/// The group mapping and the RBAC the mapped groups get: `dev-readers` may read pods
+/// cluster-wide; `qa-editors` may edit ConfigMaps in `qa`.
+fn mapping_and_rbac() -> String {
+    let pods = json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]);
+    let configmaps = json!([
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create"]}
+    ]);
+    let readers = grant(None, "pod-reader", pods, Subject::Group("dev-readers"));
+    let editors = grant(
+        Some("qa"),
+        "cm-editor",
+        configmaps,
+        Subject::Group("qa-editors"),
+    );
+    format!("{MAPPING}---\n{readers}---\n{editors}")
+}
 
 pub async fn world() -> World {
     let aws_auth = json!({
@@ -89,7 +81,7 @@ pub async fn world() -> World {
         // rather than keep its answer for EKS's 2 minutes.
         .token_cache_ttl(Duration::ZERO)
         .eks_api()
-        .yaml(MAPPING_AND_RBAC)
+        .yaml(mapping_and_rbac())
         .yaml(aws_auth.to_string())
         .start()
         .await;
@@ -118,6 +110,10 @@ pub trait Identities {
     fn iam(&self) -> aws_sdk_iam::Client;
     async fn group(&self, name: &str);
     async fn user(&self, name: &str, path: &str);
+    /// Adds `user` to `group` in IAM only: no event (one EventBridge missed).
+    async fn join(&self, user: &str, group: &str);
+    /// Removes `user` from `group` in IAM only.
+    async fn leave(&self, user: &str, group: &str);
     /// Changes IAM, then returns the CloudTrail event EventBridge would deliver for it.
     async fn add(&self, user: &str, group: &str) -> Value;
     async fn remove(&self, user: &str, group: &str) -> Value;
@@ -166,25 +162,33 @@ impl Identities for World {
             .unwrap_or_else(|e| panic!("user {name}: {e:?}"));
     }
 
-    async fn add(&self, user: &str, group: &str) -> Value {
+    async fn join(&self, user: &str, group: &str) {
         self.iam()
             .add_user_to_group()
             .user_name(user)
             .group_name(group)
             .send()
             .await
-            .expect("AddUserToGroup");
-        cloudtrail("AddUserToGroup", user, group, "us-east-1")
+            .unwrap_or_else(|e| panic!("AddUserToGroup {user} {group}: {e:?}"));
     }
 
-    async fn remove(&self, user: &str, group: &str) -> Value {
+    async fn leave(&self, user: &str, group: &str) {
         self.iam()
             .remove_user_from_group()
             .user_name(user)
             .group_name(group)
             .send()
             .await
-            .expect("RemoveUserFromGroup");
+            .unwrap_or_else(|e| panic!("RemoveUserFromGroup {user} {group}: {e:?}"));
+    }
+
+    async fn add(&self, user: &str, group: &str) -> Value {
+        self.join(user, group).await;
+        cloudtrail("AddUserToGroup", user, group, "us-east-1")
+    }
+
+    async fn remove(&self, user: &str, group: &str) -> Value {
+        self.leave(user, group).await;
         cloudtrail("RemoveUserFromGroup", user, group, "us-east-1")
     }
 

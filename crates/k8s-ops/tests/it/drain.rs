@@ -16,7 +16,7 @@ use k8s_ops::drain::{self, DrainError, DrainOptions, Stuck};
 use k8s_ops::evictable::PodRef;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use testbed::harness::{Cluster as Testbed, ClusterConfig, eventually};
+use testbed::harness::{Cluster as Testbed, ClusterConfig, eventually, manifests};
 use testbed::harness::{FaultAction, FaultConfig, FaultRule, NodeSpec};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -56,23 +56,12 @@ fn client(tb: &Testbed) -> kube::Client {
 }
 
 fn deployment(name: &str, replicas: i32) -> Deployment {
-    serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    // Evicted pods are gone one (sim) second later.
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [{"name": "app", "image": "nginx:1.27",
-                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]
-                }
-            }
-        }
-    }))
-    .expect("deployment")
+    let container = json!({"name": "app", "image": "nginx:1.27",
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}});
+    let mut d = manifests::deployment("default", name, replicas, container);
+    // Evicted pods are gone one (sim) second later.
+    d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = json!(1);
+    serde_json::from_value(d).expect("deployment")
 }
 
 fn pdb(name: &str, app: &str, spec: Value) -> PodDisruptionBudget {
@@ -137,6 +126,27 @@ fn refs(pods: &[Pod]) -> Vec<PodRef> {
 fn sorted(mut v: Vec<PodRef>) -> Vec<PodRef> {
     v.sort();
     v
+}
+
+/// Makes the server meet the eviction requests it receives with `action` (at most
+/// `max_count` times, if given), counting them in `faults_fired()[0]`.
+fn on_evictions(tb: &Testbed, action: FaultAction, max_count: Option<u64>) {
+    let mut rule = FaultRule::new(action)
+        .verbs(&["create"])
+        .resources(&["pods/eviction"]);
+    rule.max_count = max_count;
+    tb.set_faults(FaultConfig {
+        seed: 7,
+        rules: vec![rule],
+    });
+}
+
+/// Refused as Too Many Requests: what the drain backs off from and counts as a retry.
+fn too_many_requests() -> FaultAction {
+    FaultAction::Error {
+        code: 429,
+        message: None,
+    }
 }
 
 fn quick(deadline: Duration) -> DrainOptions {
@@ -348,14 +358,7 @@ async fn pdb_relaxing_mid_drain_lets_it_finish_with_retries_counted() {
     .unwrap();
     let before = refs(&running(&c, "web", 2).await);
     // A zero-latency fault rule counts the eviction requests the server receives.
-    tb.set_faults(FaultConfig {
-        seed: 1,
-        rules: vec![
-            FaultRule::new(FaultAction::Latency { ms: 0 })
-                .verbs(&["create"])
-                .resources(&["pods/eviction"]),
-        ],
-    });
+    on_evictions(&tb, FaultAction::Latency { ms: 0 }, None);
 
     let drain = tokio::spawn({
         let c = c.clone();
@@ -391,18 +394,7 @@ async fn injected_429s_are_retried_with_backoff_and_counted() {
     let tb = start(vec![node("a")]).await;
     pods_on_one_node(&tb, "web", 3, "a", "b").await;
     let c = client(&tb);
-    tb.set_faults(FaultConfig {
-        seed: 7,
-        rules: vec![
-            FaultRule::new(FaultAction::Error {
-                code: 429,
-                message: None,
-            })
-            .verbs(&["create"])
-            .resources(&["pods/eviction"])
-            .max_count(5),
-        ],
-    });
+    on_evictions(&tb, too_many_requests(), Some(5));
     let report = drain::drain(&c, "a", &quick(Duration::from_secs(30)))
         .await
         .expect("drained");
@@ -418,18 +410,7 @@ async fn injected_429s_are_retried_with_backoff_and_counted() {
 async fn a_client_with_its_own_429_retry_hides_them_from_the_drain() {
     let tb = start(vec![node("a")]).await;
     pods_on_one_node(&tb, "web", 2, "a", "b").await;
-    tb.set_faults(FaultConfig {
-        seed: 7,
-        rules: vec![
-            FaultRule::new(FaultAction::Error {
-                code: 429,
-                message: None,
-            })
-            .verbs(&["create"])
-            .resources(&["pods/eviction"])
-            .max_count(2),
-        ],
-    });
+    on_evictions(&tb, too_many_requests(), Some(2));
     let retrying = tb.kube_client_admin();
     let report = drain::drain(&retrying, "a", &quick(Duration::from_secs(30)))
         .await

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 use jiff::Timestamp;
 use node_autoscaler::cluster;
-use node_autoscaler::decide::{self, Demand, Metrics, Observed, Policy, Worker, WorkerState};
+use node_autoscaler::decide::{
+    self, Demand, Metrics, Observed, Policy, Resources, Worker, WorkerState,
+};
 use node_autoscaler::ec2::Ec2;
 use serde_json::json;
 use testbed::harness::cluster::KWOK_NODE_ANNOTATION;
@@ -182,12 +184,18 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
                 pending_sustained: false,
                 idle_sustained: true,
             },
-            demand: Demand {
-                pending_cpu_milli: 0,
-                pending_memory_bytes: 0,
-                node_cpu_milli: 2000,
-                node_memory_bytes: 4 << 30,
-            },
+            // Nothing pending; a new worker of the configured size (none learned).
+            demand: Demand::new(
+                Resources {
+                    cpu_milli: 0,
+                    memory_bytes: 0,
+                },
+                [],
+                Resources {
+                    cpu_milli: 2000,
+                    memory_bytes: 4 << 30,
+                },
+            ),
             workers,
             last_up: None,
             last_down: None,

@@ -1,11 +1,12 @@
 //! `make bench` figure: one run over 500 SqsQueueScalers against the stand-ins, printed,
 //! never asserted. Queues are shared by 5 scalers each, one Deployment per scaler.
 //! Run: `cargo test -p queue-scaler --test it -- bench:: --ignored --nocapture` (no nextest
-//! timeout: at 500 scalers the API server stand-in's per-write simulation dominates);
+//! timeout: creating 500 scalers and Deployments takes a while);
 //! `BENCH_SCALERS=N` for another size.
 use std::time::Instant;
 
 use jiff::ToSpan;
+use testbed::world::scaler_pass::BenchReport;
 use testbed::world::t0;
 
 use crate::support::{self, FUNCTION, Scalers, create_queue};
@@ -26,8 +27,7 @@ async fn one_run_over_500_scalers() {
     let w = support::world().await;
     let setup = Instant::now();
     let mut urls = Vec::new();
-    // One multi-document load: the API server stand-in reconciles its simulation once, not
-    // after each of the creates.
+    // One multi-document server-side apply rather than a call per object.
     let mut manifests = String::new();
     for q in 0..queues() {
         let url = create_queue(&w.sqs(), &format!("q{q}")).await;
@@ -66,8 +66,8 @@ async fn one_run_over_500_scalers() {
     let scalers = queues() * PER_QUEUE;
     println!("setup of {scalers} scalers: {:?}", setup.elapsed());
 
-    // What the API server stand-in costs per request at this size (it re-runs its cluster
-    // simulation after every write): the floor under the function's wall time.
+    // What the API server costs per request at this size: the floor under the function's
+    // wall time.
     let deployments = w.deployments("default");
     let began = Instant::now();
     for _ in 0..10 {
@@ -108,21 +108,15 @@ async fn one_run_over_500_scalers() {
                 w.sqs().purge_queue().queue_url(url).send().await.unwrap();
             }
         }
-        let began = Instant::now();
-        let summary = w.run(at).expect("run");
-        let wall = began.elapsed();
-        let calls = &summary["apiCalls"];
-        let n = summary["scalers"].as_f64().unwrap();
-        println!(
-            "{label}\n  scalers {} rescaled {} errors {}; in function {} ms, invoke round trip {wall:?}\n  calls: kubernetes {} ({:.2}/scaler), sqs {} ({} queues)",
-            summary["scalers"],
-            summary["rescaled"],
-            summary["errors"],
-            summary["elapsedMs"],
-            calls["kubernetes"],
-            calls["kubernetes"].as_f64().unwrap() / n,
-            calls["sqs"],
-            queues(),
+        w.bench_pass(
+            FUNCTION,
+            label,
+            at,
+            &BenchReport {
+                counts: &["rescaled", "errors"],
+                queues: queues(),
+                per_scaler: &[],
+            },
         );
     }
 }

@@ -3,10 +3,14 @@
 //! authorizing it with `infra/k8s/rbac/queue-scaler.yaml` only.
 use std::time::Duration;
 
-use jiff::ToSpan;
+use jiff::{Timestamp, ToSpan};
+use k8s_ops::crd::sqs_queue::SqsQueueScalerStatus;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use testbed::world::{repo, t0};
+use testbed::harness::rbac::Grant;
+use testbed::world::grants::Run;
+use testbed::world::scaler_pass::{self, ScalerPass};
+use testbed::world::{World, repo, t0};
 
 use crate::support::{self, FUNCTION, Scalers, create_queue, send};
 
@@ -252,16 +256,63 @@ async fn the_sample_applies_and_keda_defaults_are_filled_in() {
     );
 }
 
+/// The Deployment `worker` of the scaler of that name: every run from one replica (30
+/// messages, 10 per replica) rescales it to 3.
+struct Worker<'w>(&'w World);
+
+impl ScalerPass for Worker<'_> {
+    type Target = i32;
+    type Status = SqsQueueScalerStatus;
+    const KINDS: &'static str = "SqsQueueScalers";
+    const CHANGES: &'static str = "rescaled";
+    const REASON: &'static str = "SuccessfulRescale";
+
+    async fn reset(&self) {
+        self.0
+            .deployments("default")
+            .patch(
+                "worker",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 1}})),
+            )
+            .await
+            .expect("replicas back to 1");
+    }
+
+    async fn target(&self) -> i32 {
+        self.0.replicas("default", "worker").await
+    }
+
+    fn changed(&self) -> i32 {
+        3
+    }
+
+    async fn status(&self) -> SqsQueueScalerStatus {
+        self.0.status("worker").await
+    }
+
+    async fn records_change(&self, status: &SqsQueueScalerStatus, at: Timestamp, what: &str) {
+        assert_eq!(
+            status.last_scale_time.as_ref().map(|t| t.0),
+            Some(at),
+            "{what}"
+        );
+        assert_eq!(
+            self.0.condition("worker", "Ready").await.0,
+            "True",
+            "{what}"
+        );
+    }
+}
+
 /// Each grant of `infra/k8s/rbac/queue-scaler.yaml` — one verb on one resource — is needed:
 /// with the ClusterRole holding every grant but that one, a run that would rescale the
 /// Deployment fails on exactly that grant, as the function's failure behaviour says (the run
 /// fails; or the scaler's status says so; or, for Events, which are best effort, the rescale
 /// happens unrecorded), and changes nothing it should not. With every grant back, the run
-/// rescales and records it.
+/// rescales and records it ([`scaler_pass::every_grant_is_needed`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rbac_grant_is_needed() {
-    use testbed::harness::rbac;
-    const ROLE: &str = "lambda:queue-scaler";
     let w = support::world().await;
     let jobs = create_queue(&w.sqs(), "jobs").await;
     w.create_deployment("default", "worker", 1).await;
@@ -273,123 +324,31 @@ async fn every_rbac_grant_is_needed() {
     // 30 messages, 10 per replica: every run wants 3 replicas; each run starts from 1.
     send(&w.sqs(), &jobs, 30).await;
     let mut function = w.spawn(FUNCTION, &[]);
-    let rules = rbac::rules_of(repo("infra/k8s/rbac/queue-scaler.yaml")).unwrap();
-    let grants = rbac::grants(&rules);
-    assert_eq!(grants.len(), 5, "{grants:?}");
-    let to_one = || async {
-        w.deployments("default")
-            .patch(
-                "worker",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"replicas": 1}})),
-            )
-            .await
-            .expect("replicas back to 1");
+    let experiment = w.grants_of(FUNCTION, ("default", "worker"), t0() + 3600.seconds());
+    assert_eq!(experiment.grants.len(), 5, "{:?}", experiment.grants);
+    let scale = async |grant: &Grant, run: &Run| {
+        let what = &run.what;
+        // Without reading or writing the scale, the scaler fails alone, by design: its
+        // status says why (Ready=False) and a Warning Event too; the replicas stay.
+        assert!(
+            grant.is("get", "deployments/scale") || grant.is("update", "deployments/scale"),
+            "{what}: a grant this test has no flow for; add its case"
+        );
+        run.counted(&[("rescaled", 0), ("errors", 1)]);
+        assert_eq!(w.replicas("default", "worker").await, 1, "{what}");
+        let (ready, reason, message) = w.condition("worker", "Ready").await;
+        assert_eq!(
+            (ready.as_str(), reason.as_str()),
+            ("False", "FailedRescale")
+        );
+        assert!(grant.denied_in(&message), "{what}: {message}");
+        run.recorded(&["FailedRescale"]);
+        assert_eq!(run.events[0].0, "Warning", "{what}");
+        assert!(
+            grant.denied_in(&run.events[0].2),
+            "{what}: {:?}",
+            run.events
+        );
     };
-    // Well ahead of the clock, so each run's event time is the time it decides with (and
-    // names its Events with).
-    let t0 = t0() + 3600.seconds();
-
-    for (i, grant) in grants.iter().enumerate() {
-        let what = grant.describe();
-        rbac::set_rules(&w.admin, ROLE, rbac::all_but(&grants, i))
-            .await
-            .unwrap();
-        to_one().await;
-        let at = t0 + (60 * i as i64).seconds();
-        let status_before = w.status("worker").await;
-        let events_before = w.events("default", "worker").await.len();
-        let result = w.run(at);
-        let events = w.events("default", "worker").await;
-        let new_events = &events[events_before..];
-        let replicas = w.replicas("default", "worker").await;
-        let status = w.status("worker").await;
-        match (grant.verb.as_str(), grant.resource.as_str()) {
-            // Without the list the run fails before reading any queue or Deployment.
-            ("list", "sqsqueuescalers") => {
-                let err = result.expect_err(&what);
-                assert!(
-                    rbac::mentions(&err, "listing SqsQueueScalers") && grant.denied_in(&err),
-                    "{what}: {err}"
-                );
-                assert_eq!(replicas, 1, "{what}");
-                assert_eq!(status, status_before, "{what}");
-                assert!(new_events.is_empty(), "{what}: {new_events:?}");
-            }
-            // Without the status patch the outcome cannot be recorded: the run fails (the
-            // schedule retries it). The rescale itself comes before the status write.
-            ("patch", "sqsqueuescalers/status") => {
-                let err = result.expect_err(&what);
-                assert!(
-                    rbac::mentions(&err, "status of 1 of 1 scalers could not be written")
-                        && grant.denied_in(&err),
-                    "{what}: {err}"
-                );
-                assert_eq!(replicas, 3, "{what}");
-                assert_eq!(status, status_before, "{what}: status not written");
-                assert_eq!(new_events.len(), 1, "{what}: {new_events:?}");
-                assert_eq!(new_events[0].1, "SuccessfulRescale", "{what}");
-            }
-            // Without reading or writing the scale, the scaler fails alone, by design: its
-            // status says why (Ready=False) and a Warning Event too; the replicas stay.
-            ("get" | "update", "deployments/scale") => {
-                let summary = result.unwrap_or_else(|e| panic!("{what}: {e}"));
-                assert_eq!(
-                    (summary["rescaled"].as_u64(), summary["errors"].as_u64()),
-                    (Some(0), Some(1)),
-                    "{what}: {summary}"
-                );
-                assert_eq!(replicas, 1, "{what}");
-                let (ready, reason, message) = w.condition("worker", "Ready").await;
-                assert_eq!(
-                    (ready.as_str(), reason.as_str()),
-                    ("False", "FailedRescale")
-                );
-                assert!(grant.denied_in(&message), "{what}: {message}");
-                assert_eq!(new_events.len(), 1, "{what}: {new_events:?}");
-                assert_eq!(
-                    (new_events[0].0.as_str(), new_events[0].1.as_str()),
-                    ("Warning", "FailedRescale"),
-                    "{what}"
-                );
-                assert!(grant.denied_in(&new_events[0].2), "{what}: {new_events:?}");
-            }
-            // Events are best effort: the rescale happens and its status is written, but
-            // nothing records it as an Event; the function logs why.
-            ("create", "events") => {
-                let summary = result.unwrap_or_else(|e| panic!("{what}: {e}"));
-                assert_eq!(summary["rescaled"].as_u64(), Some(1), "{what}: {summary}");
-                assert_eq!(replicas, 3, "{what}");
-                assert_eq!(status.last_scale_time.map(|t| t.0), Some(at), "{what}");
-                assert_eq!(w.condition("worker", "Ready").await.0, "True", "{what}");
-                assert!(new_events.is_empty(), "{what}: {new_events:?}");
-                tokio::task::block_in_place(|| grant.unrecorded_event_logged(&mut function))
-                    .unwrap_or_else(|e| panic!("{what}: {e}"));
-            }
-            _ => panic!("{what}: a grant this test has no flow for; add its case"),
-        }
-    }
-
-    // Every grant back: the run rescales, writes its status and records the Event.
-    rbac::set_rules(&w.admin, ROLE, rbac::all(&grants))
-        .await
-        .unwrap();
-    to_one().await;
-    let at = t0 + (60 * grants.len() as i64).seconds();
-    let events_before = w.events("default", "worker").await.len();
-    let summary = w.run(at).expect("every grant");
-    assert_eq!(
-        (summary["rescaled"].as_u64(), summary["errors"].as_u64()),
-        (Some(1), Some(0)),
-        "{summary}"
-    );
-    assert_eq!(w.replicas("default", "worker").await, 3);
-    assert_eq!(
-        w.status("worker").await.last_scale_time.map(|t| t.0),
-        Some(at)
-    );
-    assert_eq!(w.condition("worker", "Ready").await.0, "True");
-    let events = w.events("default", "worker").await;
-    assert_eq!(events.len(), events_before + 1, "{events:?}");
-    assert_eq!(events[events_before].1, "SuccessfulRescale");
+    scaler_pass::every_grant_is_needed(&experiment, &Worker(&w), &mut function, scale).await;
 }

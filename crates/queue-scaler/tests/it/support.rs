@@ -3,8 +3,7 @@
 use jiff::Timestamp;
 use k8s_ops::crd::sqs_queue::{SqsQueueScaler, SqsQueueScalerStatus};
 use kube::Api;
-use kube::api::PostParams;
-use serde_json::{Value, json};
+use serde_json::Value;
 use testbed::world::{World, scheduled};
 
 pub const FUNCTION: &str = "queue-scaler";
@@ -53,26 +52,12 @@ impl Scalers for World {
     }
 
     async fn create_scaler(&self, name: &str, spec: Value) {
-        let scaler: SqsQueueScaler = serde_json::from_value(json!({
-            "apiVersion": "autoscaling.k8s-lambda.dev/v1alpha1",
-            "kind": "SqsQueueScaler",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": spec,
-        }))
-        .expect("a valid scaler");
-        self.scalers()
-            .create(&PostParams::default(), &scaler)
-            .await
-            .unwrap_or_else(|e| panic!("create scaler {name}: {e}"));
+        self.create_resource::<SqsQueueScaler>("default", name, spec)
+            .await;
     }
 
     async fn status(&self, name: &str) -> SqsQueueScalerStatus {
-        self.scalers()
-            .get(name)
-            .await
-            .expect("scaler")
-            .status
-            .unwrap_or_default()
+        self.status_of::<SqsQueueScaler>("default", name).await
     }
 
     async fn condition(&self, name: &str, type_: &str) -> (String, String, String) {
@@ -86,24 +71,4 @@ impl Scalers for World {
     }
 }
 
-pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
-    sqs.create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url()
-        .expect("a queue URL")
-        .to_owned()
-}
-
-pub async fn send(sqs: &aws_sdk_sqs::Client, queue_url: &str, n: usize) {
-    for i in 0..n {
-        sqs.send_message()
-            .queue_url(queue_url)
-            .message_body(format!("m{i}"))
-            .send()
-            .await
-            .expect("send");
-    }
-}
+pub use testbed::world::sqs::{create_queue, send};

@@ -7,10 +7,12 @@
 //! - [`Cluster`]: a real Kubernetes control plane (kube-apiserver, etcd, controller manager,
 //!   scheduler, KWOK, aws-iam-authenticator as token webhook), built from Go modules.
 //! - [`lambda`]: the Lambda Runtime API emulator.
+//! - [`manifests`]: the objects tests apply (a Deployment, a role and its binding).
 //! - [`rbac`]: RBAC experiments (a function's ClusterRole less one grant at a time).
 
 pub mod cluster;
 pub mod lambda;
+pub mod manifests;
 pub mod moto;
 pub mod process;
 pub mod prometheus;

@@ -18,6 +18,13 @@ pub fn event(detail_type: &str, source: &str, at: Timestamp, detail: Value) -> V
     })
 }
 
+/// The event of the workspace's sample file `path` (`events/<function>/<event>.json`), as a
+/// developer invokes a function with it.
+pub fn sample(path: &str) -> Value {
+    let text = std::fs::read_to_string(super::repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// The schedule's tick (`rate(1 minute)`) fired at `at`.
 pub fn scheduled(at: Timestamp) -> Value {
     event("Scheduled Event", "aws.events", at, json!({}))

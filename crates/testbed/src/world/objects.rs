@@ -8,6 +8,7 @@ use kube::{Api, Resource};
 use serde_json::json;
 
 use super::{World, repo};
+use crate::harness::manifests;
 
 impl World {
     /// Applies a manifest of the workspace as `kubectl apply` would.
@@ -54,18 +55,10 @@ impl World {
         if namespace != "default" {
             self.namespace(namespace);
         }
-        let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "app", "image": "busybox"}]}
-                }
-            }
-        }))
-        .expect("a valid Deployment");
+        let container = json!({"name": "app", "image": "busybox"});
+        let deployment: Deployment =
+            serde_json::from_value(manifests::deployment(namespace, name, replicas, container))
+                .expect("a valid Deployment");
         self.deployments(namespace)
             .create(&PostParams::default(), &deployment)
             .await

@@ -4,6 +4,10 @@
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_sdk_eks::Client;
+use aws_sdk_eks::operation::create_access_entry::CreateAccessEntryError;
+use aws_sdk_eks::operation::delete_access_entry::DeleteAccessEntryError;
+use aws_sdk_eks::operation::describe_access_entry::DescribeAccessEntryError;
+use aws_sdk_eks::types::AccessEntry;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use base64::Engine;
 use testbed::harness::{Cluster, ClusterConfig};
@@ -39,11 +43,67 @@ async fn eks_client(tb: &Cluster) -> Client {
     Client::new(&cfg)
 }
 
+/// The access-entry calls on one cluster, each answering the entry or the service error,
+/// so that the test says only what it sends and what comes back.
+struct Entries<'a> {
+    eks: &'a Client,
+    cluster: &'a str,
+}
+
+impl Entries<'_> {
+    async fn create(
+        &self,
+        principal: &str,
+        groups: &[&str],
+    ) -> Result<AccessEntry, CreateAccessEntryError> {
+        let out = self
+            .eks
+            .create_access_entry()
+            .cluster_name(self.cluster)
+            .principal_arn(principal)
+            // None when empty: the request then has no `kubernetesGroups` at all.
+            .set_kubernetes_groups(
+                (!groups.is_empty()).then(|| groups.iter().map(|g| g.to_string()).collect()),
+            )
+            .send()
+            .await
+            .map_err(|e| e.into_service_error())?;
+        Ok(out.access_entry.expect("the created entry"))
+    }
+
+    async fn describe(&self, principal: &str) -> Result<AccessEntry, DescribeAccessEntryError> {
+        let out = self
+            .eks
+            .describe_access_entry()
+            .cluster_name(self.cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+            .map_err(|e| e.into_service_error())?;
+        Ok(out.access_entry.expect("the described entry"))
+    }
+
+    async fn delete(&self, principal: &str) -> Result<(), DeleteAccessEntryError> {
+        self.eks
+            .delete_access_entry()
+            .cluster_name(self.cluster)
+            .principal_arn(principal)
+            .send()
+            .await
+            .map_err(|e| e.into_service_error())?;
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_sdk_eks_manages_access_entries_and_describes_the_cluster() {
     let tb = Cluster::start(ClusterConfig::default()).await.unwrap();
     let eks = eks_client(&tb).await;
     let name = tb.cluster_name().to_string();
+    let entries = Entries {
+        eks: &eks,
+        cluster: &name,
+    };
 
     let cluster = eks.describe_cluster().name(&name).send().await.unwrap();
     let c = cluster.cluster().unwrap();
@@ -64,15 +124,7 @@ async fn aws_sdk_eks_manages_access_entries_and_describes_the_cluster() {
     assert!(e.is_resource_not_found_exception(), "{e:?}");
 
     // Create (a role ARN with a path, URL-encoded by the SDK in later calls).
-    let out = eks
-        .create_access_entry()
-        .cluster_name(&name)
-        .principal_arn(ROLE)
-        .kubernetes_groups("iam-sync")
-        .send()
-        .await
-        .unwrap();
-    let entry = out.access_entry().unwrap();
+    let entry = entries.create(ROLE, &["iam-sync"]).await.unwrap();
     assert_eq!(entry.principal_arn(), Some(ROLE));
     assert_eq!(entry.kubernetes_groups(), ["iam-sync".to_string()]);
     assert_eq!(entry.r#type(), Some("STANDARD"));
@@ -82,37 +134,16 @@ async fn aws_sdk_eks_manages_access_entries_and_describes_the_cluster() {
     );
     assert!(entry.created_at().is_some() && entry.modified_at().is_some());
 
-    let e = eks
-        .create_access_entry()
-        .cluster_name(&name)
-        .principal_arn(ROLE)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let e = entries.create(ROLE, &[]).await.unwrap_err();
     assert!(e.is_resource_in_use_exception(), "{e:?}");
-    let e = eks
-        .create_access_entry()
-        .cluster_name(&name)
-        .principal_arn("arn:aws:iam::123456789012:role/x")
-        .kubernetes_groups("system:masters")
-        .send()
+    let e = entries
+        .create("arn:aws:iam::123456789012:role/x", &["system:masters"])
         .await
-        .unwrap_err()
-        .into_service_error();
+        .unwrap_err();
     assert!(e.is_invalid_parameter_exception(), "{e:?}");
 
-    let got = eks
-        .describe_access_entry()
-        .cluster_name(&name)
-        .principal_arn(ROLE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        got.access_entry().unwrap().kubernetes_groups(),
-        ["iam-sync".to_string()]
-    );
+    let got = entries.describe(ROLE).await.unwrap();
+    assert_eq!(got.kubernetes_groups(), ["iam-sync".to_string()]);
 
     let updated = eks
         .update_access_entry()
@@ -134,10 +165,8 @@ async fn aws_sdk_eks_manages_access_entries_and_describes_the_cluster() {
 
     // Paginated listing through the SDK's paginator.
     for i in 0..4 {
-        eks.create_access_entry()
-            .cluster_name(&name)
-            .principal_arn(format!("arn:aws:iam::123456789012:user/u{i}"))
-            .send()
+        entries
+            .create(&format!("arn:aws:iam::123456789012:user/u{i}"), &[])
             .await
             .unwrap();
     }
@@ -158,28 +187,9 @@ async fn aws_sdk_eks_manages_access_entries_and_describes_the_cluster() {
     assert_eq!(all.len(), 5);
     assert!(all.contains(&ROLE.to_string()));
 
-    eks.delete_access_entry()
-        .cluster_name(&name)
-        .principal_arn(ROLE)
-        .send()
-        .await
-        .unwrap();
-    let e = eks
-        .describe_access_entry()
-        .cluster_name(&name)
-        .principal_arn(ROLE)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    entries.delete(ROLE).await.unwrap();
+    let e = entries.describe(ROLE).await.unwrap_err();
     assert!(e.is_resource_not_found_exception(), "{e:?}");
-    let e = eks
-        .delete_access_entry()
-        .cluster_name(&name)
-        .principal_arn(ROLE)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let e = entries.delete(ROLE).await.unwrap_err();
     assert!(e.is_resource_not_found_exception(), "{e:?}");
 }

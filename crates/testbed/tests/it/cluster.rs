@@ -8,16 +8,11 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 use testbed::harness::moto::eks_token;
-use testbed::harness::{Cluster, ClusterConfig, Moto, NodeSpec, eventually};
+use testbed::harness::{Cluster, ClusterConfig, Moto, NodeSpec, eventually, manifests};
+use testbed::world::repo;
 
 const CLUSTER: &str = "demo";
 const ROLE: &str = "arn:aws:iam::123456789012:role/alarm-scaler";
-
-fn repo(path: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
 
 fn shipped_manifests() -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
@@ -60,13 +55,9 @@ async fn real_control_plane_runs_pods_and_verifies_eks_tokens() {
 
     // KWOK: a Deployment's pods are scheduled on the node, Running and Ready.
     let deployments = Api::<Deployment>::namespaced(admin.clone(), "default");
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}
-    }))
-    .unwrap();
+    let container = json!({"name": "app", "image": "nginx:1.27"});
+    let d: Deployment =
+        serde_json::from_value(manifests::deployment("default", "web", 3, container)).unwrap();
     deployments
         .create(&PostParams::default(), &d)
         .await
