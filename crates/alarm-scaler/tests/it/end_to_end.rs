@@ -212,8 +212,10 @@ async fn sample_alarms_step_the_deployment_once_per_notification_within_cooldown
     }
     assert_eq!(w.replicas(NS, "web").await, 5);
     // Not an SNS event at all: an error, for Lambda to retry and dead-letter.
+    // Reported under its name (errorType), which operators alarm and search on.
     let err = w.invoke("alarm-scaler", &scheduled).unwrap_err();
     assert!(err.contains("not an SNS event"), "{err}");
+    assert!(err.contains("EventRejected"), "{err}");
 }
 
 /// Each rule of infra/k8s/rbac/alarm-scaler.yaml is needed: without it the step fails (or,

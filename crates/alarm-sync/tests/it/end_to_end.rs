@@ -340,6 +340,7 @@ async fn reconciles_creates_tags_corrects_drift_reports_and_collects_garbage() {
     // Not the schedule's event: an error.
     let err = w.invoke(FUNCTION, &json!({"Records": []})).unwrap_err();
     assert!(err.contains("not an EventBridge event"), "{err}");
+    assert!(err.contains("EventRejected"), "{err}");
 }
 
 /// Each rule of infra/k8s/rbac/alarm-sync.yaml is needed.
@@ -357,6 +358,7 @@ async fn every_rbac_rule_is_needed() {
     w.set_rules(FUNCTION, json!([full[1]])).await;
     let err = w.invoke(FUNCTION, &scheduled).unwrap_err();
     assert!(err.contains("forbidden"), "{err}");
+    assert!(err.contains("KubernetesFailed"), "{err}");
     assert!(w.alarm_names().await.is_empty());
 
     // Without status patch: alarms are made, the status write is refused and reported.
