@@ -19,20 +19,55 @@ pub fn next_to_this_executable(name: &str) -> PathBuf {
     profile_dir().join(name)
 }
 
-/// Builds binary `bin` of `package` with the running executable's profile (`debug` is the
-/// dev profile's directory; `release` and `measure` are their own), so that `make bench`
-/// finds it beside the test's own; quick when it is up to date, and never stale.
+/// Builds binary `bin` of `package` with the running executable's profile, so that it is
+/// never stale; quick when it is up to date.
+///
+/// In the dev profile (`make test`, `cargo nextest run -p …`) it builds what `make test` and
+/// `make demo` build, `--workspace --all-targets`: a no-op under `make test`. A narrower
+/// `cargo build -p <package>` would resolve features for that package alone and rebuild its
+/// binary and some twenty dependencies with other features, over the shared ones (binaries
+/// have one fingerprint whatever their features), so the next `make demo` or `make test`
+/// compiled them all again. `release` and `measure` (`make bench`) build just the binary in
+/// their own directory.
 pub fn build(package: &str, bin: &str) -> PathBuf {
     let dir = profile_dir();
     let profile = dir.file_name().and_then(|p| p.to_str());
     let mut cargo = std::process::Command::new(env!("CARGO"));
+    // Only what a developer's shell gives cargo: the variables a test runner adds (its
+    // CARGO_*, LD_LIBRARY_PATH, …) reach build scripts and rebuilt ring and the crates above it.
     cargo
         .current_dir(super::repo(""))
-        .args(["build", "--quiet", "-p", package, "--bin", bin]);
-    if let Some(profile) = profile.filter(|p| *p != "debug") {
-        cargo.args(["--profile", profile]);
-    }
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| {
+            !k.starts_with("CARGO_") && !k.starts_with("NEXTEST") && k != "LD_LIBRARY_PATH"
+                || [
+                    "CARGO_HOME",
+                    "CARGO_TARGET_DIR",
+                    "CARGO_INCREMENTAL",
+                    "CARGO_BUILD_JOBS",
+                ]
+                .contains(&k.as_str())
+        }));
+    match profile.filter(|p| *p != "debug") {
+        None => cargo.args([
+            "test",
+            "--quiet",
+            "--no-run",
+            "--workspace",
+            "--all-targets",
+        ]),
+        Some(profile) => cargo.args([
+            "build",
+            "--quiet",
+            "-p",
+            package,
+            "--bin",
+            bin,
+            "--profile",
+            profile,
+        ]),
+    };
     let status = cargo.status().expect("cargo build");
-    assert!(status.success(), "cargo build -p {package} --bin {bin}");
+    assert!(status.success(), "building {package}'s {bin}: {cargo:?}");
     dir.join(bin)
 }
