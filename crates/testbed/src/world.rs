@@ -58,12 +58,7 @@ pub const CLUSTER: &str = "demo";
 /// moto's account: the functions' own.
 pub const ACCOUNT: &str = crate::harness::moto::ACCOUNT_ID;
 
-/// `path` in this workspace (manifests, sample events, tools).
-pub fn repo(path: impl AsRef<Path>) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
+pub use crate::harness::repo;
 
 /// The execution role of `function` in the functions' account.
 fn execution_role(function: &str) -> String {

@@ -7,7 +7,7 @@
 //! emulator only accepts names of binaries in this workspace (it reads `cargo metadata`), so a
 //! function's name is its binary's name.
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -15,11 +15,6 @@ use super::{Error, Result, Supervised};
 
 const START_DEADLINE: Duration = Duration::from_secs(30);
 const INVOKE_DEADLINE: Duration = Duration::from_secs(60);
-
-/// The workspace root: the emulator must run where `cargo metadata` finds the functions.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A running emulator on a free loopback port; stopped when dropped.
 pub struct LambdaEmulator {
@@ -37,7 +32,7 @@ impl LambdaEmulator {
             let port = free_port()?;
             let mut command = Supervised::wrapped_command("cargo");
             command
-                .current_dir(workspace_root())
+                .current_dir(super::repo("")) // where `cargo metadata` finds the functions
                 .args([
                     "lambda",
                     "watch",
@@ -107,7 +102,7 @@ impl LambdaEmulator {
     pub fn invoke(&self, name: &str, event: &serde_json::Value) -> Result<serde_json::Value> {
         let began = Instant::now();
         let out = Command::new("cargo")
-            .current_dir(workspace_root())
+            .current_dir(super::repo("")) // where `cargo metadata` finds the functions
             .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
             .arg(self.port.to_string())
             .args(["--output-format", "json", "--data-ascii"])
