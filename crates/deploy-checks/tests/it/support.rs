@@ -262,7 +262,7 @@ pub fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
-/// Whether the function's crate exists with sources (two are being written).
+/// Whether the function's crate exists with sources.
 pub fn crate_exists(function: &str) -> bool {
     root().join("crates").join(function).join("src").is_dir()
 }
