@@ -14,6 +14,10 @@ DynamoDB requests are served one at a time: moto evaluates a ConditionExpression
 the item in separate steps, so two concurrent conditional writes could both succeed; DynamoDB
 makes each conditional write atomic, and leases built on it rely on that.
 
+4. The IAM Identity Center (SSO) portal's GetRoleCredentials (`GET /federation/credentials`),
+   which moto does not serve: answered with credentials moto's own STS issues for that role,
+   so the SDKs' SSO credential providers can be tested (eks-token's profiles).
+
 It also injects faults, as a fault proxy in the request path would (3.): rules set by the
 test say which operations fail, how often and how (an error in the service's own protocol, a
 dropped connection, a delay); everything they do not pick reaches moto unchanged.
@@ -28,7 +32,7 @@ from xml.etree import ElementTree
 
 import botocore.session
 import cbor2
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -386,6 +390,49 @@ def injected(environ, request, fault, operation):
                        fault.get("message", f"injected fault on {operation}"))
 
 
+# ---------------------------------------------------------------- 4. IAM Identity Center portal
+
+def sso_error(status, kind, message):
+    return Response(json.dumps({"message": message}), status=status,
+                    content_type="application/json", headers={"x-amzn-ErrorType": kind})
+
+
+def sso_role_credentials(request):
+    """GetRoleCredentials: a bearer token (the SSO access token the CLI's login cached) and
+    account_id/role_name. The credentials are an AssumeRole of that role through moto's own
+    app (STS holds them), session name `sso-session`: a token signed with them is verified
+    like any other. The bearer token itself cannot be checked: no SSO service issues it here."""
+    if not request.headers.get("x-amz-sso_bearer_token"):
+        return sso_error(401, "UnauthorizedException", "Session token not found or invalid")
+    account, role = request.args.get("account_id", ""), request.args.get("role_name", "")
+    if not account.isdigit() or not role:
+        return sso_error(400, "InvalidRequestException", "account_id and role_name are required")
+    from werkzeug.test import EnvironBuilder
+    body = "&".join(f"{k}={quote(v, safe='')}" for k, v in [
+        ("Action", "AssumeRole"), ("Version", "2011-06-15"),
+        ("RoleArn", f"arn:aws:iam::{account}:role/{role}"), ("RoleSessionName", "sso-session")])
+    environ = EnvironBuilder(method="POST", path="/", data=body, headers={
+        "Host": "sts.amazonaws.com",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/"
+                         "sts/aws4_request, SignedHeaders=host, Signature=0"}).get_environ()
+    answer = Response.from_app(MOTO, environ, buffered=True)
+    if answer.status_code != 200:
+        return answer
+    ns = {"s": STS_NS}
+    creds = ElementTree.fromstring(answer.get_data()).find(
+        "s:AssumeRoleResult/s:Credentials", namespaces=ns)
+    expiry = datetime.datetime.fromisoformat(creds.findtext("s:Expiration", namespaces=ns)
+                                             .replace("Z", "+00:00"))
+    if expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=datetime.timezone.utc)
+    return Response(json.dumps({"roleCredentials": {
+        "accessKeyId": creds.findtext("s:AccessKeyId", namespaces=ns),
+        "secretAccessKey": creds.findtext("s:SecretAccessKey", namespaces=ns),
+        "sessionToken": creds.findtext("s:SessionToken", namespaces=ns),
+        "expiration": int(expiry.timestamp() * 1000)}}), content_type="application/json")
+
+
 # ---------------------------------------------------------------- dispatch and serving
 
 def gateway(environ, start_response):
@@ -403,6 +450,8 @@ def gateway(environ, start_response):
     if request.method == "GET" and request.args.get("Action") == "GetCallerIdentity" \
             and "X-Amz-Signature" in request.args and "Authorization" not in request.headers:
         return presigned_sts(request)(environ, start_response)
+    if request.method == "GET" and request.path == "/federation/credentials":
+        return sso_role_credentials(request)(environ, start_response)
     if request.headers.get("X-Amz-Target", "").startswith("DynamoDB_"):
         with DYNAMODB_LOCK:  # moto's app builds the whole response inside the call
             return list(MOTO(environ, start_response))
@@ -410,6 +459,18 @@ def gateway(environ, start_response):
 
 
 DYNAMODB_LOCK = threading.Lock()
+
+
+class SsoHeaderHandler(WSGIRequestHandler):
+    """werkzeug's server drops headers with `_` in their name (they would collide with `-` in
+    the WSGI environ); the SSO portal's `x-amz-sso_bearer_token` is one, so it is kept."""
+
+    def make_environ(self):
+        environ = super().make_environ()
+        token = self.headers.get("x-amz-sso_bearer_token")
+        if token is not None:
+            environ["HTTP_X_AMZ_SSO_BEARER_TOKEN"] = token
+        return environ
 
 
 def main():
@@ -420,7 +481,8 @@ def main():
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    server = make_server("127.0.0.1", args.port, gateway, threaded=True)
+    server = make_server("127.0.0.1", args.port, gateway, threaded=True,
+                         request_handler=SsoHeaderHandler)
     os.environ["MOTO_PORT"] = str(server.server_port)  # moto's self-calls (e.g. SQS URLs)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"ready http://127.0.0.1:{server.server_port}", flush=True)

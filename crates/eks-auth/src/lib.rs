@@ -11,7 +11,12 @@
 //! - `static_token` (feature `ssm`): for self-managed (k3s) clusters, a service-account token kept in an
 //!   SSM SecureString parameter (`SsmTokenSource`), re-read after a 401.
 //!
+//! - `cli` (feature `cli`, default): the `eks-token` command's arguments, credential sources
+//!   and cache.
+//!
 //! Nothing secret is ever formatted by `Debug`: see [`Secret`].
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod endpoint;

@@ -174,7 +174,8 @@ impl EksTokenProvider {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// `e` and its sources, `: `-separated: the SDK puts the reason a credential source failed in a source.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

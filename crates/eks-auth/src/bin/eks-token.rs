@@ -1,49 +1,23 @@
 //! `eks-token`: a drop-in for `aws eks get-token`, usable as a kubeconfig exec plugin.
 //!
 //! ```text
-//! eks-token --cluster-name NAME [--region REGION] [--role-arn ARN]
+//! eks-token --cluster-name NAME [--region REGION] [--role-arn ARN] [--profile P] [--cache]
 //! ```
 //! Prints an ExecCredential whose token is byte-identical to `aws eks get-token`'s for the
-//! same credentials and clock. Credentials come from the default chain; region from
-//! `--region`, `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile. On any error: one line on
-//! stderr and exit code 1.
+//! same credentials and clock, and accepts the arguments `aws eks update-kubeconfig` writes.
+//! Arguments, credential sources (the AWS CLI's precedence) and the cache: `eks_auth::cli`.
+//! On any error: one line on stderr and exit code 1.
 use std::process::ExitCode;
+use std::time::SystemTime;
 
-use aws_config::meta::region::ProvideRegion;
-use eks_auth::EksTokenProvider;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use eks_auth::cli::args::{self, Command, USAGE};
+use eks_auth::cli::cache;
+use eks_auth::cli::source::{self, Origin};
 use eks_auth::token::rfc3339_utc;
+use eks_auth::{EksTokenProvider, StsEndpoint};
 use serde::Serialize;
-
-const USAGE: &str = "usage: eks-token --cluster-name NAME [--region REGION] [--role-arn ARN]";
-
-#[derive(Default)]
-struct Args {
-    cluster: Option<String>,
-    region: Option<String>,
-    role_arn: Option<String>,
-}
-
-fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut args = Args::default();
-    while let Some(flag) = argv.next() {
-        let (name, inline) = match flag.split_once('=') {
-            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-            None => (flag, None),
-        };
-        let slot = match name.as_str() {
-            "--cluster-name" | "--cluster-id" => &mut args.cluster,
-            "--region" => &mut args.region,
-            "--role-arn" => &mut args.role_arn,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
-        };
-        let value = inline
-            .or_else(|| argv.next())
-            .ok_or_else(|| format!("{name} needs a value; {USAGE}"))?;
-        *slot = Some(value);
-    }
-    Ok(args)
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,34 +46,68 @@ fn api_version() -> String {
         .unwrap_or_else(|| V1BETA1.into())
 }
 
-async fn region(flag: Option<String>) -> Result<String, String> {
-    let from_env = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()));
-    if let Some(region) = flag.or(from_env) {
-        return Ok(region);
-    }
-    // The profile, but never the instance metadata service: a laptop would wait for it.
-    aws_config::profile::ProfileFileRegionProvider::new()
-        .region()
-        .await
-        .map(|r| r.to_string())
-        .ok_or_else(|| "missing region: pass --region or set AWS_REGION".into())
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
-async fn run() -> Result<String, String> {
-    let args = parse_args(std::env::args().skip(1))?;
-    let cluster = args
-        .cluster
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| format!("missing --cluster-name; {USAGE}"))?;
-    let region = region(args.region).await?;
-    let sdk = lambda_support::aws::load_sdk_config_in(Some(region))
+/// The credentials to sign with: from the cache when `--cache` is on and it holds live ones
+/// for this profile and role, else resolved (and then cached if they expire).
+async fn credentials(
+    args: &args::Args,
+    origin: &Origin,
+    region: &str,
+) -> Result<Credentials, String> {
+    let role = args.role_arn.as_deref();
+    let cached = match args.cache.then(|| origin.cache_key(role)).flatten() {
+        Some(key) => Some((key, cache::path(env)?)),
+        None => None,
+    };
+    let now = SystemTime::now();
+    if let Some((key, path)) = &cached
+        && let Some(hit) = cache::load(path).lookup(key, now)
+    {
+        return Ok(hit);
+    }
+    let sdk = source::sdk_config(origin, region).await;
+    let provider = source::credentials(&sdk, role)
         .await
-        .map_err(|e| e.to_string())?;
-    let provider = EksTokenProvider::from_sdk_config(&sdk, &cluster, args.role_arn.as_deref())
-        .await
-        .map_err(|e| e.to_string())?;
+        .ok_or("no AWS credentials: the SDK config has no credentials provider")?;
+    let fresh = provider.provide_credentials().await.map_err(|e| {
+        format!(
+            "no AWS credentials: {}",
+            eks_auth::provider::error_chain(&e)
+        )
+    })?;
+    if let Some((key, path)) = &cached {
+        let mut file = cache::load(path);
+        if file.store(key, &fresh, now)
+            && let Err(e) = cache::save(path, &file)
+        {
+            // The token is still good; the next run resolves its credentials again.
+            eprintln!(
+                "eks-token: credential cache {} not written: {e}",
+                path.display()
+            );
+        }
+    }
+    Ok(fresh)
+}
+
+async fn run() -> Result<Option<String>, String> {
+    let args = match args::parse(std::env::args().skip(1))? {
+        Command::Help => return Ok(None),
+        Command::Token(args) => args,
+    };
+    let origin = Origin::new(args.profile.as_deref(), env);
+    let region = source::region(args.region.clone(), &origin, env).await?;
+    let credentials = credentials(&args, &origin, &region).await?;
+    let endpoint = StsEndpoint::from_env_or_regional(&region).map_err(|e| e.to_string())?;
+    let provider = EksTokenProvider::new(
+        &args.cluster,
+        &region,
+        endpoint,
+        SharedCredentialsProvider::new(credentials),
+    );
     let token = provider.token().await.map_err(|e| e.to_string())?;
     let credential = ExecCredential {
         kind: "ExecCredential",
@@ -117,7 +125,7 @@ async fn run() -> Result<String, String> {
     credential
         .serialize(&mut serializer)
         .map_err(|e| e.to_string())?;
-    String::from_utf8(out).map_err(|e| e.to_string())
+    String::from_utf8(out).map(Some).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -132,8 +140,12 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run()) {
-        Ok(json) => {
+        Ok(Some(json)) => {
             println!("{json}\n");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("{USAGE}");
             ExitCode::SUCCESS
         }
         Err(message) => {

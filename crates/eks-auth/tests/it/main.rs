@@ -1,6 +1,7 @@
 //! eks-auth's integration tests, one binary: `eks-token` against `aws eks get-token`, and the
 //! whole authentication path (STS in moto, aws-iam-authenticator, RBAC) against the real
 //! control plane.
+mod cli;
 mod conformance;
 mod kube_flow;
 mod kubectl_exec;

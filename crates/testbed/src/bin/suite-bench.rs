@@ -1,6 +1,6 @@
 //! `make bench`: prints the suite's figures as a Markdown table. Measures, never asserts.
 //!
-//! usage: suite-bench --release-dir target/release
+//! usage: suite-bench --release-dir target/release [--eks-token-only]
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -46,13 +46,19 @@ fn ms(d: Duration) -> String {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut dir = PathBuf::from("target/release");
+    let mut eks_token_only = false;
     while let Some(a) = args.next() {
         if a == "--release-dir" {
             dir = PathBuf::from(args.next().expect("--release-dir needs a value"));
         }
+        eks_token_only |= a == "--eks-token-only";
     }
     println!("| figure | median | p25–p75 | runs | command |");
     println!("|---|---|---|---|---|");
+    if eks_token_only {
+        eks_token(&dir);
+        return;
+    }
 
     // Start-up floor: the bare lambda_runtime function, measured alone first (its own
     // figure), then again interleaved with each function's runs, so that each ratio compares
@@ -75,7 +81,10 @@ fn main() {
         "| floor peak RSS at first poll | {m} KiB | {lo}–{hi} KiB | {STARTUP_RUNS} | make bench |"
     );
     functions(&dir, &floor);
+    eks_token(&dir);
+}
 
+fn eks_token(dir: &std::path::Path) {
     // eks-token against its peer, whole process, same machine, same run.
     let creds = [
         ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
@@ -117,6 +126,77 @@ fn main() {
         "| eks-token speed-up over aws eks get-token (target ≥ 50×) | {:.0}× | | | make bench |",
         tm.as_secs_f64() / om.as_secs_f64()
     );
+    with_role(dir);
+}
+
+/// `--role-arn` from a profile, AssumeRole on moto's STS: eks-token with a warm `--cache`,
+/// without it, and `aws eks get-token`, whole process, same run.
+fn with_role(dir: &std::path::Path) {
+    let moto = testbed::harness::Moto::start().expect("moto");
+    let home = std::env::temp_dir().join(format!("suite-bench-role-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("bench home");
+    let credentials = home.join("credentials");
+    std::fs::write(
+        &credentials,
+        "[bench]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n\
+         aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+    )
+    .expect("credentials file");
+    let role = "arn:aws:iam::123456789012:role/eks-admin";
+    let run = |program: &PathBuf, aws: bool, cache: bool| {
+        let mut c = Command::new(program);
+        if aws {
+            c.args(["eks", "get-token"]);
+        }
+        c.args([
+            "--cluster-name",
+            "bench",
+            "--region",
+            "us-west-2",
+            "--role-arn",
+            role,
+        ]);
+        if cache {
+            c.arg("--cache");
+        }
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("AWS_PROFILE", "bench")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL_STS", moto.endpoint())
+            .env("EKS_TOKEN_CACHE_FILE", home.join("cache.json"));
+        process_time(&mut c).expect("token process")
+    };
+    let ours = dir.join("eks-token");
+    run(&ours, false, true); // warms the cache
+    let rows = [
+        (
+            "eks-token --role-arn, warm --cache",
+            sorted(PROCESS_RUNS, || run(&ours, false, true)),
+        ),
+        (
+            "eks-token --role-arn, no cache (AssumeRole each run)",
+            sorted(PROCESS_RUNS, || run(&ours, false, false)),
+        ),
+        (
+            "aws eks get-token --role-arn (AssumeRole each run)",
+            sorted(PROCESS_RUNS / 2, || run(&PathBuf::from("aws"), true, false)),
+        ),
+    ];
+    for (figure, times) in &rows {
+        let (m, lo, hi) = median_iqr(times);
+        println!(
+            "| {figure}, moto STS | {} | {}–{} | {} | make bench |",
+            ms(m),
+            ms(lo),
+            ms(hi),
+            times.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&home);
 }
 
 /// Per function: binary and zip size, start-up and peak RSS as ratios to the floor.
