@@ -1,10 +1,20 @@
 //! Configuration from the environment (the seed's names, plus what it lacked), checked all at
-//! once at init: one error names every missing or invalid variable.
+//! once at init: one error names every missing or invalid variable. The original k3s
+//! autoscaler's environment reads with the same meaning: `CPU_UP=0.70` is 70 %
+//! ([`threshold`]), `MAX_BATCH_UP` and `WORKER_INSTANCE_TYPE` are aliases, `PODS_PER_NODE`
+//! and `CLUSTER_TAG_KEY`/`CLUSTER_TAG_VALUE` are honoured; a name of the function's families
+//! that it does not know is reported at init ([`known`]).
 use std::time::Duration;
 
 use lambda_support::{ConfigError, Env};
 
 use crate::decide::{Policy, RebalanceMode};
+use crate::ec2::Tags;
+
+pub mod known;
+pub mod threshold;
+
+pub use known::{unknown_variables, warn_unknown_variables};
 
 /// How a worker gets the k3s join token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,8 +40,8 @@ pub enum ClusterCa {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub policy: Policy,
-    pub master_tag: (String, String),
-    pub worker_tag: (String, String),
+    /// Master, worker and (optional) cluster tags: which instances are this cluster's.
+    pub tags: Tags,
     pub subnet_ids: Vec<String>,
     pub security_group: String,
     pub instance_profile: Option<String>,
@@ -67,6 +77,10 @@ pub struct Config {
     pub dry_run: bool,
 }
 
+/// No CA: TLS to the API server is always verified, so the init error says where the CA is
+/// (the original autoscaler skipped verification and had no such variable).
+pub const NO_CA: &str = "CERT_AUTHORITY or K8S_CA_PARAM is missing (expected one: TLS to the API server is always verified, there is no insecure mode; CERT_AUTHORITY = base64 of the cluster CA PEM, the certificate-authority-data of /etc/rancher/k3s/k3s.yaml on the k3s server, or K8S_CA_PARAM = the name of an SSM parameter holding that PEM, /var/lib/rancher/k3s/server/tls/server-ca.crt)";
+
 /// Default PromQL: node-exporter's CPU busy percentage over every node.
 pub const DEFAULT_CPU_QUERY: &str =
     r#"100 * (1 - avg(rate(node_cpu_seconds_total{mode="idle"}[2m])))"#;
@@ -86,19 +100,54 @@ fn seconds(env: &mut Env, name: &str, default: u64) -> Duration {
     Duration::from_secs(env.or_default(name, default, "a whole number of seconds"))
 }
 
+/// One setting under two names (this function's and the original autoscaler's): either may
+/// be set; both with different values is refused rather than one silently winning.
+fn alias<T: PartialEq>(
+    env: &mut Env,
+    (name, value): (&str, Option<T>),
+    (alias, alias_value): (&str, Option<T>),
+    show: impl Fn(&T) -> String,
+) -> Option<T> {
+    match (value, alias_value) {
+        (Some(a), Some(b)) if a != b => {
+            let (a_shown, b_shown) = (show(&a), show(&b));
+            env.problem(format!(
+                "{name} ({a_shown}) and {alias} ({b_shown}) are one setting under two names and disagree (expected one of them, or both equal)"
+            ));
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
+
 impl Config {
     pub fn from_env(mut env: Env) -> Result<Config, ConfigError> {
-        let percent = "a percentage between 0 and 100";
-        let cpu_up: f64 = env.or_default("CPU_UP", 70.0, percent);
-        let cpu_down: f64 = env.or_default("CPU_DOWN", 30.0, percent);
+        let cpu_up = env
+            .optional_with("CPU_UP", threshold::EXPECTED, threshold::percent)
+            .unwrap_or(70.0);
+        let cpu_down = env
+            .optional_with("CPU_DOWN", threshold::EXPECTED, threshold::percent)
+            .unwrap_or(30.0);
         let pending_up = seconds(&mut env, "PENDING_UP_SEC", 180);
         let idle_down = seconds(&mut env, "IDLE_DOWN_SEC", 600);
         let min: u32 = env.or_default("MIN_WORKERS", 1, "a whole number ≥ 0");
         let max: u32 = env.or_default("MAX_WORKERS", 10, "a whole number ≥ 1");
         let cooldown_up = seconds(&mut env, "COOLDOWN_UP_SEC", 180);
         let cooldown_down = seconds(&mut env, "COOLDOWN_DOWN_SEC", 600);
-        let batch_up: u32 = env.or_default("SCALE_UP_BATCH", 3, "a whole number ≥ 1");
+        let batch_up = (
+            "SCALE_UP_BATCH",
+            env.optional::<u32>("SCALE_UP_BATCH", "a whole number ≥ 1"),
+        );
+        let batch_up_alias = (
+            "MAX_BATCH_UP",
+            env.optional::<u32>("MAX_BATCH_UP", "a whole number ≥ 1"),
+        );
+        let batch_up = alias(&mut env, batch_up, batch_up_alias, u32::to_string).unwrap_or(3);
         let batch_down: u32 = env.or_default("SCALE_DOWN_BATCH", 1, "a whole number ≥ 1");
+        let pods_per_node: Option<u32> = env.optional(
+            "PODS_PER_NODE",
+            "a whole number ≥ 1 (pods one worker holds)",
+        );
         let tag = |env: &mut Env, key: &str, value: &str| {
             (
                 env.required::<String>(key, "a tag key"),
@@ -107,6 +156,24 @@ impl Config {
         };
         let master_tag = tag(&mut env, "MASTER_TAG_KEY", "MASTER_TAG_VALUE");
         let worker_tag = tag(&mut env, "WORKER_TAG_KEY", "WORKER_TAG_VALUE");
+        let cluster_tag = match (
+            env.optional::<String>("CLUSTER_TAG_KEY", "a tag key"),
+            env.optional::<String>("CLUSTER_TAG_VALUE", "a tag value"),
+        ) {
+            (Some(key), Some(value)) => Some((key, value)),
+            (None, None) => None,
+            (key, _) => {
+                let (set, unset) = if key.is_some() {
+                    ("CLUSTER_TAG_KEY", "CLUSTER_TAG_VALUE")
+                } else {
+                    ("CLUSTER_TAG_VALUE", "CLUSTER_TAG_KEY")
+                };
+                env.problem(format!(
+                    "{set} is set without {unset} (expected both, the tag on this cluster's control plane and workers, or neither)"
+                ));
+                None
+            }
+        };
         let subnet_ids = env.required_with("WORKER_SUBNET_IDS", "comma-separated subnet ids", list);
         let security_group = env.required("WORKER_SG_ID", "a security group id");
         let instance_profile =
@@ -115,12 +182,23 @@ impl Config {
         let ami_id: Option<String> = env.optional("WORKER_AMI_ID", "an AMI id");
         let launch_template: Option<String> =
             env.optional("WORKER_LAUNCH_TEMPLATE", "a launch template id or name");
-        let instance_types = env
-            .optional_with(
+        let instance_types = (
+            "WORKER_INSTANCE_TYPES",
+            env.optional_with(
                 "WORKER_INSTANCE_TYPES",
                 "comma-separated instance types",
                 list,
-            )
+            ),
+        );
+        let instance_type = (
+            "WORKER_INSTANCE_TYPE",
+            env.optional_with(
+                "WORKER_INSTANCE_TYPE",
+                "one instance type (a list goes in WORKER_INSTANCE_TYPES)",
+                |v| (!v.contains(',')).then(|| vec![v.to_owned()]),
+            ),
+        );
+        let instance_types = alias(&mut env, instance_types, instance_type, |v| v.join(","))
             .unwrap_or_else(|| vec!["t3.medium".to_owned()]);
         let spot = env.flag("WORKER_SPOT", true);
         let join_token = env
@@ -180,15 +258,13 @@ impl Config {
             .unwrap_or(4 << 30);
         let dry_run = env.flag("DRY_RUN", false);
 
-        for (name, v) in [("CPU_UP", cpu_up), ("CPU_DOWN", cpu_down)] {
-            if !(0.0..=100.0).contains(&v) {
-                env.problem(format!("{name}={v} is invalid (expected {percent})"));
-            }
-        }
         if cpu_down >= cpu_up {
             env.problem(format!(
-                "CPU_DOWN ({cpu_down}) must be below CPU_UP ({cpu_up})"
+                "CPU_DOWN ({cpu_down} %) must be below CPU_UP ({cpu_up} %)"
             ));
+        }
+        if pods_per_node == Some(0) {
+            env.problem("PODS_PER_NODE must be at least 1");
         }
         if min > max {
             env.problem(format!(
@@ -208,7 +284,7 @@ impl Config {
             (Some(b64), _) => ClusterCa::Base64(b64),
             (None, Some(param)) => ClusterCa::Param(param),
             (None, None) => {
-                env.problem("CERT_AUTHORITY or K8S_CA_PARAM is missing (expected one)");
+                env.problem(NO_CA);
                 // Never used: `env.finish()` fails (as `required` answers a default).
                 ClusterCa::Base64(String::new())
             }
@@ -236,9 +312,13 @@ impl Config {
                 cooldown_down,
                 batch_up,
                 batch_down,
+                pods_per_node,
             },
-            master_tag,
-            worker_tag,
+            tags: Tags {
+                master: master_tag,
+                worker: worker_tag,
+                cluster: cluster_tag,
+            },
             subnet_ids,
             security_group,
             instance_profile,
@@ -328,6 +408,21 @@ pub(crate) mod tests {
         assert_eq!((c.policy.min, c.policy.max), (1, 10));
         assert_eq!((c.policy.cpu_up, c.policy.cpu_down), (70.0, 30.0));
         assert_eq!(c.policy.pending_up, Duration::from_secs(180));
+        assert_eq!(c.policy.cooldown_up, Duration::from_secs(180));
+        assert_eq!((c.policy.batch_up, c.policy.pods_per_node), (3, None));
+        assert_eq!((c.prom_nodeport, c.tags.cluster.clone()), (30090, None));
+        let s = Duration::from_secs;
+        let p = &c.policy;
+        assert_eq!((p.idle_down, p.cooldown_down), (s(600), s(600)));
+        assert_eq!(
+            (
+                c.join_timeout,
+                c.drain_timeout,
+                c.spot_drain_timeout,
+                c.lease
+            ),
+            (s(600), s(300), s(90), s(900))
+        );
         assert_eq!(c.instance_types, ["t3.medium"]);
         assert_eq!(c.join_token, JoinToken::SsmAtBoot);
         assert_eq!(c.rebalance, RebalanceMode::Replace);
@@ -356,5 +451,204 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("LEASE_SEC (900) must be at least"), "{err}");
+    }
+
+    /// The original k3s autoscaler's environment (`tests/it/original.env`), as pairs.
+    pub fn original() -> Vec<(&'static str, &'static str)> {
+        include_str!("../tests/it/original.env")
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|l| l.split_once('=').expect("KEY=VALUE"))
+            .collect()
+    }
+
+    fn problems(env: Vec<(&str, &str)>) -> Vec<String> {
+        match Config::from_env(Env::from_pairs(env)) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems,
+        }
+    }
+
+    #[test]
+    fn the_original_environment_fails_for_its_missing_ca_alone() {
+        assert_eq!(problems(original()), [NO_CA]);
+        assert!(
+            unknown_variables(original().iter().map(|(k, _)| *k)).is_empty(),
+            "every name of the original is read"
+        );
+    }
+
+    #[test]
+    fn the_original_environment_with_a_ca_keeps_its_meaning() {
+        let mut env = original();
+        env.push(("K8S_CA_PARAM", "/k3s-autoscaler/ca"));
+        let c = Config::from_env(Env::from_pairs(env)).unwrap();
+        let s = Duration::from_secs;
+        let p = &c.policy;
+        assert_eq!((p.cpu_up, p.cpu_down), (70.0, 30.0), "fractions, read as %");
+        assert_eq!((p.min, p.max, p.batch_up), (2, 10, 2));
+        assert_eq!(p.pods_per_node, Some(10));
+        assert_eq!(
+            (p.pending_up, p.idle_down, p.cooldown_up, p.cooldown_down),
+            (s(180), s(600), s(300), s(600))
+        );
+        assert_eq!((c.join_timeout, c.drain_timeout), (s(600), s(300)));
+        assert_eq!(c.instance_types, ["t3.medium"]);
+        assert_eq!(c.prom_nodeport, 30900);
+        let tag = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            c.tags,
+            Tags {
+                master: tag("Role", "k3s-control-plane"),
+                worker: tag("Role", "k3s-worker"),
+                cluster: Some(tag("Cluster", "k3s-autoscaler")),
+            }
+        );
+        assert_eq!(c.cluster_ca, ClusterCa::Param("/k3s-autoscaler/ca".into()));
+        assert_eq!(
+            (c.key_name.as_deref(), c.instance_profile.as_deref()),
+            (
+                Some("k3s_master_key_v6"),
+                Some("k3s-master-instance-profile-3e8b1c7")
+            )
+        );
+    }
+
+    #[test]
+    fn thresholds_read_as_fractions_or_percentages_never_both() {
+        let expected = threshold::EXPECTED;
+        type Case = (&'static str, &'static str, Result<(f64, f64), String>);
+        let table: [Case; 7] = [
+            ("0.70", "0.30", Ok((70.0, 30.0))),
+            ("70", "30", Ok((70.0, 30.0))),
+            ("70%", "0.5%", Ok((70.0, 0.5))),
+            ("0.8", "20", Ok((80.0, 20.0))),
+            (
+                "1",
+                "0.30",
+                Err(format!("CPU_UP=\"1\" is invalid (expected {expected})")),
+            ),
+            (
+                "150",
+                "-0.3",
+                Err(format!(
+                    "CPU_UP=\"150\" is invalid (expected {expected}); CPU_DOWN=\"-0.3\" is invalid (expected {expected})"
+                )),
+            ),
+            (
+                "0.30",
+                "0.70",
+                Err("CPU_DOWN (70 %) must be below CPU_UP (30 %)".into()),
+            ),
+        ];
+        for (up, down, want) in table {
+            let mut env = minimal();
+            env.extend([("CPU_UP", up), ("CPU_DOWN", down)]);
+            let got = Config::from_env(Env::from_pairs(env))
+                .map(|c| (c.policy.cpu_up, c.policy.cpu_down))
+                .map_err(|e| e.problems.join("; "));
+            assert_eq!(got, want, "CPU_UP={up} CPU_DOWN={down}");
+        }
+    }
+
+    #[test]
+    fn the_originals_names_are_aliases_that_must_agree() {
+        type Seen = (u32, Vec<String>);
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            Result<Seen, &'static str>,
+        );
+        let table: [Case; 7] = [
+            (&[("MAX_BATCH_UP", "2")], Ok((2, vec!["t3.medium".into()]))),
+            (
+                &[("MAX_BATCH_UP", "2"), ("SCALE_UP_BATCH", "2")],
+                Ok((2, vec!["t3.medium".into()])),
+            ),
+            (
+                &[("MAX_BATCH_UP", "2"), ("SCALE_UP_BATCH", "4")],
+                Err(
+                    "SCALE_UP_BATCH (4) and MAX_BATCH_UP (2) are one setting under two names and disagree (expected one of them, or both equal)",
+                ),
+            ),
+            (
+                &[("WORKER_INSTANCE_TYPE", "t3.large")],
+                Ok((3, vec!["t3.large".into()])),
+            ),
+            (
+                &[
+                    ("WORKER_INSTANCE_TYPE", "t3.large"),
+                    ("WORKER_INSTANCE_TYPES", "t3.large"),
+                ],
+                Ok((3, vec!["t3.large".into()])),
+            ),
+            (
+                &[
+                    ("WORKER_INSTANCE_TYPE", "t3.medium"),
+                    ("WORKER_INSTANCE_TYPES", "m5.large,m5a.large"),
+                ],
+                Err(
+                    "WORKER_INSTANCE_TYPES (m5.large,m5a.large) and WORKER_INSTANCE_TYPE (t3.medium) are one setting under two names and disagree (expected one of them, or both equal)",
+                ),
+            ),
+            (
+                &[("WORKER_INSTANCE_TYPE", "t3.medium,t3.large")],
+                Err(
+                    "WORKER_INSTANCE_TYPE=\"t3.medium,t3.large\" is invalid (expected one instance type (a list goes in WORKER_INSTANCE_TYPES))",
+                ),
+            ),
+        ];
+        for (set, want) in table {
+            let mut env = minimal();
+            env.extend(set.iter().copied());
+            let got = Config::from_env(Env::from_pairs(env))
+                .map(|c| (c.policy.batch_up, c.instance_types))
+                .map_err(|e| e.problems.join("; "));
+            assert_eq!(got, want.map_err(str::to_owned), "{set:?}");
+        }
+    }
+
+    #[test]
+    fn pods_per_node_and_the_cluster_tag() {
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            Result<(Option<u32>, Option<(&'static str, &'static str)>), &'static str>,
+        );
+        let table: [Case; 5] = [
+            (&[("PODS_PER_NODE", "10")], Ok((Some(10), None))),
+            (
+                &[("PODS_PER_NODE", "0")],
+                Err("PODS_PER_NODE must be at least 1"),
+            ),
+            (
+                &[
+                    ("CLUSTER_TAG_KEY", "Cluster"),
+                    ("CLUSTER_TAG_VALUE", "blue"),
+                ],
+                Ok((None, Some(("Cluster", "blue")))),
+            ),
+            (
+                &[("CLUSTER_TAG_KEY", "Cluster")],
+                Err(
+                    "CLUSTER_TAG_KEY is set without CLUSTER_TAG_VALUE (expected both, the tag on this cluster's control plane and workers, or neither)",
+                ),
+            ),
+            (
+                &[("CLUSTER_TAG_VALUE", "blue")],
+                Err(
+                    "CLUSTER_TAG_VALUE is set without CLUSTER_TAG_KEY (expected both, the tag on this cluster's control plane and workers, or neither)",
+                ),
+            ),
+        ];
+        for (set, want) in table {
+            let mut env = minimal();
+            env.extend(set.iter().copied());
+            let got = Config::from_env(Env::from_pairs(env))
+                .map(|c| (c.policy.pods_per_node, c.tags.cluster))
+                .map_err(|e| e.problems.join("; "));
+            let want = want
+                .map(|(p, t)| (p, t.map(|(k, v)| (k.to_owned(), v.to_owned()))))
+                .map_err(str::to_owned);
+            assert_eq!(got, want, "{set:?}");
+        }
     }
 }

@@ -7,16 +7,18 @@
 //! - **Up** when pods have been Pending for `PENDING_UP_SEC` (Prometheus: the minimum over
 //!   the window is > 0) or cluster CPU > `CPU_UP`. The size follows what the pending pods
 //!   request: max(⌈Σ CPU requests / a worker's allocatable CPU⌉, ⌈Σ memory / allocatable
-//!   memory⌉, 1), minus the workers already joining; for CPU, enough workers to bring the
-//!   utilisation back to `CPU_UP` (at least one). Not within `COOLDOWN_UP_SEC` of the last
-//!   launch; at most `SCALE_UP_BATCH` per run; never above `MAX_WORKERS`.
+//!   memory⌉, ⌈pods / `PODS_PER_NODE`⌉ when set, 1), minus the workers already joining; for
+//!   CPU, enough workers to bring the utilisation back to `CPU_UP` (at least one). Not
+//!   within `COOLDOWN_UP_SEC` of the last launch; at most `SCALE_UP_BATCH` per run; never
+//!   above `MAX_WORKERS`.
 //! - **Down** when the cluster has been idle for `IDLE_DOWN_SEC` (CPU below `CPU_DOWN` over
 //!   the whole window, nothing Pending) and CPU is below `CPU_DOWN` now, nothing is joining,
 //!   and `COOLDOWN_DOWN_SEC` has passed since the last removal *and* the last launch. At most
 //!   `SCALE_DOWN_BATCH` per run, never below `MIN_WORKERS`. Victims: Ready workers the
 //!   safe-to-evict review does not block, from the zone with the most workers first (zones
 //!   stay balanced), emptiest first (least CPU requested), and only while the requests of the
-//!   remaining workers still fit their allocatable CPU.
+//!   remaining workers still fit their allocatable CPU (and their pods, `PODS_PER_NODE` each
+//!   when set).
 //! - The control plane and instances without the worker tag never reach this function: they
 //!   are not workers.
 //!
@@ -42,6 +44,9 @@ pub struct Policy {
     pub cooldown_down: Duration,
     pub batch_up: u32,
     pub batch_down: u32,
+    /// `PODS_PER_NODE`: at most this many pods on one worker; `None`: CPU and memory alone
+    /// say what fits.
+    pub pods_per_node: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +67,8 @@ pub struct Worker {
     pub state: WorkerState,
     pub requested_cpu_milli: u64,
     pub allocatable_cpu_milli: u64,
+    /// Pods running on its node (what `PODS_PER_NODE` counts).
+    pub pods: u32,
     /// Why it may not be removed (safe-to-evict review), if anything.
     pub blocked: Option<String>,
 }
@@ -184,7 +191,7 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
     }
     if current > policy.max {
         let excess = (current - policy.max).min(policy.batch_down);
-        let instances = victims(o, excess);
+        let instances = victims(policy, o, excess);
         if instances.is_empty() {
             return hold(
                 "above_max_blocked",
@@ -210,10 +217,17 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
     if m.pending_sustained && m.pending_pods > 0 {
         let by_cpu = div_ceil(d.pending_cpu_milli, d.node_cpu_milli);
         let by_memory = div_ceil(d.pending_memory_bytes, d.node_memory_bytes);
-        let nodes = by_cpu.max(by_memory).max(1);
+        let by_pods = policy
+            .pods_per_node
+            .map_or(0, |per| div_ceil(m.pending_pods.into(), per.into()));
+        let nodes = by_cpu.max(by_memory).max(by_pods).max(1);
         up_need = up_need.max(nodes.saturating_sub(joining.into()));
+        let per_node = policy
+            .pods_per_node
+            .map(|per| format!(", {per} per worker"))
+            .unwrap_or_default();
         up_reasons.push(format!(
-            "{} pods pending for {}s requesting {}m CPU and {} MiB: {nodes} workers",
+            "{} pods pending for {}s requesting {}m CPU and {} MiB{per_node}: {nodes} workers",
             m.pending_pods,
             policy.pending_up.as_secs(),
             d.pending_cpu_milli,
@@ -286,7 +300,7 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
             format!("{reason}; COOLDOWN_DOWN_SEC: {}s left", left.as_secs()),
         );
     }
-    let instances = victims(o, policy.batch_down.min(current - policy.min));
+    let instances = victims(policy, o, policy.batch_down.min(current - policy.min));
     if instances.is_empty() {
         let blocked: Vec<String> = o
             .workers
@@ -311,8 +325,9 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
 }
 
 /// Up to `n` removable workers: most populated zone first, emptiest first, while what the
-/// Ready workers request still fits the allocatable CPU of those that stay.
-fn victims(o: &Observed, n: u32) -> Vec<String> {
+/// Ready workers request still fits the allocatable CPU of those that stay, and their pods
+/// `PODS_PER_NODE` each of those that stay.
+fn victims(policy: &Policy, o: &Observed, n: u32) -> Vec<String> {
     let mut zones: BTreeMap<&str, u32> = BTreeMap::new();
     for w in o.workers.iter().filter(|w| w.state != WorkerState::Leaving) {
         *zones.entry(&w.zone).or_default() += 1;
@@ -320,6 +335,8 @@ fn victims(o: &Observed, n: u32) -> Vec<String> {
     let ready = || o.workers.iter().filter(|w| w.state == WorkerState::Ready);
     let requested: u64 = ready().map(|w| w.requested_cpu_milli).sum();
     let mut allocatable: u64 = ready().map(|w| w.allocatable_cpu_milli).sum();
+    let pods: u64 = ready().map(|w| u64::from(w.pods)).sum();
+    let mut staying = ready().count() as u64;
     let mut chosen: Vec<String> = Vec::new();
     while (chosen.len() as u32) < n {
         let best = ready()
@@ -335,7 +352,13 @@ fn victims(o: &Observed, n: u32) -> Vec<String> {
         if requested > allocatable - w.allocatable_cpu_milli {
             break;
         }
+        if let Some(per) = policy.pods_per_node
+            && pods > (staying - 1) * u64::from(per)
+        {
+            break;
+        }
         allocatable -= w.allocatable_cpu_milli;
+        staying -= 1;
         *zones.entry(&w.zone).or_default() -= 1;
         chosen.push(w.instance_id.clone());
     }
@@ -382,6 +405,7 @@ mod tests {
             cooldown_down: Duration::from_secs(600),
             batch_up: 3,
             batch_down: 1,
+            pods_per_node: None,
         }
     }
 
@@ -392,6 +416,7 @@ mod tests {
             state,
             requested_cpu_milli: requested,
             allocatable_cpu_milli: 2000,
+            pods: 0,
             blocked: None,
         }
     }
@@ -733,6 +758,82 @@ mod tests {
             setup(&mut o);
             let plan = decide(&policy(), &o);
             assert_eq!(shape(&plan), want, "{name}: {plan:?}");
+        }
+    }
+
+    #[test]
+    fn pods_per_node_sizes_launches_and_bounds_removals() {
+        type Setup = fn(&mut Observed);
+        type Case = (
+            &'static str,
+            Option<u32>,
+            Setup,
+            (&'static str, u32, u32, Vec<String>),
+        );
+        let table: [Case; 7] = [
+            (
+                "25 pods without requests, 10 per worker → 3",
+                Some(10),
+                |o| pending(o, 25, 0, 0),
+                up(3, 2),
+            ),
+            (
+                "25 pods without requests, no PODS_PER_NODE → 1",
+                None,
+                |o| pending(o, 25, 0, 0),
+                up(1, 2),
+            ),
+            (
+                "12 pods of 100m, 10 per worker → 2 (pods, not CPU)",
+                Some(10),
+                |o| pending(o, 12, 1200, 0),
+                up(2, 2),
+            ),
+            (
+                "5 pods of 900m, 10 per worker → 3 (CPU, not pods)",
+                Some(10),
+                |o| pending(o, 5, 4500, 0),
+                up(3, 2),
+            ),
+            (
+                "idle, 12 pods on 2 workers, 10 per worker: none can go",
+                Some(10),
+                |o| {
+                    idle(o);
+                    o.workers[0].pods = 6;
+                    o.workers[1].pods = 6;
+                },
+                held("no_candidate"),
+            ),
+            (
+                "idle, 12 pods on 2 workers, 20 per worker: the emptiest goes",
+                Some(20),
+                |o| {
+                    idle(o);
+                    o.workers[0].pods = 6;
+                    o.workers[1].pods = 6;
+                },
+                down(&["i-b"], 2),
+            ),
+            (
+                "idle, 12 pods, no PODS_PER_NODE: CPU alone decides",
+                None,
+                |o| {
+                    idle(o);
+                    o.workers[0].pods = 6;
+                    o.workers[1].pods = 6;
+                },
+                down(&["i-b"], 2),
+            ),
+        ];
+        for (name, per, setup, want) in table {
+            let p = Policy {
+                pods_per_node: per,
+                ..policy()
+            };
+            let mut o = observed(two());
+            setup(&mut o);
+            assert_eq!(shape(&decide(&p, &o)), want, "{name}");
         }
     }
 

@@ -18,8 +18,18 @@ pub const MARKET_TAG: &str = "node-autoscaler/market";
 pub enum Ec2Error {
     #[error("EC2 {op}: {message}")]
     Api { op: &'static str, message: String },
-    #[error("no running control-plane instance tagged {key}={value}")]
-    NoControlPlane { key: String, value: String },
+    #[error("no running control-plane instance tagged {tags}")]
+    NoControlPlane { tags: String },
+    /// Several clusters may share the master tag: picking one would scale a cluster with
+    /// another's control plane.
+    #[error(
+        "{count} running instances carry the master tag {tag} ({ids}) and no cluster tag says which is this cluster's: tag each cluster's control plane and workers with its own cluster tag and set CLUSTER_TAG_KEY and CLUSTER_TAG_VALUE"
+    )]
+    AmbiguousControlPlane {
+        tag: String,
+        count: usize,
+        ids: String,
+    },
     #[error("no capacity for any of {tried}: {last}")]
     NoCapacity { tried: String, last: String },
 }
@@ -48,6 +58,73 @@ impl Instance {
     pub fn tagged(&self, (key, value): &(String, String)) -> bool {
         self.tags.iter().any(|(k, v)| k == key && v == value)
     }
+}
+
+/// Which instances are this cluster's, by their tags: the control plane carries the master
+/// tag; a worker the worker tag and never the master tag; both the cluster tag when one is
+/// set (`CLUSTER_TAG_KEY`/`CLUSTER_TAG_VALUE`), so clusters that share the master and worker
+/// tags (the original k3s autoscaler tagged every cluster `Role=k3s-control-plane` /
+/// `Role=k3s-worker`) stay apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tags {
+    pub master: (String, String),
+    pub worker: (String, String),
+    pub cluster: Option<(String, String)>,
+}
+
+impl Tags {
+    fn in_cluster(&self, i: &Instance) -> bool {
+        self.cluster.as_ref().is_none_or(|t| i.tagged(t))
+    }
+
+    /// One of this cluster's workers (any state).
+    pub fn is_worker(&self, i: &Instance) -> bool {
+        i.tagged(&self.worker) && !i.tagged(&self.master) && self.in_cluster(i)
+    }
+
+    /// What a worker is launched with: the worker tag, and the cluster tag when set.
+    pub fn of_worker(&self) -> Vec<(String, String)> {
+        std::iter::once(self.worker.clone())
+            .chain(self.cluster.clone())
+            .collect()
+    }
+
+    /// What the control plane carries: the master tag, and the cluster tag when set.
+    fn of_control_plane(&self) -> Vec<(String, String)> {
+        std::iter::once(self.master.clone())
+            .chain(self.cluster.clone())
+            .collect()
+    }
+}
+
+fn shown(tags: &[(String, String)]) -> String {
+    let each: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    each.join(" and ")
+}
+
+/// The control plane among the running instances that carry its tags: the newest one of
+/// this cluster. Without a cluster tag, several candidates may be several clusters': refused.
+pub fn pick_control_plane(tags: &Tags, running: Vec<Instance>) -> Result<Instance, Ec2Error> {
+    let mut candidates: Vec<Instance> = running
+        .into_iter()
+        .filter(|i| i.tagged(&tags.master) && tags.in_cluster(i))
+        .collect();
+    if tags.cluster.is_none() && candidates.len() > 1 {
+        candidates.sort_by(|a, b| a.id.cmp(&b.id));
+        let ids: Vec<&str> = candidates.iter().map(|i| i.id.as_str()).collect();
+        return Err(Ec2Error::AmbiguousControlPlane {
+            tag: shown(std::slice::from_ref(&tags.master)),
+            count: candidates.len(),
+            ids: ids.join(", "),
+        });
+    }
+    // Several control planes of one cluster (k3s servers in HA): the newest, as before.
+    candidates
+        .into_iter()
+        .max_by_key(|i| (i.launched, i.id.clone()))
+        .ok_or_else(|| Ec2Error::NoControlPlane {
+            tags: shown(&tags.of_control_plane()),
+        })
 }
 
 fn instance(i: &Ec2Instance) -> Instance {
@@ -158,32 +235,23 @@ impl Ec2 {
             .build()
     }
 
-    /// The newest running instance with the master tag.
-    pub async fn control_plane(&self, tag: &(String, String)) -> Result<Instance, Ec2Error> {
+    /// This cluster's control plane ([`pick_control_plane`]).
+    pub async fn control_plane(&self, tags: &Tags) -> Result<Instance, Ec2Error> {
         let running = Filter::builder()
             .name("instance-state-name")
             .values("running")
             .build();
-        self.describe(vec![Self::tag(tag), running], &[])
-            .await?
-            .into_iter()
-            .max_by_key(|i| (i.launched, i.id.clone()))
-            .ok_or_else(|| Ec2Error::NoControlPlane {
-                key: tag.0.clone(),
-                value: tag.1.clone(),
-            })
+        let mut filters: Vec<Filter> = tags.of_control_plane().iter().map(Self::tag).collect();
+        filters.push(running);
+        pick_control_plane(tags, self.describe(filters, &[]).await?)
     }
 
-    /// Pending and running instances with the worker tag and without the master tag.
-    pub async fn workers(
-        &self,
-        worker: &(String, String),
-        master: &(String, String),
-    ) -> Result<Vec<Instance>, Ec2Error> {
-        let mut all = self
-            .describe(vec![Self::tag(worker), Self::live()], &[])
-            .await?;
-        all.retain(|i| !i.tagged(master));
+    /// This cluster's pending and running workers ([`Tags::is_worker`]).
+    pub async fn workers(&self, tags: &Tags) -> Result<Vec<Instance>, Ec2Error> {
+        let mut filters: Vec<Filter> = tags.of_worker().iter().map(Self::tag).collect();
+        filters.push(Self::live());
+        let mut all = self.describe(filters, &[]).await?;
+        all.retain(|i| tags.is_worker(i));
         Ok(all)
     }
 
@@ -346,13 +414,12 @@ impl Ec2 {
         Ok(i)
     }
 
-    /// Terminates those of `ids` that are still this cluster's workers (worker tag, no
-    /// master tag) — checked right before, whatever the caller believes. Returns them.
+    /// Terminates those of `ids` that are still this cluster's workers ([`Tags::is_worker`])
+    /// — checked right before, whatever the caller believes. Returns them.
     pub async fn terminate_owned(
         &self,
         ids: &[String],
-        worker: &(String, String),
-        master: &(String, String),
+        tags: &Tags,
     ) -> Result<Vec<String>, Ec2Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -361,7 +428,7 @@ impl Ec2 {
             .describe(Vec::new(), ids)
             .await?
             .into_iter()
-            .filter(|i| i.tagged(worker) && !i.tagged(master))
+            .filter(|i| tags.is_worker(i))
             .filter(|i| i.state != "terminated" && i.state != "shutting-down")
             .map(|i| i.id)
             .collect();
@@ -375,5 +442,164 @@ impl Ec2 {
             .await
             .map_err(api("TerminateInstances"))?;
         Ok(owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(k: &str, v: &str) -> (String, String) {
+        (k.to_owned(), v.to_owned())
+    }
+
+    fn instance(id: &str, launched: i64, tags: &[(&str, &str)]) -> Instance {
+        Instance {
+            id: id.into(),
+            zone: "z".into(),
+            private_ip: None,
+            private_dns: None,
+            launched,
+            state: "running".into(),
+            spot: false,
+            tags: tags.iter().map(|(k, v)| tag(k, v)).collect(),
+        }
+    }
+
+    /// The original k3s autoscaler's tags: one key for both roles, and a cluster tag.
+    fn tags(cluster: Option<&str>) -> Tags {
+        Tags {
+            master: tag("Role", "k3s-control-plane"),
+            worker: tag("Role", "k3s-worker"),
+            cluster: cluster.map(|c| tag("Cluster", c)),
+        }
+    }
+
+    #[test]
+    fn the_control_plane_is_this_clusters_never_a_guess() {
+        let blue = instance(
+            "i-blue",
+            100,
+            &[("Role", "k3s-control-plane"), ("Cluster", "blue")],
+        );
+        let green = instance(
+            "i-green",
+            200,
+            &[("Role", "k3s-control-plane"), ("Cluster", "green")],
+        );
+        let blue_2 = instance(
+            "i-blue-2",
+            150,
+            &[("Role", "k3s-control-plane"), ("Cluster", "blue")],
+        );
+        type Case = (
+            &'static str,
+            Option<&'static str>,
+            Vec<Instance>,
+            Result<&'static str, &'static str>,
+        );
+        let table: [Case; 6] = [
+            (
+                "one, no cluster tag",
+                None,
+                vec![blue.clone()],
+                Ok("i-blue"),
+            ),
+            (
+                "two clusters, no cluster tag: refused, naming both",
+                None,
+                vec![green.clone(), blue.clone()],
+                Err(
+                    "2 running instances carry the master tag Role=k3s-control-plane (i-blue, i-green) and no cluster tag says which is this cluster's: tag each cluster's control plane and workers with its own cluster tag and set CLUSTER_TAG_KEY and CLUSTER_TAG_VALUE",
+                ),
+            ),
+            (
+                "two clusters, the cluster tag picks ours though the other is newer",
+                Some("blue"),
+                vec![green.clone(), blue.clone()],
+                Ok("i-blue"),
+            ),
+            (
+                "two servers of our cluster: the newest",
+                Some("blue"),
+                vec![blue.clone(), green.clone(), blue_2],
+                Ok("i-blue-2"),
+            ),
+            (
+                "only the other cluster's",
+                Some("blue"),
+                vec![green],
+                Err(
+                    "no running control-plane instance tagged Role=k3s-control-plane and Cluster=blue",
+                ),
+            ),
+            (
+                "none",
+                None,
+                vec![],
+                Err("no running control-plane instance tagged Role=k3s-control-plane"),
+            ),
+        ];
+        for (name, cluster, running, want) in table {
+            let got = pick_control_plane(&tags(cluster), running)
+                .map(|i| i.id)
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                got,
+                want.map(str::to_owned).map_err(str::to_owned),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn workers_are_this_clusters_and_never_a_control_plane() {
+        let table = [
+            (
+                "ours",
+                Some("blue"),
+                vec![("Role", "k3s-worker"), ("Cluster", "blue")],
+                true,
+            ),
+            (
+                "another cluster's",
+                Some("blue"),
+                vec![("Role", "k3s-worker"), ("Cluster", "green")],
+                false,
+            ),
+            (
+                "no cluster tag on it",
+                Some("blue"),
+                vec![("Role", "k3s-worker")],
+                false,
+            ),
+            (
+                "no cluster tag configured",
+                None,
+                vec![("Role", "k3s-worker")],
+                true,
+            ),
+            (
+                "the control plane",
+                None,
+                vec![("Role", "k3s-control-plane")],
+                false,
+            ),
+            (
+                "no worker tag",
+                Some("blue"),
+                vec![("Cluster", "blue")],
+                false,
+            ),
+        ];
+        for (name, cluster, on_it, want) in table {
+            let i = instance("i-1", 0, &on_it);
+            assert_eq!(tags(cluster).is_worker(&i), want, "{name}");
+        }
+        assert_eq!(
+            tags(Some("blue")).of_worker(),
+            [tag("Role", "k3s-worker"), tag("Cluster", "blue")]
+        );
+        assert_eq!(tags(None).of_worker(), [tag("Role", "k3s-worker")]);
     }
 }

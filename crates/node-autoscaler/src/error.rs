@@ -47,6 +47,8 @@ impl ErrorType for Error {
     fn error_type(&self) -> &'static str {
         match self {
             Error::Event(_) => "EventRejected",
+            // A configuration to fix (CLUSTER_TAG_KEY/VALUE), not an EC2 outage.
+            Error::Ec2(Ec2Error::AmbiguousControlPlane { .. }) => "ControlPlaneAmbiguous",
             Error::Ec2(_) => "Ec2Failed",
             // Another run took the lease over: this one stopped before its next write.
             Error::Store(StoreError::Fenced { .. }) => "LeaseLost",
@@ -67,7 +69,17 @@ mod tests {
 
     #[test]
     fn each_kind_has_its_error_type_and_keeps_its_message() {
-        let table: [(Error, &str, &str); 5] = [
+        let table: [(Error, &str, &str); 6] = [
+            (
+                Ec2Error::AmbiguousControlPlane {
+                    tag: "k3s-role=master".into(),
+                    count: 2,
+                    ids: "i-1, i-2".into(),
+                }
+                .into(),
+                "ControlPlaneAmbiguous",
+                "2 running instances carry the master tag k3s-role=master (i-1, i-2) and no cluster tag says which is this cluster's: tag each cluster's control plane and workers with its own cluster tag and set CLUSTER_TAG_KEY and CLUSTER_TAG_VALUE",
+            ),
             (
                 EventError::Shape("missing field `time`".into()).into(),
                 "EventRejected",

@@ -7,7 +7,10 @@ use node_autoscaler::{apply, config, event};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_tracing();
-    let config = config::Config::from_env(lambda_support::Env::from_process())?;
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    // Before the configuration is checked: a misspelt name may be why a variable is missing.
+    config::warn_unknown_variables(vars.iter().map(|(k, _)| k.as_str()));
+    let config = config::Config::from_env(lambda_support::Env::from_pairs(vars))?;
     let sdk = lambda_support::aws::load_sdk_config().await?;
     let ctx = &apply::Context::new(config, &sdk);
     lambda_support::serve(|payload| async move {

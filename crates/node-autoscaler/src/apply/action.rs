@@ -148,10 +148,7 @@ impl Remover<'_> {
         let Remover { ctx, kube, lease } = *self;
         let c = &ctx.config;
         let ids = [action.instance_id.clone()];
-        let terminated = ctx
-            .ec2
-            .terminate_owned(&ids, &c.worker_tag, &c.master_tag)
-            .await?;
+        let terminated = ctx.ec2.terminate_owned(&ids, &c.tags).await?;
         cluster::delete_node(kube, &action.node).await?;
         ctx.store.delete_action(lease, &action.instance_id).await?;
         tracing::info!(

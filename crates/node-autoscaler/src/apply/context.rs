@@ -78,7 +78,7 @@ impl Context {
     /// IP gives.
     pub(super) async fn control_plane(&self) -> Result<ControlPlane, Error> {
         let c = &self.config;
-        let instance = self.ec2.control_plane(&c.master_tag).await?;
+        let instance = self.ec2.control_plane(&c.tags).await?;
         let ip = instance.private_ip.clone().unwrap_or_default();
         let api_server = c
             .api_server

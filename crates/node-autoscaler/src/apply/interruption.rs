@@ -75,8 +75,9 @@ pub(super) async fn run(
 
 fn ownership(c: &Config, instance: Option<&Instance>) -> Ownership {
     match instance {
-        Some(i) if i.tagged(&c.master_tag) => Ownership::ControlPlane,
-        Some(i) if i.tagged(&c.worker_tag) && matches!(i.state.as_str(), "pending" | "running") => {
+        // Any cluster's control plane: never touched, whoever's it is.
+        Some(i) if i.tagged(&c.tags.master) => Ownership::ControlPlane,
+        Some(i) if c.tags.is_worker(i) && matches!(i.state.as_str(), "pending" | "running") => {
             Ownership::Worker
         }
         _ => Ownership::Foreign,
@@ -171,7 +172,7 @@ async fn replacement(
     view: &ClusterView,
 ) -> Result<Replacement, Error> {
     let c = &ctx.config;
-    let instances = ctx.ec2.workers(&c.worker_tag, &c.master_tag).await?;
+    let instances = ctx.ec2.workers(&c.tags).await?;
     let actions = ctx.store.actions().await?;
     let (mut workers, _) = classify(c, &instances, view, &actions, event.now);
     for w in &mut workers {
@@ -234,11 +235,7 @@ async fn remove(
         }
         None => {
             ctx.ec2
-                .terminate_owned(
-                    std::slice::from_ref(&instance.id),
-                    &c.worker_tag,
-                    &c.master_tag,
-                )
+                .terminate_owned(std::slice::from_ref(&instance.id), &c.tags)
                 .await?;
             Ok(Removal::Terminated)
         }

@@ -30,6 +30,12 @@ pub(super) async fn launch(
         control_plane.private_ip.as_deref().unwrap_or_default(),
         token.as_ref().map(|t| t.expose()),
     );
+    let worker = &c.tags.worker;
+    let mut tags = c.tags.of_worker();
+    tags.extend([
+        ("Name".into(), format!("{}-{}", worker.0, worker.1)),
+        (LAUNCHED_BY_TAG.into(), event_id.to_owned()),
+    ]);
     let spec = LaunchSpec {
         ami_id: c.ami_id.as_deref(),
         launch_template: c.launch_template.as_deref(),
@@ -39,14 +45,7 @@ pub(super) async fn launch(
         instance_profile: c.instance_profile.as_deref(),
         key_name: c.key_name.as_deref(),
         user_data: &data,
-        tags: vec![
-            c.worker_tag.clone(),
-            (
-                "Name".into(),
-                format!("{}-{}", c.worker_tag.0, c.worker_tag.1),
-            ),
-            (LAUNCHED_BY_TAG.into(), event_id.to_owned()),
-        ],
+        tags,
     };
     let results =
         futures_util::future::join_all(order.iter().map(|subnet| ctx.ec2.launch(subnet, &spec)))

@@ -43,12 +43,7 @@ pub(super) async fn observe(
         cpu_down: c.policy.cpu_down,
     };
     let (instances, view, metrics, state, actions) = futures_util::try_join!(
-        async {
-            ctx.ec2
-                .workers(&c.worker_tag, &c.master_tag)
-                .await
-                .map_err(Error::from)
-        },
+        async { ctx.ec2.workers(&c.tags).await.map_err(Error::from) },
         async { cluster::observe(kube).await.map_err(Error::from) },
         async {
             ctx.prometheus
@@ -149,6 +144,7 @@ pub(super) fn classify(
             state,
             requested_cpu_milli: node.map_or(0, |n| n.requested_cpu_milli),
             allocatable_cpu_milli: node.map_or(c.worker_cpu_milli, |n| n.allocatable_cpu_milli),
+            pods: node.map_or(0, |n| n.pods as u32),
             blocked: node.and_then(|n| {
                 if n.unschedulable {
                     Some("node is cordoned".to_owned())

@@ -97,10 +97,7 @@ async fn remove_unjoined(
     if lease.is_none() {
         return Ok(Vec::new());
     }
-    let terminated = ctx
-        .ec2
-        .terminate_owned(&ids, &c.worker_tag, &c.master_tag)
-        .await?;
+    let terminated = ctx.ec2.terminate_owned(&ids, &c.tags).await?;
     // Their Node objects, if they registered, would stay NotReady for ever: no cloud
     // controller removes them in a self-managed cluster.
     for u in unjoined {

@@ -64,6 +64,7 @@ impl Kind {
                 cooldown_down: s(600),
                 batch_up: 10,
                 batch_down: 1,
+                pods_per_node: None,
             },
             Kind::Seed => Policy {
                 cpu_up: 70.0,
@@ -76,6 +77,7 @@ impl Kind {
                 cooldown_down: s(300),
                 batch_up: 30,
                 batch_down: 1,
+                pods_per_node: None,
             },
             Kind::Ca => Policy {
                 cpu_up: f64::INFINITY,
@@ -88,6 +90,7 @@ impl Kind {
                 cooldown_down: s(600),
                 batch_up: 30,
                 batch_down: 1,
+                pods_per_node: None,
             },
         }
     }
@@ -321,6 +324,7 @@ fn workers_of(nodes: &[Node], t: i64, mut pods: u64) -> Vec<Worker> {
                 state,
                 requested_cpu_milli: here * POD_CPU,
                 allocatable_cpu_milli: NODE_CPU,
+                pods: here as u32,
                 blocked: None,
             }
         })

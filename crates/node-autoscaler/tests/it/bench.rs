@@ -17,7 +17,7 @@ use node_autoscaler::cluster;
 use node_autoscaler::decide::{
     self, Demand, Metrics, Observed, Policy, Resources, Worker, WorkerState,
 };
-use node_autoscaler::ec2::Ec2;
+use node_autoscaler::ec2::{Ec2, Tags};
 use serde_json::json;
 use testbed::harness::cluster::KWOK_NODE_ANNOTATION;
 use testbed::harness::cluster::nodes::node_object;
@@ -128,7 +128,12 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
         let ec2 = Ec2::new(ec2c);
 
         let began = Instant::now();
-        let instances = ec2.workers(&tag, &master).await.expect("describe");
+        let tags = Tags {
+            master: master.clone(),
+            worker: tag.clone(),
+            cluster: None,
+        };
+        let instances = ec2.workers(&tags).await.expect("describe");
         let ec2_time = began.elapsed();
         let began = Instant::now();
         let lp = kube::api::ListParams::default();
@@ -158,6 +163,7 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
                     state: WorkerState::Ready,
                     requested_cpu_milli: node.requested_cpu_milli,
                     allocatable_cpu_milli: node.allocatable_cpu_milli,
+                    pods: node.pods as u32,
                     blocked: node.blocked.clone(),
                 })
             })
@@ -175,6 +181,7 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
             cooldown_down: s(600),
             batch_up: 3,
             batch_down: 1,
+            pods_per_node: None,
         };
         let observed = Observed {
             now: Timestamp::now(),

@@ -4,7 +4,9 @@
 //! RBAC file only).
 mod bench;
 mod capacity;
+mod clusters;
 mod concurrency;
+mod original;
 mod rbac;
 mod reliability;
 mod scale_down;

@@ -12,6 +12,9 @@ use testbed::world::{at, repo, scheduled, t0};
 
 use crate::support::Scenarios;
 
+/// The cluster tag of the first test's control plane and workers.
+const CLUSTER: (&str, &str) = ("Cluster", "demo");
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_cluster_drains_and_terminates_the_right_workers_down_to_min() {
     // 10% CPU, nothing pending, for the whole window.
@@ -24,12 +27,20 @@ async fn idle_cluster_drains_and_terminates_the_right_workers_down_to_min() {
     let c = w.worker(0, "worker-c").await;
     w.deployment("web", 3, "300m", 0);
     // A control plane wrongly carrying the worker tag, and a node of an instance that is
-    // not ours: neither is ever a worker.
+    // not ours: neither is ever a worker. Two instances carry the master tag, so the cluster
+    // is told by its cluster tag (without one the run refuses to pick: clusters.rs).
     let rogue = w.instance(0, &[MASTER_TAG, WORKER_TAG]).await;
     w.join(&rogue, "master-2").await;
+    w.tag(&[&w.master, &a, &b, &c, &rogue], &[CLUSTER]).await;
     let foreign = w.instance(1, &[("team", "other")]).await;
     w.join(&foreign, "foreign").await;
-    let _function = w.spawn(FUNCTION, &[]);
+    let _function = w.spawn(
+        FUNCTION,
+        &[
+            ("CLUSTER_TAG_KEY", CLUSTER.0),
+            ("CLUSTER_TAG_VALUE", CLUSTER.1),
+        ],
+    );
     let t0 = t0();
 
     let out = w.invoke(FUNCTION, &scheduled(t0)).expect("run 1");

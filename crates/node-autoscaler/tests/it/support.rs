@@ -32,6 +32,8 @@ pub trait Scenarios {
     async fn actions(&self) -> Vec<(String, Value)>;
     /// The items of the decision log, each attribute as its value's debug text.
     async fn log_items(&self) -> Vec<Value>;
+    /// Adds `tags` to each of the instances `ids` (as an operator tagging a cluster would).
+    async fn tag(&self, ids: &[&str], tags: &[(&str, &str)]);
 }
 
 impl Scenarios for K3s {
@@ -166,6 +168,19 @@ impl Scenarios for K3s {
         let mut items = self.items().await;
         items.retain(|(k, _)| k.starts_with("action#"));
         items
+    }
+
+    async fn tag(&self, ids: &[&str], tags: &[(&str, &str)]) {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+        self.ec2
+            .create_tags()
+            .set_resources(Some(ids.iter().map(|id| id.to_string()).collect()))
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .expect("tagged");
     }
 
     async fn log_items(&self) -> Vec<Value> {
