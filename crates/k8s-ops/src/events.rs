@@ -25,16 +25,60 @@ pub async fn publish(
     spec: EventSpec,
     now: jiff::Timestamp,
 ) -> Result<Event, kube::Error> {
+    let object = regarding.name.as_deref().unwrap_or("object");
+    // client-go's naming: the object's name and a unique hex suffix.
+    let name = format!("{object}.{:x}", now.as_nanosecond());
+    let event = event(regarding, component, spec, now, name);
+    events_of(client, &event)
+        .create(&PostParams::default(), &event)
+        .await
+}
+
+/// Records `spec` about `regarding` under a name of the caller's (`<object>.<key>`), so that
+/// the same Event is recorded once however often it is published while it lives (the API
+/// server keeps Events an hour by default): for a lasting problem reported by a function
+/// that keeps no state of its own to tell a new problem from an old one. `Ok(false)`: an
+/// Event of that name exists already.
+pub async fn publish_once(
+    client: &Client,
+    regarding: &ObjectReference,
+    component: &str,
+    spec: EventSpec,
+    now: jiff::Timestamp,
+    key: &str,
+) -> Result<bool, kube::Error> {
+    let object = regarding.name.as_deref().unwrap_or("object");
+    let event = event(regarding, component, spec, now, format!("{object}.{key}"));
+    match events_of(client, &event)
+        .create(&PostParams::default(), &event)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn events_of(client: &Client, event: &Event) -> Api<Event> {
+    let namespace = event.metadata.namespace.as_deref().unwrap_or("default");
+    Api::namespaced(client.clone(), namespace)
+}
+
+fn event(
+    regarding: &ObjectReference,
+    component: &str,
+    spec: EventSpec,
+    now: jiff::Timestamp,
+    name: String,
+) -> Event {
     let namespace = regarding
         .namespace
         .clone()
         .unwrap_or_else(|| "default".into());
-    let object = regarding.name.as_deref().unwrap_or("object");
-    let event = Event {
+    Event {
         metadata: ObjectMeta {
-            // client-go's naming: the object's name and a unique hex suffix.
-            name: Some(format!("{object}.{:x}", now.as_nanosecond())),
-            namespace: Some(namespace.clone()),
+            name: Some(name),
+            namespace: Some(namespace),
             ..Default::default()
         },
         involved_object: regarding.clone(),
@@ -52,8 +96,5 @@ pub async fn publish(
         last_timestamp: Some(Time(now)),
         count: Some(1),
         ..Default::default()
-    };
-    Api::<Event>::namespaced(client.clone(), &namespace)
-        .create(&PostParams::default(), &event)
-        .await
+    }
 }

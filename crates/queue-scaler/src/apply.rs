@@ -7,12 +7,14 @@
 //! `Ready=False` with the reason and message, and a Warning Event.
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_ops::crd::sqs_queue::SqsQueueScaler;
+use k8s_ops::crd::sqs_queue::{SqsQueueScaler, SqsQueueScalerSpec};
 use k8s_ops::scale::{self, ScaleError};
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 use sqs_depth::pass::{self, Pass, Scaling, Verdict};
-use sqs_depth::{QueueReading, QueueRef, SqsError};
+use sqs_depth::{QueueDepth, QueueReading, QueueRef, SqsError};
+
+use crate::keda::Report;
 
 use crate::decide::{self, Plan, Policy, SpecError};
 
@@ -24,11 +26,13 @@ pub const COMPONENT: &str = "queue-scaler";
 /// How queue-scaler carries a decision out: the Deployment's scale subresource.
 pub struct Deployments;
 
-/// What the summary counts.
+/// What the summary counts: SqsQueueScalers, and KEDA ScaledObjects when they are read.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Tally {
     pub rescaled: usize,
     pub errors: usize,
+    #[serde(rename = "scaledObjects", skip_serializing_if = "Option::is_none")]
+    pub scaled_objects: Option<Report>,
 }
 
 /// What became of one scaler.
@@ -78,13 +82,23 @@ impl ScalerError {
 }
 
 /// What was found and done for a scaler whose checks passed.
-struct Scaled {
-    policy: Policy,
-    plan: Plan,
+pub(crate) struct Scaled {
+    pub(crate) policy: Policy,
+    pub(crate) plan: Plan,
     /// Replicas before this run's decision.
-    current: i32,
+    pub(crate) current: i32,
     /// Whether the Deployment was rescaled (or would have been, in a dry run).
-    changed: bool,
+    pub(crate) changed: bool,
+}
+
+/// The queue a scaler's spec names, as the pass reads it (shared with ScaledObjects, which
+/// convert to the same spec).
+pub(crate) fn queue_of(spec: &SqsQueueScalerSpec) -> QueueRef {
+    QueueRef {
+        queue: spec.queue_url.trim().to_owned(),
+        region: spec.aws_region.clone().filter(|r| !r.is_empty()),
+        role_arn: spec.role_arn.clone().filter(|r| !r.is_empty()),
+    }
 }
 
 impl Scaling for Deployments {
@@ -92,12 +106,7 @@ impl Scaling for Deployments {
     type Tally = Tally;
 
     fn queue(scaler: &SqsQueueScaler) -> QueueRef {
-        let spec = &scaler.spec;
-        QueueRef {
-            queue: spec.queue_url.trim().to_owned(),
-            region: spec.aws_region.clone().filter(|r| !r.is_empty()),
-            role_arn: spec.role_arn.clone().filter(|r| !r.is_empty()),
-        }
+        queue_of(&scaler.spec)
     }
 
     async fn judge(
@@ -110,7 +119,14 @@ impl Scaling for Deployments {
         match scale(pass, scaler, reading, now).await {
             Ok(scaled) => {
                 let reason = scaled.plan.reason(&scaled.policy, scaled.current);
-                log_decision(scaler, &scaled, &reason, pass.options.dry_run);
+                let spec = &scaler.spec;
+                let about = About {
+                    kind: "SqsQueueScaler",
+                    scaler: &pass::name(scaler),
+                    deployment: &spec.scale_target_ref.name,
+                    queue: &spec.queue_url,
+                };
+                log_decision(&about, &scaled, &reason, pass.options.dry_run);
                 verdict::scaled(scaler, &scaled, &reason, now)
             }
             Err(e) => {
@@ -123,7 +139,9 @@ impl Scaling for Deployments {
     }
 
     fn log(summary: &pass::Summary<Tally>) {
-        let Tally { rescaled, errors } = summary.tally;
+        let Tally {
+            rescaled, errors, ..
+        } = summary.tally;
         sqs_depth::run_complete!(summary, rescaled, errors);
     }
 }
@@ -143,10 +161,34 @@ async fn scale(
         .as_ref()
         .and_then(|s| s.inactive_since.as_ref())
         .map(|t| t.0);
-    let decide = |current| decide::decide(&policy, &depth, current, inactive_since, now);
-    let deployments: Api<Deployment> =
-        Api::namespaced(pass.kube.clone(), &scaler.namespace().unwrap_or_default());
+    let namespace = scaler.namespace().unwrap_or_default();
     let target = &scaler.spec.scale_target_ref.name;
+    Ok(carry_out(
+        pass,
+        &namespace,
+        target,
+        policy,
+        &depth,
+        inactive_since,
+        now,
+    )
+    .await?)
+}
+
+/// Decides the replicas of Deployment `namespace/target` from `depth` and carries the
+/// decision out (rescales it; in a dry run, only reads its replicas): the steps an
+/// SqsQueueScaler and a ScaledObject share once their specs are checked.
+pub(crate) async fn carry_out(
+    pass: &Pass,
+    namespace: &str,
+    target: &str,
+    policy: Policy,
+    depth: &QueueDepth,
+    inactive_since: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<Scaled, ScaleError> {
+    let decide = |current| decide::decide(&policy, depth, current, inactive_since, now);
+    let deployments: Api<Deployment> = Api::namespaced(pass.kube.clone(), namespace);
     let (current, plan, changed) = if pass.options.dry_run {
         pass.count_kube_calls(1);
         let current = scale::replicas(&deployments, target).await?;
@@ -195,13 +237,24 @@ async fn rescale(
     ))
 }
 
-fn log_decision(scaler: &SqsQueueScaler, scaled: &Scaled, reason: &str, dry_run: bool) {
+/// What a decision line names.
+pub(crate) struct About<'a> {
+    pub(crate) kind: &'a str,
+    /// `namespace/name`.
+    pub(crate) scaler: &'a str,
+    pub(crate) deployment: &'a str,
+    pub(crate) queue: &'a str,
+}
+
+/// The one line a decision logs.
+pub(crate) fn log_decision(about: &About, scaled: &Scaled, reason: &str, dry_run: bool) {
     let Scaled { plan, current, .. } = scaled;
     tracing::info!(
         decision = plan.decision(*current),
-        scaler = %pass::name(scaler),
-        deployment = %scaler.spec.scale_target_ref.name,
-        queue = %scaler.spec.queue_url,
+        kind = about.kind,
+        scaler = %about.scaler,
+        deployment = %about.deployment,
+        queue = %about.queue,
         length = plan.length,
         active = plan.active,
         from = current,

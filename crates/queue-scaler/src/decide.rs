@@ -8,9 +8,13 @@
 //! - Above zero: the HPA's AverageValue rule, desired = ceil(length / `queueLength`), left
 //!   alone while length / (replicas × queueLength) is within 10 % of 1 (HPA tolerance), and
 //!   clamped to [max(min, 1), max] — while replicas are running the HPA's floor is 1.
-//! - To zero: only when `minReplicaCount` is 0 and the queue has been inactive for
-//!   `cooldownPeriod`. The inactivity start lives in the status (`inactiveSince`), since the
-//!   function keeps nothing between runs. KEDA counts the cooldown from the last active
+//! - To zero: only when `minReplicaCount` is 0 (or a ScaledObject's `idleReplicaCount` is 0)
+//!   and the queue has been inactive for `cooldownPeriod` (and, for a ScaledObject with
+//!   `initialCooldownPeriod`, not before that long after its creation). With
+//!   `idleReplicaCount`, activity takes the replicas from zero (or from below the minimum)
+//!   straight to what the queue asks, at least `minReplicaCount` (KEDA's scale from idle).
+//!   The inactivity start lives in the status (`inactiveSince`; a ScaledObject's in an
+//!   annotation), since the function keeps nothing between runs. KEDA counts the cooldown from the last active
 //!   poll; a scaler first seen inactive starts counting when first seen (KEDA would scale to
 //!   zero at once when it has never seen activity), which never removes replicas earlier.
 //! - Replicas outside [min, max] are brought inside whatever the queue says (HPA behaviour).
@@ -37,6 +41,11 @@ pub struct Policy {
     pub min: i32,
     pub max: i32,
     pub cooldown: Duration,
+    /// A ScaledObject's `idleReplicaCount: 0`: inactive, it rests at zero even with a
+    /// minimum above zero.
+    pub idle_to_zero: bool,
+    /// A ScaledObject's creation + `initialCooldownPeriod`: never to zero before.
+    pub zero_not_before: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +92,8 @@ impl Policy {
             min: spec.min_replica_count,
             max: spec.max_replica_count,
             cooldown: Duration::from_secs(cooldown as u64),
+            idle_to_zero: false,
+            zero_not_before: None,
         })
     }
 }
@@ -132,9 +143,13 @@ impl Plan {
         let per = policy.queue_length;
         let length = self.length;
         match self.why {
-            Why::Activated => format!(
+            Why::Activated if current == 0 => format!(
                 "queue length {length} above activation {} at zero replicas",
                 policy.activation
+            ),
+            Why::Activated => format!(
+                "queue length {length} above activation {} at {current} replicas, below minReplicaCount {} (idle)",
+                policy.activation, policy.min
             ),
             Why::CooledDown => format!(
                 "queue inactive (length {length} ≤ activation {}) for the cooldown of {}s",
@@ -188,17 +203,24 @@ pub fn decide(
     };
     let metric = || i32::try_from(ceil_div(length, policy.queue_length)).unwrap_or(i32::MAX);
     let floor = policy.min.max(1);
+    let rests_at_zero = policy.min == 0 || policy.idle_to_zero;
 
+    // KEDA's activation (from zero, or from idle below the minimum) and the HPA's first
+    // step in one go.
+    if active && (current == 0 || (policy.idle_to_zero && current < policy.min)) {
+        return plan(metric().clamp(floor, policy.max), Why::Activated);
+    }
     if current == 0 {
-        return match (active, policy.min) {
-            (true, _) => plan(metric().clamp(floor, policy.max), Why::Activated),
-            (false, 0) => plan(0, Why::Inactive),
-            (false, min) => plan(min, Why::BelowMin),
+        return if rests_at_zero {
+            plan(0, Why::Inactive)
+        } else {
+            plan(policy.min, Why::BelowMin)
         };
     }
     let cooled = inactive_since
-        .is_some_and(|since| now.duration_since(since).unsigned_abs() >= policy.cooldown);
-    if !active && policy.min == 0 && cooled {
+        .is_some_and(|since| now.duration_since(since).unsigned_abs() >= policy.cooldown)
+        && policy.zero_not_before.is_none_or(|t| now >= t);
+    if !active && rests_at_zero && cooled {
         return plan(0, Why::CooledDown);
     }
     if current > policy.max {
@@ -237,6 +259,8 @@ mod tests {
         min: 0,
         max: 100,
         cooldown: Duration::from_secs(300),
+        idle_to_zero: false,
+        zero_not_before: None,
     };
 
     fn t(s: i64) -> Timestamp {
@@ -276,6 +300,17 @@ mod tests {
             queue_length: 5,
             ..POLICY
         };
+        // A ScaledObject's idleReplicaCount 0 with minReplicaCount 2; its initialCooldownPeriod.
+        let idle = Policy {
+            min: 2,
+            max: 10,
+            idle_to_zero: true,
+            ..POLICY
+        };
+        let initial = Policy {
+            zero_not_before: Some(t(1000)),
+            ..POLICY
+        };
         let none = None;
         #[rustfmt::skip]
         let cases: &[Case] = &[
@@ -311,6 +346,17 @@ mod tests {
             ("activity resets the clock",        p, visible(1), 1, Some(100), 400, 1, Why::Metric, none),
             ("zero cooldown: zero at once",      Policy { cooldown: Duration::ZERO, ..POLICY }, visible(0), 3, none, 0, 0, Why::CooledDown, Some(0)),
             ("at zero and inactive stays",       p, visible(0), 0, Some(0), 9999, 0, Why::Inactive, Some(0)),
+            // idleReplicaCount (KEDA: to minReplicaCount on activity, to idle after the cooldown).
+            ("idle: from zero to the metric",    idle, visible(30), 0, none, 0, 3, Why::Activated, none),
+            ("idle: from zero at least min",     idle, visible(5), 0, none, 0,  2, Why::Activated, none),
+            ("idle: active below min → min",     idle, visible(5), 1, none, 0,  2, Why::Activated, none),
+            ("idle: inactive at zero stays",     idle, visible(0), 0, none, 0,  0, Why::Inactive, Some(0)),
+            ("idle: cooling down keeps min",     idle, visible(0), 3, Some(0), 100, 2, Why::Inactive, Some(0)),
+            ("idle: cooled → zero below min",    idle, visible(0), 2, Some(0), 300, 0, Why::CooledDown, Some(0)),
+            ("no idle: min 2 never to zero",     min2, visible(0), 2, Some(0), 300, 2, Why::Inactive, Some(0)),
+            // initialCooldownPeriod: never to zero before creation + it.
+            ("initial cooldown holds",           initial, visible(0), 1, Some(0), 999, 1, Why::Inactive, Some(0)),
+            ("initial cooldown over → zero",     initial, visible(0), 1, Some(0), 1000, 0, Why::CooledDown, Some(0)),
         ];
         for &(name, policy, depth, current, since, now, desired, why, new_since) in cases {
             let plan = decide(&policy, &depth, current, since.map(t), t(now));

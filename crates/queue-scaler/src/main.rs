@@ -1,6 +1,6 @@
-//! queue-scaler's Lambda entry point: one scaler pass per schedule tick.
-use queue_scaler::{apply, config};
-use sqs_depth::pass::{self, Pass};
+//! queue-scaler's Lambda entry point: one run per schedule tick.
+use queue_scaler::{apply, config, run};
+use sqs_depth::pass::Pass;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -9,5 +9,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = lambda_support::aws::load_sdk_config().await?;
     let kube = config.cluster.kube_client(&sdk).await?;
     let pass = Pass::new(kube, &sdk, apply::COMPONENT, config.options);
-    pass::serve(&pass, &apply::Deployments).await
+    run::serve(&pass, config.keda).await
 }

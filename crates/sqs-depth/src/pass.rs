@@ -89,14 +89,17 @@ impl Pass {
         self.kube_calls.fetch_add(n, Ordering::Relaxed);
     }
 
-    fn kube_calls(&self) -> u64 {
+    /// Kubernetes API calls counted so far, in total (a function that makes calls outside
+    /// a pass adds their share to its summary).
+    pub fn kube_calls(&self) -> u64 {
         self.kube_calls.load(Ordering::Relaxed)
     }
 }
 
 /// What one scaler function does differently from the other.
 pub trait Scaling {
-    /// The custom resource, as the pass lists it and writes its status.
+    /// The custom resource, as the pass lists it (or the caller, see [`run_listed`]) and
+    /// writes its status.
     type Scaler: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + HasStatus<Status: Serialize + Default + PartialEq>
         + Clone
@@ -180,6 +183,32 @@ pub async fn run<S: Scaling>(
     let began = Instant::now();
     let before = Calls::so_far(pass, scaling);
     let scalers = list::<S>(pass).await?;
+    judge_all(pass, scaling, scalers, now, began, before).await
+}
+
+/// One pass over `scalers`, listed by the caller: for scalers that are not one custom
+/// resource as listed (queue-scaler's KEDA ScaledObjects, each with what its
+/// TriggerAuthentication says). A scaler whose status type is `()` never has a status
+/// written: its verdict's status always equals the one it was listed with.
+pub async fn run_listed<S: Scaling>(
+    pass: &Pass,
+    scaling: &S,
+    scalers: Vec<S::Scaler>,
+    now: Timestamp,
+) -> Result<Summary<S::Tally>, RunError> {
+    let began = Instant::now();
+    let before = Calls::so_far(pass, scaling);
+    judge_all(pass, scaling, scalers, now, began, before).await
+}
+
+async fn judge_all<S: Scaling>(
+    pass: &Pass,
+    scaling: &S,
+    scalers: Vec<S::Scaler>,
+    now: Timestamp,
+    began: Instant,
+    before: Calls,
+) -> Result<Summary<S::Tally>, RunError> {
     let readings = pass.sqs.read_all(scalers.iter().map(S::queue)).await;
     let results: Vec<(<S::Tally as Tally>::Outcome, Option<String>)> =
         futures_util::stream::iter(&scalers)

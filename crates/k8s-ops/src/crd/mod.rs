@@ -5,6 +5,7 @@
 //! To add a CRD: a module here with a `#[derive(CustomResource, JsonSchema)]` spec, and its
 //! `crd()` in [`all`].
 pub mod iam_user_group;
+pub mod keda;
 pub mod lambda_concurrency;
 pub mod metric_alarm;
 pub mod sqs_queue;

@@ -12,7 +12,7 @@ use testbed::world::grants::Run;
 use testbed::world::scaler_pass::{self, ScalerPass};
 use testbed::world::{World, repo, t0};
 
-use crate::support::{self, FUNCTION, Scalers, create_queue, send};
+use crate::support::{self, FUNCTION, KEDA_ON, Scalers, create_queue, send};
 
 const PARTNER_ROLE: &str = "arn:aws:iam::999999999999:role/jobs-reader";
 
@@ -257,8 +257,13 @@ async fn the_sample_applies_and_keda_defaults_are_filled_in() {
 }
 
 /// The Deployment `worker` of the scaler of that name: every run from one replica (30
-/// messages, 10 per replica) rescales it to 3.
+/// messages, 10 per replica) rescales it to 3. Beside it, KEDA ScaledObject [`IDLE_SO`]
+/// (`KEDA_SCALED_OBJECTS=true`), whose queue is empty and Deployment at one replica: every
+/// run from [`reset`](ScalerPass::reset) holds it and records when its queue went inactive.
 struct Worker<'w>(&'w World);
+
+const IDLE_SO: &str = "keda-idle";
+const INACTIVE_SINCE: &str = "autoscaling.k8s-lambda.dev/inactive-since";
 
 impl ScalerPass for Worker<'_> {
     type Target = i32;
@@ -277,6 +282,9 @@ impl ScalerPass for Worker<'_> {
             )
             .await
             .expect("replicas back to 1");
+        self.0
+            .annotate_so("default", IDLE_SO, &[(INACTIVE_SINCE, None)])
+            .await;
     }
 
     async fn target(&self) -> i32 {
@@ -305,29 +313,76 @@ impl ScalerPass for Worker<'_> {
     }
 }
 
-/// Each grant of `infra/k8s/rbac/queue-scaler.yaml` — one verb on one resource — is needed:
-/// with the ClusterRole holding every grant but that one, a run that would rescale the
-/// Deployment fails on exactly that grant, as the function's failure behaviour says (the run
-/// fails; or the scaler's status says so; or, for Events, which are best effort, the rescale
-/// happens unrecorded), and changes nothing it should not. With every grant back, the run
-/// rescales and records it ([`scaler_pass::every_grant_is_needed`]).
+/// Each grant of `infra/k8s/rbac/queue-scaler.yaml` — one verb on one resource — is needed,
+/// with `KEDA_SCALED_OBJECTS=true` (its KEDA grants go unused without): with the ClusterRole
+/// holding every grant but that one, a run that would rescale the Deployment fails on
+/// exactly that grant, as the function's failure behaviour says (the run fails; or the
+/// scaler's status says so; or, for Events, which are best effort, the rescale happens
+/// unrecorded; or, for a ScaledObject, the response and a Warning say so), and changes
+/// nothing it should not. With every grant back, the run rescales and records it
+/// ([`scaler_pass::every_grant_is_needed`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rbac_grant_is_needed() {
-    let w = support::world().await;
+    let w = support::keda_world().await;
     let jobs = create_queue(&w.sqs(), "jobs").await;
+    let idle = create_queue(&w.sqs(), "idle").await;
     w.create_deployment("default", "worker", 1).await;
     w.create_scaler(
         "worker",
         json!({"scaleTargetRef": {"name": "worker"}, "queueURL": jobs, "queueLength": 10, "maxReplicaCount": 5}),
     )
     .await;
+    w.create_deployment("default", IDLE_SO, 1).await;
+    let so = json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                    "metadata": {"name": IDLE_SO, "namespace": "default"},
+                    "spec": {"scaleTargetRef": {"name": IDLE_SO},
+                             "triggers": [{"type": "aws-sqs-queue",
+                                           "metadata": {"queueURL": idle, "awsRegion": "us-east-1"}}]}});
+    w.cluster.load_yaml(&so.to_string()).expect("ScaledObject");
     // 30 messages, 10 per replica: every run wants 3 replicas; each run starts from 1.
     send(&w.sqs(), &jobs, 30).await;
-    let mut function = w.spawn(FUNCTION, &[]);
+    let mut function = w.spawn(FUNCTION, &[KEDA_ON]);
     let experiment = w.grants_of(FUNCTION, ("default", "worker"), t0() + 3600.seconds());
-    assert_eq!(experiment.grants.len(), 5, "{:?}", experiment.grants);
-    let scale = async |grant: &Grant, run: &Run| {
+    assert_eq!(experiment.grants.len(), 9, "{:?}", experiment.grants);
+    let other = async |grant: &Grant, run: &Run| {
         let what = &run.what;
+        let keda_errors = |run: &Run| {
+            run.result
+                .as_ref()
+                .map(|s| s["scaledObjects"]["errors"].as_u64())
+                .ok()
+                .flatten()
+        };
+        if let Some(kinds) = [
+            ("scaledobjects", "ScaledObjects"),
+            ("triggerauthentications", "TriggerAuthentications"),
+            ("horizontalpodautoscalers", "HorizontalPodAutoscalers"),
+        ]
+        .into_iter()
+        .find_map(|(resource, kinds)| grant.is("list", resource).then_some(kinds))
+        {
+            // Listed before anything is decided: the run fails and nothing changes.
+            run.refused(&format!("listing {kinds}"));
+            assert_eq!(w.replicas("default", "worker").await, 1, "{what}");
+            let since = w.so_annotation("default", IDLE_SO, INACTIVE_SINCE).await;
+            assert_eq!(since, None, "{what}");
+            run.recorded(&[]);
+            return;
+        }
+        if grant.is("patch", "scaledobjects") {
+            // The ScaledObject cannot keep its cooldown's start: its problem, reported in
+            // the response and a Warning; the SqsQueueScaler is rescaled as usual.
+            run.counted(&[("rescaled", 1), ("errors", 0)]);
+            assert_eq!(keda_errors(run), Some(1), "{what}");
+            assert_eq!(w.replicas("default", "worker").await, 3, "{what}");
+            let warning = w.events("default", IDLE_SO).await.pop().expect("a Warning");
+            assert_eq!(
+                (warning.0.as_str(), warning.1.as_str()),
+                ("Warning", "FailedRecordInactivity")
+            );
+            assert!(grant.denied_in(&warning.2), "{what}: {warning:?}");
+            return;
+        }
         // Without reading or writing the scale, the scaler fails alone, by design: its
         // status says why (Ready=False) and a Warning Event too; the replicas stay.
         assert!(
@@ -349,6 +404,15 @@ async fn every_rbac_grant_is_needed() {
             "{what}: {:?}",
             run.events
         );
+        // The ScaledObject's Deployment, held at one, needs only the read.
+        let wanted = u64::from(grant.is("get", "deployments/scale"));
+        assert_eq!(keda_errors(run), Some(wanted), "{what}");
     };
-    scaler_pass::every_grant_is_needed(&experiment, &Worker(&w), &mut function, scale).await;
+    scaler_pass::every_grant_is_needed(&experiment, &Worker(&w), &mut function, other).await;
+    // The last run had every grant: it recorded the ScaledObject's inactivity.
+    assert!(
+        w.so_annotation("default", IDLE_SO, INACTIVE_SINCE)
+            .await
+            .is_some()
+    );
 }

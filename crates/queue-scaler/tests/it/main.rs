@@ -3,5 +3,6 @@
 //! only ([`testbed::world`]).
 mod bench;
 mod end_to_end;
+mod keda;
 mod support;
 mod timeouts;

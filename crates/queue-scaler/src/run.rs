@@ -1,0 +1,47 @@
+//! One invocation: a scaler pass over the SqsQueueScalers and, when `KEDA_SCALED_OBJECTS` is
+//! set, one over KEDA's ScaledObjects; one response for both (`scaledObjects` holds the
+//! latter's report).
+use std::time::Instant;
+
+use jiff::Timestamp;
+use sqs_depth::pass::{self, Pass, RunError, Summary};
+
+use crate::apply::{Deployments, Tally};
+use crate::keda;
+
+/// The function's runtime loop: each schedule tick, one run.
+pub async fn serve(pass: &Pass, keda: bool) -> Result<(), lambda_runtime::Error> {
+    lambda_support::serve(|payload| async move {
+        let tick = lambda_support::schedule::decode(payload, Timestamp::now())?;
+        run(pass, keda, tick.now).await
+    })
+    .await
+}
+
+/// One run. ScaledObjects (and what they need) are listed first, so that a list refused
+/// fails the run before anything is changed; a status left unwritten fails it after both
+/// passes.
+pub async fn run(pass: &Pass, keda: bool, now: Timestamp) -> Result<Summary<Tally>, RunError> {
+    let began = Instant::now();
+    let found = match keda {
+        true => Some(keda::list(pass).await?),
+        false => None,
+    };
+    let queue_scalers = pass::run(pass, &Deployments, now).await;
+    if matches!(queue_scalers, Err(RunError::List(_))) {
+        // Nothing was changed yet: the run fails as a whole.
+        return queue_scalers;
+    }
+    let scaled_objects = match found {
+        Some(found) => Some(keda::run(pass, found, now).await?),
+        None => None,
+    };
+    let mut summary = queue_scalers?;
+    if let Some(keda) = scaled_objects {
+        summary.api_calls.kubernetes += keda.api_calls.kubernetes;
+        summary.api_calls.sqs += keda.api_calls.sqs;
+        summary.tally.scaled_objects = Some(keda.tally);
+    }
+    summary.elapsed_ms = began.elapsed().as_millis() as u64;
+    Ok(summary)
+}
