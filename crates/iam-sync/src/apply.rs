@@ -1,13 +1,15 @@
 //! Carrying out a trigger, in named steps: `membership` for one user's event, `resync` for
-//! everyone. Each reads the group mapping, asks IAM, plans with [`crate::decide`], converges
-//! the backend (`identities`: aws-auth under optimistic concurrency, or access entries), then
-//! writes the records (`write_records`). This module holds what the two share and the answer,
-//! [`Summary`].
+//! everyone. Each reads the group mapping, asks IAM, reads the `IamUserGroup`s (iam-sync's and
+//! the hand-applied ones), plans with [`crate::decide`], converges the backend (`identities`:
+//! aws-auth under optimistic concurrency, or access entries), then writes iam-sync's records
+//! (`write_records`) and, in a resync, the hand-applied records' status and finalizer
+//! (`hand_applied`). This module holds what they share and the answer, [`Summary`].
 //!
 //! Failure behaviour: an unreadable mapping, IAM or backend failure fails the invocation
 //! (EventBridge/Lambda retry it; the resync heals anything still missed). A record that could
 //! not be written fails it too, after the identity was applied (the retry finds the identity
 //! right and writes the record).
+mod hand_applied;
 mod identities;
 mod membership;
 mod resync;
@@ -25,11 +27,12 @@ use serde::Serialize;
 
 use crate::access_entries::AccessEntries;
 use crate::config::{Backend, Config};
-use crate::decide::{Change, RecordChange};
+use crate::decide::Change;
+use crate::decide::owned::RecordChange;
 use crate::error::Error;
 use crate::event::Trigger;
 use crate::iam::Iam;
-use crate::mapping::{self, Mapping};
+use crate::mapping::Mapping;
 use crate::records;
 
 /// Record writes in flight at once during a resync.
@@ -63,8 +66,16 @@ pub struct Summary {
     pub user: Option<String>,
     /// The changes made (or, in a dry run, that would be).
     pub changes: Vec<Change>,
-    /// Records written or deleted.
+    /// Records written or deleted (iam-sync's, and the status and finalizer of hand-applied
+    /// ones).
     pub records: u64,
+    /// `IamUserGroup`s iam-sync did not write (applied by hand): inputs, never deleted or
+    /// overwritten.
+    pub unowned_records: u64,
+    /// Hand-applied records refused (their status says why).
+    pub invalid_records: u64,
+    /// Records iam-sync would write under a name a hand-applied record holds: not written.
+    pub skipped_records: u64,
     pub backend: &'static str,
     pub dry_run: bool,
     /// Backend writes tried (more than 1: a concurrent writer was met and re-read).
@@ -84,8 +95,17 @@ enum Outcome {
     Converged {
         changes: Vec<Change>,
         attempts: u32,
-        records: u64,
+        records: Records,
     },
+}
+
+/// What became of the `IamUserGroup`s.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Records {
+    written: u64,
+    unowned: u64,
+    invalid: u64,
+    skipped: u64,
 }
 
 impl Outcome {
@@ -147,8 +167,10 @@ pub async fn handle(ctx: &Context, trigger: Trigger) -> Result<Summary, Error> {
             tracing::info!(decision = "ignored", event = %event_name, reason, "not a membership change");
             Outcome::Ignored
         }
-        Trigger::Membership(m) => membership::run(ctx, m).await?,
-        Trigger::Resync(origin) => resync::run(ctx, origin).await?,
+        // Boxed: each run's future is deep (mapping, IAM, records, backend, writes), and
+        // nested inline they overflow the compiler's layout depth in `main`.
+        Trigger::Membership(m) => Box::pin(membership::run(ctx, m)).await?,
+        Trigger::Resync(origin) => Box::pin(resync::run(ctx, origin)).await?,
     };
     let after = ctx.calls();
     let decision = outcome.decision(ctx.config.dry_run);
@@ -158,7 +180,7 @@ pub async fn handle(ctx: &Context, trigger: Trigger) -> Result<Summary, Error> {
             attempts,
             records,
         } => (changes, attempts, records),
-        Outcome::Ignored | Outcome::UnmappedGroup => (Vec::new(), 0, 0),
+        Outcome::Ignored | Outcome::UnmappedGroup => (Vec::new(), 0, Records::default()),
     };
     let summary = Summary {
         trigger: trigger.name().to_owned(),
@@ -168,7 +190,10 @@ pub async fn handle(ctx: &Context, trigger: Trigger) -> Result<Summary, Error> {
             Trigger::Resync(_) | Trigger::Ignored { .. } => None,
         },
         changes,
-        records,
+        records: records.written,
+        unowned_records: records.unowned,
+        invalid_records: records.invalid,
+        skipped_records: records.skipped,
         backend: ctx.config.backend.as_str(),
         dry_run: ctx.config.dry_run,
         attempts,
@@ -184,6 +209,9 @@ pub async fn handle(ctx: &Context, trigger: Trigger) -> Result<Summary, Error> {
         decision = summary.decision,
         changes = summary.changes.len(),
         records = summary.records,
+        unowned_records = summary.unowned_records,
+        invalid_records = summary.invalid_records,
+        skipped_records = summary.skipped_records,
         iam_calls = summary.api_calls.iam,
         kubernetes_calls = summary.api_calls.kubernetes,
         eks_calls = summary.api_calls.eks,
@@ -194,7 +222,8 @@ pub async fn handle(ctx: &Context, trigger: Trigger) -> Result<Summary, Error> {
     Ok(summary)
 }
 
-/// Step: the group mapping, from its ConfigMap.
+/// Step: the group mapping, from its ConfigMap; with same-name groups, the account's IAM
+/// groups too.
 async fn read_mapping(ctx: &Context) -> Result<Mapping, Error> {
     let (ns, name) = &ctx.config.mapping;
     let source = format!("{ns}/{name}");
@@ -203,8 +232,18 @@ async fn read_mapping(ctx: &Context) -> Result<Mapping, Error> {
         .get(name)
         .await
         .map_err(|e| Error::MappingRead(source.clone(), e))?;
-    let text = cm.data.as_ref().and_then(|d| d.get(mapping::KEY));
-    Ok(Mapping::parse(&source, text.map(String::as_str))?)
+    let mapping = Mapping::from_data(&source, cm.data.as_ref())?;
+    if !mapping.same_name() {
+        return Ok(mapping);
+    }
+    Ok(mapping.with_iam_groups(ctx.iam.groups().await?))
+}
+
+/// Step: every `IamUserGroup` of the record namespace, iam-sync's and the hand-applied ones.
+async fn read_records(ctx: &Context) -> Result<Vec<crate::decide::Seen>, Error> {
+    let (seen, calls) = records::list(&ctx.records()).await?;
+    ctx.kube_calls(calls);
+    Ok(seen)
 }
 
 /// Step: the record writes, `PARALLEL_RECORDS` at a time, their status naming `event`; in a
@@ -249,12 +288,24 @@ async fn write_records(
 /// A record write a dry run would make.
 fn log_record(change: &RecordChange) {
     match change {
-        RecordChange::Create(r) | RecordChange::Update(r) | RecordChange::UpdateIfPresent(r) => {
+        RecordChange::Create(r) | RecordChange::Update { record: r, .. } => {
             tracing::info!(decision = "record", record = %r.name, groups = %r.kubernetes_groups.join(","), dry_run = true, "record")
         }
-        RecordChange::Delete(name) => {
+        RecordChange::Delete { name, .. } => {
             tracing::info!(decision = "record_delete", record = %name, dry_run = true, "record")
         }
+    }
+}
+
+/// Wanted records a hand-applied record's name blocks: logged, one line each.
+fn log_skipped(skipped: &[String]) {
+    for name in skipped {
+        tracing::warn!(
+            decision = "record_skipped",
+            record = %name,
+            reason = "a hand-applied IamUserGroup has this name; it is left as it is",
+            "record"
+        );
     }
 }
 
@@ -267,7 +318,7 @@ mod tests {
         let converged = |changes: Vec<Change>| Outcome::Converged {
             changes,
             attempts: 1,
-            records: 0,
+            records: Records::default(),
         };
         let create = Change::Create {
             to: crate::decide::Identity {

@@ -1,22 +1,28 @@
-//! The policy, pure: from IAM's truth (a user's groups) and what a backend holds (the user's
-//! entry), the one change that converges the entry. The same rule serves an event (one user)
-//! and the resync (every member of every mapped group, plus every entry of this account's
-//! users that holds a managed group), so duplicate and out-of-order events, and missed ones,
-//! all end where IAM is.
+//! The policy, pure: from IAM's truth (a user's groups), the hand-applied `IamUserGroup`s
+//! (their [`Grant`]s) and what a backend holds (the user's entry), the one change that
+//! converges the entry. The same rule serves an event (one user) and the resync (every member
+//! of every mapped group, every principal a hand-applied record names, plus every entry of
+//! this account's users that holds a managed group), so duplicate and out-of-order events,
+//! and missed ones, all end where IAM and the records are.
 //!
-//! | IAM says (mapped groups → Kubernetes groups) | entry | change |
+//! | IAM says (mapped groups) ∪ hand-applied records | entry | change |
 //! |---|---|---|
-//! | some | none | create: username = IAM user name, groups = the mapped groups |
-//! | some | other groups | update: the entry's unmanaged groups + the mapped groups |
+//! | some | none | create: username = the records' else the IAM user name, groups = those |
+//! | some | other groups | update: the entry's unmanaged groups + those groups |
 //! | none (or the user is gone) | only managed groups | delete |
 //! | none | managed + unmanaged groups | update: the unmanaged groups only |
-//! | anything | already right (as a set) | nothing |
+//! | anything | already right (as a set, same username) | nothing |
 //!
-//! The `IamUserGroup` records follow: an event writes its user's ([`event_record`]), the
-//! resync makes every record right ([`resync_records`], [`plan_records`]).
+//! *Managed* groups are the mapping's Kubernetes groups plus, per principal, every group a
+//! hand-applied record gives or gave it; every other group in an entry was written by someone
+//! else and stays. The `IamUserGroup`s themselves: [`owned`] (the ones iam-sync writes) and
+//! [`hand`] (the ones applied by hand, its input).
+pub mod hand;
+pub mod owned;
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_ops::crd::iam_user_group::{IamUserGroupSpec, record_name};
+use k8s_ops::crd::iam_user_group::{IamUserGroupSpec, IamUserGroupStatus};
 use serde::Serialize;
 
 use crate::mapping::Mapping;
@@ -66,6 +72,67 @@ pub struct IamUser {
     pub groups: Vec<String>,
 }
 
+/// An `IamUserGroup` as read from the record namespace.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Seen {
+    pub name: String,
+    pub resource_version: Option<String>,
+    /// Written by iam-sync ([`is_owned`]); every other one is a hand-applied input.
+    pub owned: bool,
+    pub spec: IamUserGroupSpec,
+    pub status: IamUserGroupStatus,
+    /// Being deleted (`deletionTimestamp` set).
+    pub deleting: bool,
+    pub finalizers: Vec<String>,
+}
+
+/// The label iam-sync puts on every `IamUserGroup` it writes, and its value.
+pub const OWNER_LABEL: (&str, &str) = ("k8s-lambda.dev/managed-by", "iam-sync");
+/// The label earlier versions put on the records they wrote (one per user): still iam-sync's,
+/// so the resync converges them to the `<user>-<group>` records instead of leaving them behind.
+pub const LEGACY_OWNER_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "iam-sync");
+
+/// Whether an `IamUserGroup` with these labels was written by iam-sync. Anything else
+/// (another `managed-by`, no label) is someone else's: never deleted or overwritten.
+pub fn is_owned(labels: Option<&BTreeMap<String, String>>) -> bool {
+    labels.is_some_and(|l| {
+        [OWNER_LABEL, LEGACY_OWNER_LABEL]
+            .iter()
+            .any(|(k, v)| l.get(*k).is_some_and(|x| x == v))
+    })
+}
+
+/// What hand-applied records ask for one principal ([`hand::plan`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grant {
+    /// The principal, as a record spelled it.
+    pub arn: String,
+    /// The username the first live record (by name) sets; `None`: the entry keeps its own.
+    pub username: Option<String>,
+    /// The Kubernetes groups the live records give.
+    pub groups: BTreeSet<String>,
+    /// Every group records give or gave it (edited, refused or deleted ones included):
+    /// removed from the entry unless still given.
+    pub managed: BTreeSet<String>,
+}
+
+/// [`Grant`]s by lower-cased principal ARN (the authenticator compares ARNs ignoring case).
+pub type Grants = BTreeMap<String, Grant>;
+
+/// What one principal's entry should give.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub arn: String,
+    /// The username of a new entry.
+    pub username: String,
+    /// A username a hand-applied record sets: it replaces an existing entry's too.
+    pub set_username: Option<String>,
+    /// The groups the entry should have among the managed ones.
+    pub desired: BTreeSet<String>,
+    /// The groups iam-sync adds and removes for this principal.
+    pub managed: BTreeSet<String>,
+}
+
 /// `arn:<partition>:iam::<account>:user<path><name>`.
 pub fn user_arn(partition: &str, account: &str, path: &str, name: &str) -> String {
     let path = if path.starts_with('/') && path.ends_with('/') {
@@ -86,42 +153,65 @@ pub fn arn_user_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-/// What one user should look like: the Kubernetes groups its mapped IAM groups give.
+/// The Kubernetes groups one user's mapped IAM groups give.
 pub fn desired_groups(mapping: &Mapping, user: Option<&IamUser>) -> BTreeSet<String> {
     user.map(|u| mapping.resolve(u.groups.iter().map(String::as_str)).1)
         .unwrap_or_default()
 }
 
-/// The change that makes `observed` (the user's entry, if any) give exactly `desired` among
-/// the managed groups, keeping the others. `None`: nothing to do.
-pub fn converge(
+/// What `arn`'s entry should give: the groups of its mapped IAM groups (`user`, `None` when
+/// IAM does not list it) and of the records' `grant`, the union of both; `name` is the
+/// username of a new entry unless a record sets one.
+pub fn target(
     mapping: &Mapping,
     arn: &str,
-    username: &str,
-    desired: &BTreeSet<String>,
-    observed: Option<&Identity>,
-) -> Option<Change> {
+    name: &str,
+    user: Option<&IamUser>,
+    grant: Option<&Grant>,
+) -> Target {
+    let mut desired = desired_groups(mapping, user);
+    let mut managed = mapping.managed().clone();
+    let set_username = grant.and_then(|g| g.username.clone());
+    if let Some(g) = grant {
+        desired.extend(g.groups.iter().cloned());
+        managed.extend(g.managed.iter().cloned());
+        managed.extend(g.groups.iter().cloned());
+    }
+    Target {
+        arn: arn.to_owned(),
+        username: set_username.clone().unwrap_or_else(|| name.to_owned()),
+        set_username,
+        desired,
+        managed,
+    }
+}
+
+/// The change that makes `observed` (the principal's entry, if any) give exactly
+/// `t.desired` among `t.managed`, keeping the others. `None`: nothing to do.
+pub fn converge(t: &Target, observed: Option<&Identity>) -> Option<Change> {
     let Some(o) = observed else {
-        return (!desired.is_empty()).then(|| Change::Create {
+        return (!t.desired.is_empty()).then(|| Change::Create {
             to: Identity {
-                arn: arn.to_owned(),
-                username: username.to_owned(),
-                groups: desired.iter().cloned().collect(),
+                arn: t.arn.clone(),
+                username: t.username.clone(),
+                groups: t.desired.iter().cloned().collect(),
             },
         });
     };
     let mut groups: Vec<String> = o
         .groups
         .iter()
-        .filter(|g| !mapping.managed().contains(*g))
+        .filter(|g| !t.managed.contains(*g))
         .cloned()
         .collect();
-    for g in desired {
+    for g in &t.desired {
         if !groups.contains(g) {
             groups.push(g.clone());
         }
     }
-    let same = groups.iter().collect::<BTreeSet<_>>() == o.groups.iter().collect::<BTreeSet<_>>();
+    let username = t.set_username.clone().unwrap_or_else(|| o.username.clone());
+    let same = groups.iter().collect::<BTreeSet<_>>() == o.groups.iter().collect::<BTreeSet<_>>()
+        && username == o.username;
     if same {
         None
     } else if groups.is_empty() {
@@ -130,8 +220,9 @@ pub fn converge(
         Some(Change::Update {
             from: o.clone(),
             to: Identity {
+                arn: o.arn.clone(),
+                username,
                 groups,
-                ..o.clone()
             },
         })
     }
@@ -160,134 +251,97 @@ pub fn find_by_name<'a>(
     })
 }
 
+/// Where a plan's ARNs live: the event's (or schedule's) partition and account.
+#[derive(Clone, Copy, Debug)]
+pub struct Account<'a> {
+    pub partition: &'a str,
+    pub account: &'a str,
+}
+
 /// One user's change, for an event: `user` is `None` when IAM no longer knows `name`.
 pub fn plan_user(
     mapping: &Mapping,
-    partition: &str,
-    account: &str,
+    at: Account<'_>,
     name: &str,
     user: Option<&IamUser>,
+    grants: &Grants,
     observed: &[Identity],
 ) -> Option<Change> {
-    let desired = desired_groups(mapping, user);
+    let grant = |arn: &str| grants.get(&arn.to_ascii_lowercase());
     match user {
         Some(u) => {
-            let arn = user_arn(partition, account, &u.path, &u.name);
-            converge(mapping, &arn, &u.name, &desired, find(observed, &arn))
+            let arn = user_arn(at.partition, at.account, &u.path, &u.name);
+            let t = target(mapping, &arn, &u.name, Some(u), grant(&arn));
+            converge(&t, find(observed, &arn))
         }
         None => {
-            let prefix = user_prefix(partition, account);
+            let prefix = user_prefix(at.partition, at.account);
             let o = find_by_name(observed, &prefix, name)?;
-            converge(mapping, &o.arn, &o.username, &desired, Some(o))
+            converge(
+                &target(mapping, &o.arn, &o.username, None, grant(&o.arn)),
+                Some(o),
+            )
         }
     }
 }
 
 /// The resync: IAM's members of every mapped group (`users`, keyed by lower-cased name, with
-/// their mapped groups) against every entry; entries of this account's users that IAM does
-/// not list lose their managed groups. Entries of other accounts and of roles are left alone.
+/// their mapped groups) and every principal the records grant to, against every entry;
+/// entries of this account's users that neither lists lose their managed groups. Entries of
+/// other accounts and of roles are left alone.
 pub fn plan_resync(
     mapping: &Mapping,
-    partition: &str,
-    account: &str,
+    at: Account<'_>,
     users: &BTreeMap<String, IamUser>,
+    grants: &Grants,
     observed: &[Identity],
 ) -> Vec<Change> {
     let mut changes = Vec::new();
     let mut wanted = BTreeSet::new();
     for u in users.values() {
-        let arn = user_arn(partition, account, &u.path, &u.name);
-        wanted.insert(arn.to_ascii_lowercase());
-        let desired = desired_groups(mapping, Some(u));
-        changes.extend(converge(
-            mapping,
-            &arn,
-            &u.name,
-            &desired,
-            find(observed, &arn),
-        ));
+        let arn = user_arn(at.partition, at.account, &u.path, &u.name);
+        let lower = arn.to_ascii_lowercase();
+        let t = target(mapping, &arn, &u.name, Some(u), grants.get(&lower));
+        wanted.insert(lower);
+        changes.extend(converge(&t, find(observed, &arn)));
     }
-    let prefix = user_prefix(partition, account).to_ascii_lowercase();
+    for (lower, g) in grants {
+        if wanted.insert(lower.clone()) {
+            let t = target(mapping, &g.arn, arn_user_name(&g.arn), None, Some(g));
+            changes.extend(converge(&t, find(observed, &g.arn)));
+        }
+    }
+    let prefix = user_prefix(at.partition, at.account).to_ascii_lowercase();
     let mut seen = BTreeSet::new();
     for o in observed.iter().rev() {
         let lower = o.arn.to_ascii_lowercase();
         if lower.starts_with(&prefix) && !wanted.contains(&lower) && seen.insert(lower) {
-            changes.extend(converge(
-                mapping,
-                &o.arn,
-                &o.username,
-                &BTreeSet::new(),
-                Some(o),
-            ));
+            let t = target(mapping, &o.arn, &o.username, None, None);
+            changes.extend(converge(&t, Some(o)));
         }
     }
     changes
 }
 
-/// An `IamUserGroup` record as it should be.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub name: String,
-    pub spec: IamUserGroupSpec,
-    pub user_arn: String,
-    pub kubernetes_groups: Vec<String>,
-}
-
-/// The record of a user: its mapped IAM groups and the Kubernetes groups they give.
-pub fn record(mapping: &Mapping, user: &IamUser, arn: &str, username: &str) -> Record {
-    let (iam, kube) = mapping.resolve(user.groups.iter().map(String::as_str));
-    Record {
-        name: record_name(&user.name),
-        spec: IamUserGroupSpec {
-            iam_user: user.name.clone(),
-            username: username.to_owned(),
-            iam_groups: iam.into_iter().collect(),
-        },
-        user_arn: arn.to_owned(),
-        kubernetes_groups: kube.into_iter().collect(),
-    }
-}
-
-/// A record write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordChange {
-    /// The record is absent: create it.
-    Create(Record),
-    /// Present, or to be: update it, creating it again if it went away meanwhile.
-    Update(Record),
-    /// Update it if present; an absent record stays absent.
-    UpdateIfPresent(Record),
-    /// Delete the record of this name.
-    Delete(String),
-}
-
-/// The username `changes` wrote in the entry of `arn` (ignoring case), if they wrote it.
-pub fn written_username<'a>(changes: &'a [Change], arn: &str) -> Option<&'a str> {
-    changes.iter().find_map(|c| match c {
-        Change::Create { to } | Change::Update { to, .. } if to.arn.eq_ignore_ascii_case(arn) => {
-            Some(to.username.as_str())
+/// Every principal's username once `changes` are made to `observed`, by lower-cased ARN: what
+/// the records iam-sync writes say the user is mapped as.
+pub fn usernames_after(observed: &[Identity], changes: &[Change]) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = observed
+        .iter()
+        .map(|i| (i.arn.to_ascii_lowercase(), i.username.clone()))
+        .collect();
+    for c in changes {
+        let lower = c.arn().to_ascii_lowercase();
+        match c {
+            Change::Create { to } | Change::Update { to, .. } => {
+                out.insert(lower, to.username.clone());
+            }
+            Change::Delete { .. } => {
+                out.remove(&lower);
+            }
         }
-        _ => None,
-    })
-}
-
-/// An event's record of a user IAM knows, after `changes`: its mapped groups now, under the
-/// username just written (else its IAM name). A user in a mapped group has a record, created
-/// if need be; a user in none keeps the record it has, updated to say so, and gets none if it
-/// had none.
-pub fn event_record(
-    mapping: &Mapping,
-    user: &IamUser,
-    arn: &str,
-    changes: &[Change],
-) -> RecordChange {
-    let username = written_username(changes, arn).unwrap_or(&user.name);
-    let record = record(mapping, user, arn, username);
-    if record.spec.iam_groups.is_empty() {
-        RecordChange::UpdateIfPresent(record)
-    } else {
-        RecordChange::Update(record)
     }
+    out
 }
 
 /// The resync's users: the members of every mapped group (`(group, [(name, path)])`), keyed
@@ -312,61 +366,15 @@ pub fn users_of<'a>(
     users
 }
 
-/// The records a resync wants: one per user of a mapped group, under the username its entry
-/// has now: the one `changes` wrote, else the one its record holds, else its IAM name.
-pub fn resync_records(
-    mapping: &Mapping,
-    partition: &str,
-    account: &str,
-    users: &BTreeMap<String, IamUser>,
-    changes: &[Change],
-    observed: &[Record],
-) -> Vec<Record> {
-    users
-        .values()
-        .map(|u| {
-            let arn = user_arn(partition, account, &u.path, &u.name);
-            let kept = || {
-                observed
-                    .iter()
-                    .find(|r| r.spec.iam_user == u.name)
-                    .map(|r| r.spec.username.as_str())
-            };
-            let username = written_username(changes, &arn)
-                .or_else(kept)
-                .unwrap_or(&u.name);
-            record(mapping, u, &arn, username)
-        })
-        .collect()
-}
-
-/// The record writes that make `observed` what a resync wants: each wanted record that
-/// differs, and the deletion of records of users in no mapped group any more.
-pub fn plan_records(wanted: &[Record], observed: &[Record]) -> Vec<RecordChange> {
-    let by_name: BTreeMap<&str, &Record> = observed.iter().map(|r| (r.name.as_str(), r)).collect();
-    let wanted_names: BTreeSet<&str> = wanted.iter().map(|r| r.name.as_str()).collect();
-    let mut out: Vec<RecordChange> = wanted
-        .iter()
-        .filter_map(|w| match by_name.get(w.name.as_str()) {
-            None => Some(RecordChange::Create(w.clone())),
-            Some(o) if *o != w => Some(RecordChange::Update(w.clone())),
-            Some(_) => None,
-        })
-        .collect();
-    out.extend(
-        observed
-            .iter()
-            .filter(|o| !wanted_names.contains(o.name.as_str()))
-            .map(|o| RecordChange::Delete(o.name.clone())),
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ACCT: &str = "111122223333";
+    const AT: Account<'static> = Account {
+        partition: "aws",
+        account: ACCT,
+    };
 
     fn mapping() -> Mapping {
         Mapping::of(&[
@@ -495,7 +503,7 @@ mod tests {
         for (i, (groups, observed, expected)) in cases.into_iter().enumerate() {
             let u = groups.map(|g| user("alice", "/eng/", g));
             let observed: Vec<Identity> = observed.into_iter().collect();
-            let got = plan_user(&m, "aws", ACCT, "alice", u.as_ref(), &observed);
+            let got = plan_user(&m, AT, "alice", u.as_ref(), &Grants::new(), &observed);
             assert_eq!(got, expected, "case {i}");
         }
     }
@@ -507,10 +515,10 @@ mod tests {
         o.username = "alice-admin".into();
         let got = plan_user(
             &m,
-            "aws",
-            ACCT,
+            AT,
             "alice",
             Some(&user("alice", "/", &["qa"])),
+            &Grants::new(),
             &[o.clone()],
         );
         let Some(Change::Update { to, .. }) = got else {
@@ -539,7 +547,7 @@ mod tests {
             id("arn:aws:iam::999999999999:user/erin", &["dev"]),
             id("arn:aws:iam::111122223333:role/ci", &["dev"]),
         ];
-        let changes = plan_resync(&m, "aws", ACCT, &users, &observed);
+        let changes = plan_resync(&m, AT, &users, &Grants::new(), &observed);
         assert_eq!(
             changes,
             [
@@ -561,78 +569,11 @@ mod tests {
             id("arn:aws:iam::111122223333:user/alice", &["dev"]),
             id("arn:aws:iam::111122223333:user/eng/Bob", &["dev", "qa"]),
         ];
-        assert_eq!(plan_resync(&m, "aws", ACCT, &users, &after), []);
+        assert_eq!(plan_resync(&m, AT, &users, &Grants::new(), &after), []);
     }
 
     #[test]
-    fn records_follow_iam() {
-        let m = mapping();
-        let a = user("alice@example.com", "/", &["developers", "finance"]);
-        let r = record(
-            &m,
-            &a,
-            "arn:aws:iam::1:user/alice@example.com",
-            "alice@example.com",
-        );
-        assert_eq!(r.spec.iam_groups, ["developers"]);
-        assert_eq!(r.kubernetes_groups, ["dev"]);
-        assert!(r.name.starts_with("alice-example-com-"));
-        let stale = Record {
-            kubernetes_groups: vec![],
-            ..r.clone()
-        };
-        let gone = Record {
-            name: "gone".into(),
-            ..r.clone()
-        };
-        assert_eq!(
-            plan_records(std::slice::from_ref(&r), std::slice::from_ref(&r)),
-            []
-        );
-        assert_eq!(
-            plan_records(std::slice::from_ref(&r), &[stale, gone.clone()]),
-            [
-                RecordChange::Update(r.clone()),
-                RecordChange::Delete("gone".into())
-            ]
-        );
-        assert_eq!(
-            plan_records(std::slice::from_ref(&r), &[gone]),
-            [RecordChange::Create(r), RecordChange::Delete("gone".into())]
-        );
-    }
-
-    #[test]
-    fn an_event_record_exists_while_the_user_is_in_a_mapped_group() {
-        let m = mapping();
-        let arn = "arn:aws:iam::111122223333:user/alice";
-        let alice = user("alice", "/", &["developers"]);
-        let mut entry = id("ARN:AWS:IAM::111122223333:USER/ALICE", &["dev"]);
-        entry.username = "alice-admin".into();
-        let written = [Change::Create { to: entry }];
-        // The username just written wins; without a write, the IAM name.
-        let RecordChange::Update(r) = event_record(&m, &alice, arn, &written) else {
-            panic!("a record for a member")
-        };
-        assert_eq!(
-            (r.spec.username.as_str(), r.kubernetes_groups.as_slice()),
-            ("alice-admin", ["dev".to_owned()].as_slice())
-        );
-        let RecordChange::Update(r) = event_record(&m, &alice, arn, &[]) else {
-            panic!("a record for a member")
-        };
-        assert_eq!(r.spec.username, "alice");
-        // In no mapped group: the record (if any) says so; none is created.
-        let left = user("alice", "/", &["finance"]);
-        let RecordChange::UpdateIfPresent(r) = event_record(&m, &left, arn, &[]) else {
-            panic!("no record created for a non-member")
-        };
-        assert!(r.spec.iam_groups.is_empty() && r.kubernetes_groups.is_empty());
-    }
-
-    #[test]
-    fn the_resync_gathers_members_and_keeps_usernames() {
-        let m = mapping();
+    fn the_resync_gathers_members_by_user() {
         let users = users_of([
             (
                 "developers",
@@ -650,21 +591,183 @@ mod tests {
                 user("Bob", "/eng/", &["developers", "qa"])
             ]
         );
-        // Bob's entry was just created as "bob-new"; alice's record holds "alice-admin".
-        let created = [Change::Create {
-            to: Identity {
-                username: "bob-new".into(),
-                ..id("arn:aws:iam::111122223333:user/eng/Bob", &["dev", "qa"])
+    }
+
+    fn grant(arn: &str, username: Option<&str>, groups: &[&str], managed: &[&str]) -> Grants {
+        let set = |g: &[&str]| g.iter().map(|x| x.to_string()).collect();
+        Grants::from([(
+            arn.to_ascii_lowercase(),
+            Grant {
+                arn: arn.into(),
+                username: username.map(str::to_owned),
+                groups: set(groups),
+                managed: set(managed),
             },
-        }];
-        let alice_arn = "arn:aws:iam::111122223333:user/alice";
-        let kept = record(&m, &user("alice", "/", &[]), alice_arn, "alice-admin");
-        let wanted = resync_records(&m, "aws", ACCT, &users, &created, &[kept]);
-        let names: Vec<(&str, &str)> = wanted
-            .iter()
-            .map(|r| (r.spec.iam_user.as_str(), r.spec.username.as_str()))
-            .collect();
-        assert_eq!(names, [("alice", "alice-admin"), ("Bob", "bob-new")]);
-        assert_eq!(wanted[1].kubernetes_groups, ["dev", "qa"]);
+        )])
+    }
+
+    /// Hand-applied records' groups join IAM's (a union); a record's groups are managed for
+    /// its principal only, so what it gave goes when it goes, and hand-written groups stay.
+    #[test]
+    fn hand_applied_grants_join_iam_and_leave_with_their_record() {
+        let a = "arn:aws:iam::111122223333:user/alice";
+        let m = mapping();
+        let named = |username: &str, groups: &[&str]| Identity {
+            username: username.into(),
+            ..id(a, groups)
+        };
+        // (IAM groups of alice, her records' grant, observed entry, expected change)
+        type GrantCase = (
+            &'static [&'static str],
+            Grants,
+            Option<Identity>,
+            Option<Change>,
+        );
+        let cases: Vec<GrantCase> = vec![
+            // A record alone: its username and groups.
+            (
+                &[],
+                grant(a, Some("viji"), &["viewers"], &[]),
+                None,
+                Some(Change::Create {
+                    to: named("viji", &["viewers"]),
+                }),
+            ),
+            // IAM and a record: the union, in one entry.
+            (
+                &["developers"],
+                grant(a, Some("alice"), &["viewers"], &[]),
+                Some(id(a, &["dev"])),
+                Some(Change::Update {
+                    from: id(a, &["dev"]),
+                    to: id(a, &["dev", "viewers"]),
+                }),
+            ),
+            // A record giving a mapped group keeps it when IAM no longer does.
+            (
+                &[],
+                grant(a, Some("alice"), &["dev"], &[]),
+                Some(id(a, &["dev"])),
+                None,
+            ),
+            // The record's username replaces the entry's.
+            (
+                &["developers"],
+                grant(a, Some("viji"), &[], &[]),
+                Some(id(a, &["dev"])),
+                Some(Change::Update {
+                    from: id(a, &["dev"]),
+                    to: named("viji", &["dev"]),
+                }),
+            ),
+            // Deleted (or edited) record: what it gave goes; IAM's and hand-written stay.
+            (
+                &["developers"],
+                grant(a, None, &[], &["viewers"]),
+                Some(id(a, &["dev", "viewers", "oncall"])),
+                Some(Change::Update {
+                    from: id(a, &["dev", "viewers", "oncall"]),
+                    to: id(a, &["oncall", "dev"]),
+                }),
+            ),
+            (
+                &[],
+                grant(a, None, &[], &["viewers"]),
+                Some(id(a, &["viewers"])),
+                Some(Change::Delete {
+                    from: id(a, &["viewers"]),
+                }),
+            ),
+            // Another live record still gives the group: it stays.
+            (
+                &[],
+                grant(a, None, &["viewers"], &["viewers"]),
+                Some(id(a, &["viewers"])),
+                None,
+            ),
+            // A grant to someone else changes nothing here.
+            (
+                &["developers"],
+                grant("arn:aws:iam::111122223333:user/bob", None, &["x"], &[]),
+                Some(id(a, &["dev"])),
+                None,
+            ),
+        ];
+        for (i, (groups, grants, observed, expected)) in cases.into_iter().enumerate() {
+            let u = user("alice", "/", groups);
+            let observed: Vec<Identity> = observed.into_iter().collect();
+            let got = plan_user(&m, AT, "alice", Some(&u), &grants, &observed);
+            assert_eq!(got, expected, "case {i}");
+        }
+    }
+
+    #[test]
+    fn the_resync_maps_granted_principals_iam_does_not_list() {
+        let m = mapping();
+        let viji = "arn:aws:iam::111122223333:user/viji";
+        let gone = "arn:aws:iam::111122223333:user/gone";
+        let mut grants = grant(viji, Some("viji"), &["developers"], &[]);
+        grants.extend(grant(gone, None, &[], &["developers"]));
+        let observed = vec![id(gone, &["developers"]), id(viji, &["old"])];
+        let changes = plan_resync(&m, AT, &BTreeMap::new(), &grants, &observed);
+        assert_eq!(
+            changes,
+            [
+                Change::Delete {
+                    from: id(gone, &["developers"])
+                },
+                Change::Update {
+                    from: id(viji, &["old"]),
+                    to: id(viji, &["old", "developers"])
+                },
+            ]
+        );
+        let after = vec![id(viji, &["old", "developers"])];
+        assert_eq!(plan_resync(&m, AT, &BTreeMap::new(), &grants, &after), []);
+    }
+
+    #[test]
+    fn usernames_follow_the_changes() {
+        let a = "arn:aws:iam::111122223333:user/alice";
+        let b = "arn:aws:iam::111122223333:user/bob";
+        let observed = [id(a, &["dev"]), id(b, &["dev"])];
+        let changes = [
+            Change::Update {
+                from: id(a, &["dev"]),
+                to: Identity {
+                    username: "alice-admin".into(),
+                    ..id(a, &["dev"])
+                },
+            },
+            Change::Delete {
+                from: id(b, &["dev"]),
+            },
+        ];
+        let after = usernames_after(&observed, &changes);
+        assert_eq!(
+            after.into_iter().collect::<Vec<_>>(),
+            [(a.to_owned(), "alice-admin".to_owned())]
+        );
+    }
+
+    #[test]
+    fn ownership_is_the_label() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        for (pairs, owned) in [
+            (&[(OWNER_LABEL.0, "iam-sync")][..], true),
+            (&[("app.kubernetes.io/managed-by", "iam-sync")][..], true),
+            (&[("app.kubernetes.io/managed-by", "Helm")][..], false),
+            (&[(OWNER_LABEL.0, "someone-else")][..], false),
+            (&[("team", "iam-sync")][..], false),
+            (&[][..], false),
+        ] {
+            assert_eq!(is_owned(Some(&labels(pairs))), owned, "{pairs:?}");
+        }
+        assert!(!is_owned(None));
     }
 }

@@ -1,5 +1,7 @@
 //! IAM, the referee: a user's groups (GetUser + ListGroupsForUser) for an event, the members of
-//! a group (GetGroup) for the resync. Every page is read; each call is counted.
+//! a group (GetGroup) for the resync, a user's ARN path (GetUser) for a hand-applied record
+//! that names its user, and, with same-name groups, the account's groups (ListGroups). Every
+//! page is read; each call is counted.
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
@@ -82,6 +84,46 @@ impl Iam {
             path: user.path,
             groups,
         }))
+    }
+
+    /// The user's name as IAM spells it and its path; `None` when IAM does not know it.
+    pub async fn find(&self, name: &str) -> Result<Option<(String, String)>, IamError> {
+        self.count();
+        match self.client.get_user().user_name(name).send().await {
+            Ok(out) => Ok(out.user.map(|u| (u.user_name, u.path))),
+            Err(e) if no_such_entity(&e) => Ok(None),
+            Err(e) => Err(IamError {
+                operation: "GetUser",
+                name: name.to_owned(),
+                message: DisplayErrorContext(&e).to_string(),
+            }),
+        }
+    }
+
+    /// The names of every IAM group of the account.
+    pub async fn groups(&self) -> Result<Vec<String>, IamError> {
+        let mut groups = Vec::new();
+        let mut marker = None;
+        loop {
+            self.count();
+            let out = self
+                .client
+                .list_groups()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| IamError {
+                    operation: "ListGroups",
+                    name: "(account)".to_owned(),
+                    message: DisplayErrorContext(&e).to_string(),
+                })?;
+            groups.extend(out.groups.into_iter().map(|g| g.group_name));
+            match (out.is_truncated, out.marker) {
+                (true, Some(m)) => marker = Some(m),
+                _ => break,
+            }
+        }
+        Ok(groups)
     }
 
     /// The members of a group as (name, path); `None` when the group does not exist.

@@ -1,22 +1,26 @@
 //! Step: the users' Kubernetes identities, converged where the backend keeps them (aws-auth
 //! `mapUsers`, or EKS access entries), and the diff logged. Both backends re-read and re-plan
 //! when another writer got there first, so the plan always judges what it replaces.
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
 use super::Context;
 use crate::access_entries::Entries;
 use crate::aws_auth::{self, UserEdit};
-use crate::decide::{Change, Identity};
+use crate::decide::{self, Change, Identity};
 use crate::error::Error;
 
 /// The ConfigMap iam-sync edits (never creates): (namespace, name).
 const AWS_AUTH: (&str, &str) = ("kube-system", "aws-auth");
 
-/// The changes made (in a dry run: planned) and the writes tried.
+/// The changes made (in a dry run: planned), the writes tried, and every principal's
+/// username afterwards (by lower-cased ARN), for the records.
 pub(super) struct Converged {
     pub changes: Vec<Change>,
     pub attempts: u32,
+    pub usernames: BTreeMap<String, String>,
 }
 
 /// Reads the identities (access entries: only `entries`; aws-auth: all of `mapUsers`), asks
@@ -27,9 +31,19 @@ pub(super) async fn converge(
     mut plan: impl FnMut(&[Identity]) -> Vec<Change>,
 ) -> Result<Converged, Error> {
     let dry_run = ctx.config.dry_run;
+    let mut usernames = BTreeMap::new();
+    let mut plan = |observed: &[Identity]| {
+        let changes = plan(observed);
+        usernames = decide::usernames_after(observed, &changes);
+        changes
+    };
     if let Some(eks) = &ctx.eks {
-        let (changes, attempts) = eks.converge(entries, dry_run, plan).await?;
-        return Ok(Converged { changes, attempts });
+        let (changes, attempts) = eks.converge(entries, dry_run, &mut plan).await?;
+        return Ok(Converged {
+            changes,
+            attempts,
+            usernames,
+        });
     }
     let api = Api::<ConfigMap>::namespaced(ctx.kube.clone(), AWS_AUTH.0);
     let mut changes = Vec::new();
@@ -43,6 +57,7 @@ pub(super) async fn converge(
     Ok(Converged {
         changes,
         attempts: written.attempts,
+        usernames,
     })
 }
 

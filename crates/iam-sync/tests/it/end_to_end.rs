@@ -45,8 +45,23 @@ async fn aws_auth_add_remove_twice_two_groups_resync_and_the_tokens_work() {
         );
         // The user's own token now maps to dev-readers: pods yes, ConfigMaps in qa no.
         abilities_become(&alice, (Ok(()), Err(403)), &format!("round {round}")).await;
-        let record = w.record(ALICE).await.expect("record");
-        assert_eq!(record.spec.iam_user, ALICE);
+        // One record per user and IAM group, as the original's Lambda wrote it (the ARN,
+        // the IAM group), labelled as iam-sync's.
+        let record = w.record(ALICE, "developers").await.expect("record");
+        assert!(
+            record
+                .metadata
+                .name
+                .as_deref()
+                .unwrap()
+                .starts_with("alice-example-com-developers-")
+        );
+        assert_eq!(
+            record.metadata.labels.as_ref().unwrap()["k8s-lambda.dev/managed-by"],
+            "iam-sync"
+        );
+        assert_eq!(record.spec.iam_user, alice_arn);
+        assert_eq!(record.spec.username, ALICE);
         assert_eq!(record.spec.iam_groups, ["developers"]);
         let status = record.status.unwrap();
         assert_eq!(status.user_arn.as_deref(), Some(alice_arn.as_str()));
@@ -68,9 +83,8 @@ async fn aws_auth_add_remove_twice_two_groups_resync_and_the_tokens_work() {
         assert_eq!(summary["changes"][0]["action"], "delete", "{summary}");
         assert_eq!(w.groups_of(&alice_arn).await, None);
         abilities_become(&alice, (Err(401), Err(401)), &format!("round {round}")).await;
-        let status = w.record(ALICE).await.unwrap().status.unwrap();
-        assert_eq!(status.kubernetes_groups, Vec::<String>::new());
-        assert_eq!(status.last_event.unwrap().name, "RemoveUserFromGroup");
+        // Out of the group: its record goes, as the original's Lambda deleted it.
+        assert!(w.record(ALICE, "developers").await.is_none());
     }
 
     // Everything but mapUsers is as it was, byte for byte; the hand-written entry too.
@@ -169,8 +183,8 @@ async fn aws_auth_add_remove_twice_two_groups_resync_and_the_tokens_work() {
         assert_eq!(line["fields"]["to"], "dev-readers", "{line}");
         assert_eq!(line["fields"]["dry_run"], true, "{line}");
         assert_eq!(
-            names_of(&w).await,
-            ["alice@example.com"],
+            memberships_of(&w).await,
+            [(alice_arn.clone(), "QA".to_owned())],
             "no record written"
         );
         dry.kill();
@@ -191,8 +205,14 @@ async fn aws_auth_add_remove_twice_two_groups_resync_and_the_tokens_work() {
         w.groups_of(&user_arn("/ops")).await,
         Some(vec!["system:masters".into()])
     );
-    // Records: one per user in a mapped group; alice's (in none now) is gone.
-    assert_eq!(names_of(&w).await, ["bob+ops", "carol.smith"]);
+    // Records: one per user and mapped group; alice's (in none now) is gone.
+    assert_eq!(
+        memberships_of(&w).await,
+        [
+            (bob_arn.clone(), "developers".to_owned()),
+            (user_arn("/carol.smith"), "QA".to_owned())
+        ]
+    );
     // Converged: the next resync writes nothing.
     let summary = w.invoke(FUNCTION, &scheduled("us-east-1")).unwrap();
     assert_eq!(
@@ -397,22 +417,26 @@ async fn partitions_come_from_the_event() {
     );
 }
 
-async fn names_of(w: &World) -> Vec<String> {
-    let mut names: Vec<String> = w
+/// The records as (user ARN, IAM group), sorted.
+async fn memberships_of(w: &World) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = w
         .records()
         .await
         .into_iter()
-        .map(|r| r.spec.iam_user)
+        .map(|r| (r.spec.iam_user, r.spec.iam_groups.concat()))
         .collect();
-    names.sort();
-    names
+    pairs.sort();
+    pairs
 }
 
 /// The shipped Role is enough (every test runs with it alone) and minimal: without any one
-/// of its verbs, some step of an add / remove / resync cycle is refused (403).
+/// of its verbs, some step of a cycle is refused (403). The cycle: a hand-applied record is
+/// applied, alice is added and removed, a resync takes the record on, the record is deleted
+/// and the next resync releases it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_rbac_is_minimal() {
     use k8s_openapi::api::rbac::v1::Role;
+    use k8s_ops::crd::iam_user_group::IamUserGroup;
     let w = support::world().await;
     w.group("developers").await;
     w.user(ALICE, "/").await;
@@ -420,9 +444,22 @@ async fn the_shipped_rbac_is_minimal() {
     let roles = kube::Api::<Role>::namespaced(w.admin.clone(), "kube-system");
     let shipped = roles.get("lambda:iam-sync").await.unwrap();
     let rules = shipped.rules.clone().unwrap();
+    let records = kube::Api::<IamUserGroup>::namespaced(w.admin.clone(), "kube-system");
+    let cycles = std::sync::atomic::AtomicUsize::new(0);
     let cycle = || async {
+        let name = format!(
+            "hand-{}",
+            cycles.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        w.cluster
+            .load_yaml(&format!(
+                "apiVersion: octank.com/v1\nkind: IamUserGroup\nmetadata: {{name: {name}, namespace: kube-system}}\nspec: {{iamUser: 'arn:aws:iam::123456789012:user/viji', username: viji, iamGroups: [oncall]}}\n"
+            ))
+            .unwrap();
         w.invoke(FUNCTION, &w.add(ALICE, "developers").await)?;
         w.invoke(FUNCTION, &w.remove(ALICE, "developers").await)?;
+        w.invoke(FUNCTION, &scheduled("us-east-1"))?;
+        records.delete(&name, &Default::default()).await.unwrap();
         w.invoke(FUNCTION, &scheduled("us-east-1"))
     };
     // The full Role: the cycle works (and leaves no record, so the next one creates it).

@@ -3,5 +3,7 @@
 //! ([`testbed::world`]); and what ships beside the binary.
 mod bench;
 mod end_to_end;
+mod hand_applied;
+mod same_name;
 mod shipped;
 mod support;

@@ -45,7 +45,7 @@ fn the_iam_policy_lists_exactly_the_operations_called() {
         .map(|a| a.as_str().unwrap().to_owned())
         .collect();
     let called = operations_called();
-    assert_eq!(called.len(), 8, "{called:?}");
+    assert_eq!(called.len(), 9, "{called:?}");
     assert_eq!(listed, called);
 }
 
@@ -67,12 +67,17 @@ async fn the_samples_apply_to_the_generated_crd() {
         tb.get("clusterroles", "", "view").is_some(),
         "the sample binds the cluster's own view"
     );
+    // The original's shape, unchanged: the ARN, the groups, the username.
     let record = tb
-        .get("iamusergroups.octank.com", "kube-system", "alice")
+        .get("iamusergroups.octank.com", "kube-system", "viji-developers")
         .unwrap();
     assert_eq!(
-        record["spec"]["iamGroups"],
-        serde_json::json!(["developers"])
+        record["spec"],
+        serde_json::json!({
+            "iamUser": "arn:aws:iam::123456789012:user/viji",
+            "iamGroups": ["developers"],
+            "username": "viji"
+        })
     );
     let mapping = tb
         .get("configmaps", "kube-system", "iam-sync-groups")

@@ -11,7 +11,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use k8s_ops::crd::iam_user_group::{IamUserGroup, record_name};
+use k8s_ops::crd::iam_user_group::{IamUserGroup, record_name_for};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
@@ -122,7 +122,10 @@ pub trait Identities {
     async fn map_users(&self) -> Vec<(String, String, Vec<String>)>;
     /// The groups of `arn`'s mapUsers entry (None: no entry).
     async fn groups_of(&self, arn: &str) -> Option<Vec<String>>;
-    async fn record(&self, iam_user: &str) -> Option<IamUserGroup>;
+    /// The record iam-sync writes for `user`'s membership of IAM group `group`.
+    async fn record(&self, user: &str, group: &str) -> Option<IamUserGroup>;
+    /// The `IamUserGroup` `name` of kube-system, whoever wrote it.
+    async fn record_named(&self, name: &str) -> Option<IamUserGroup>;
     async fn records(&self) -> Vec<IamUserGroup>;
     /// A kube client authenticating as the IAM user (an access key made in moto, an EKS
     /// token presigned with it, verified by aws-iam-authenticator through moto's STS).
@@ -235,9 +238,13 @@ impl Identities for World {
             })
     }
 
-    async fn record(&self, iam_user: &str) -> Option<IamUserGroup> {
+    async fn record(&self, user: &str, group: &str) -> Option<IamUserGroup> {
+        self.record_named(&record_name_for(user, group)).await
+    }
+
+    async fn record_named(&self, name: &str) -> Option<IamUserGroup> {
         Api::<IamUserGroup>::namespaced(self.admin.clone(), "kube-system")
-            .get_opt(&record_name(iam_user))
+            .get_opt(name)
             .await
             .expect("record")
     }

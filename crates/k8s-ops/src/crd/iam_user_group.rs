@@ -1,10 +1,13 @@
-//! `IamUserGroup` (octank.com/v1, short name `ig`): the readable record iam-sync keeps per IAM
-//! user whose membership of a mapped IAM group it applied. The spec keeps the original's
-//! fields (`iamUser`, `username`, `iamGroups`), so its manifests apply unchanged; the status
-//! says what was applied, to which principal, and after which event.
+//! `IamUserGroup` (octank.com/v1, short name `ig`), the original operator's resource, with its
+//! fields (`iamUser`, `username`, `iamGroups`), so its manifests apply unchanged. Two kinds
+//! live side by side, told apart by the owner label iam-sync puts on the ones it writes:
 //!
-//! The object's name is [`record_name`] of the IAM user name: DNS-1123-safe for any IAM user
-//! name (IAM allows `+=,.@_-` and upper case), readable when the name already is a valid one.
+//! - written by iam-sync (labelled): the account of one IAM user's membership of one mapped
+//!   IAM group, named [`record_name_for`] `<user>-<group>` as the original's Lambda named it;
+//! - applied by hand (no label): an input, as in the original operator: `iamUser` (an ARN or a
+//!   user name) is mapped with `username` to the Kubernetes groups `iamGroups`.
+//!
+//! The status says what was applied, to which principal, after which event, or why not.
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -19,7 +22,7 @@ use serde::{Deserialize, Serialize};
     kind = "IamUserGroup",
     namespaced,
     shortname = "ig",
-    doc = "The Kubernetes identity iam-sync applied for one IAM user from its mapped IAM groups",
+    doc = "One IAM user's Kubernetes groups: written by iam-sync for a member of a mapped IAM group (labelled k8s-lambda.dev/managed-by=iam-sync), or applied by hand as input (as in the original operator)",
     status = "IamUserGroupStatus",
     derive = "PartialEq",
     derive = "Default",
@@ -27,15 +30,18 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Groups","type":"string","jsonPath":".status.kubernetesGroups"}"#,
     printcolumn = r#"{"name":"LastEvent","type":"string","jsonPath":".status.lastEvent.name"}"#,
     printcolumn = r#"{"name":"Synced","type":"date","jsonPath":".status.syncedAt"}"#,
-    printcolumn = r#"{"name":"ARN","type":"string","jsonPath":".status.userArn","priority":1}"#
+    printcolumn = r#"{"name":"ARN","type":"string","jsonPath":".status.userArn","priority":1}"#,
+    printcolumn = r#"{"name":"Error","type":"string","jsonPath":".status.error","priority":1}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct IamUserGroupSpec {
-    /// The IAM user name, exactly as IAM spells it.
+    /// The IAM user: its ARN (`arn:<partition>:iam::<account>:user/<path><name>`, as the
+    /// original wrote it) or, in a record applied by hand, its name.
     pub iam_user: String,
     /// The Kubernetes username the user is mapped to.
     pub username: String,
-    /// The mapped IAM groups the user is a member of.
+    /// Applied by hand: the Kubernetes groups the user is mapped to (as the original operator
+    /// copied them into `mapUsers`). Written by iam-sync: the IAM group the record stands for.
     #[serde(default)]
     pub iam_groups: Vec<String>,
 }
@@ -56,6 +62,9 @@ pub struct IamUserGroupStatus {
     pub last_event: Option<LastEvent>,
     /// When the identity was last applied.
     pub synced_at: Option<Time>,
+    /// Why a record applied by hand is not (or no longer) applied as its spec says: the field
+    /// and what was expected. What was applied before stays applied.
+    pub error: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -69,11 +78,26 @@ pub struct LastEvent {
     pub time: Option<Time>,
 }
 
-/// The object name for an IAM user: the name itself when it is already a DNS-1123 label-ish
-/// subdomain name in lower case (and does not end like a hashed name), otherwise the name
-/// lower-cased with every other character replaced by `-`, trimmed, plus `-` and 10 hex digits
-/// of a hash of the lower-cased name (IAM user names are unique ignoring case). Two users never
-/// share a record name, barring a 40-bit hash collision between two non-plain names.
+/// The name of the record iam-sync writes for `user`'s membership of IAM group `group`: the
+/// original's `<user>-<group>` lower-cased when that is unambiguous (both names only letters
+/// and digits, 63 characters at most); otherwise [`record_name`] of `<user>/<group>` (`/` is in
+/// no IAM name), so `a-b`+`c` and `a`+`b-c` never share a name.
+pub fn record_name_for(user: &str, group: &str) -> String {
+    let alnum = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let plain = format!("{user}-{group}").to_ascii_lowercase();
+    if alnum(user) && alnum(group) && plain.len() <= 63 && !looks_hashed(&plain) {
+        plain
+    } else {
+        record_name(&format!("{user}/{group}"))
+    }
+}
+
+/// A DNS-1123 object name for any text (an IAM user name, a `<user>/<group>` pair): the text
+/// itself when it already is a DNS-1123 label in lower case (and does not end like a hashed
+/// name), otherwise the text lower-cased with every other character replaced by `-`, trimmed,
+/// plus `-` and 10 hex digits of a hash of the lower-cased text (IAM names are unique ignoring
+/// case). Two texts never share a name, barring a 40-bit hash collision between two non-plain
+/// ones.
 pub fn record_name(iam_user: &str) -> String {
     let plain = !iam_user.is_empty()
         && iam_user.len() <= 63
@@ -166,5 +190,41 @@ mod tests {
         assert_ne!(record_name("a.b"), record_name("a_b"));
         // IAM names are unique ignoring case: the same user, the same record.
         assert_eq!(record_name("Alice"), record_name("ALICE"));
+    }
+
+    #[test]
+    fn pair_names_are_the_originals_when_unambiguous() {
+        // (user, group, exact name, or the prefix of a hashed one)
+        let cases = [
+            ("viji", "developers", "viji-developers"),
+            ("Viji", "Developers", "viji-developers"),
+            (
+                "alice@example.com",
+                "developers",
+                "alice-example-com-developers-",
+            ),
+            // The original's name would be ambiguous here (`a-b`+`c` = `a`+`b-c`).
+            ("a-b", "c", "a-b-c-"),
+            ("a", "b-c", "a-b-c-"),
+            ("bob_smith", "QA", "bob-smith-qa-"),
+            // Plain, but would read as a hashed name.
+            ("x", "0123456789", "x-0123456789-"),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for (user, group, expected) in cases {
+            let name = record_name_for(user, group);
+            assert!(dns1123_label(&name), "{user} {group} -> {name}");
+            if expected.ends_with('-') {
+                assert!(name.starts_with(expected), "{user} {group} -> {name}");
+                assert_eq!(name.len(), expected.len() + 10, "{user} {group} -> {name}");
+            } else {
+                assert_eq!(name, expected);
+            }
+            if (user, group) != ("Viji", "Developers") {
+                assert!(seen.insert(name), "{user} {group}: duplicate");
+            }
+        }
+        let long = record_name_for(&"u".repeat(64), &"g".repeat(128));
+        assert!(dns1123_label(&long), "{long}");
     }
 }
