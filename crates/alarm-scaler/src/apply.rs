@@ -2,8 +2,11 @@
 //! below in the order they run:
 //!
 //! 1. [`look`]: the resources, as remembered by a warm container or listed afresh;
-//! 2. [`find`]: the K8sMetricAlarm that owns the alarm, its Deployment's scale, and the
-//!    policy's plan (`crate::decide`);
+//! 2. [`find`]: the K8sMetricAlarm that owns the alarm (by name; on a fresh list that names
+//!    it nowhere, through the alarm's tags, `crate::tags`, one ListTagsForResource per
+//!    notification), its Deployment's scale (and, while the resource records no step, the
+//!    Deployment's trigger-time annotation: `deployment`), and the policy's plan
+//!    (`crate::decide`);
 //! 3. `crate::attempt` (pure) says what that leads to: look again, [`report`] the finding
 //!    (unknown alarm, missing Deployment, a hold, a dry run's step), or claim the step;
 //! 4. [`step::claim`]: merge the step's record into the resource's status, guarded by the
@@ -12,16 +15,19 @@
 //! 5. [`step::take`]: write the scale subresource with the resourceVersion read (on 409, start
 //!    over from a fresh read through `k8s_ops::scale::rescale`; if the write fails, the claim
 //!    is undone, so the failed step neither blocks the next alarm with a cooldown nor counts
-//!    as done), record an Event on the Deployment, HPA style, and re-arm the alarm
-//!    (SetAlarmState OK in its region), so a lasting breach steps again.
+//!    as done), annotate the Deployment as the original did, record an Event on it, HPA
+//!    style, and re-arm the alarm (SetAlarmState OK in its region), so a lasting breach steps
+//!    again.
 //!
-//! Kubernetes calls per step: warm, get scale, patch status, put scale, create Event (4);
-//! cold, one list more. Plus SetAlarmState.
+//! Kubernetes calls per step: warm, get scale, patch status, put scale, patch Deployment
+//! (annotations), create Event (5); cold, one list more; the first step of a resource, one
+//! get of the Deployment more. Plus SetAlarmState (and ListTagsForResource for an alarm no
+//! resource names). A call refused with 403 fails with the grant it lacks (`crate::grant`).
 use aws_config::SdkConfig;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, owner_of};
+use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, K8sMetricAlarmStatus, owner_of};
 use k8s_ops::events::{self, EventSpec};
 use k8s_ops::scale::ScaleError;
 use kube::{Api, Resource, ResourceExt};
@@ -31,9 +37,12 @@ use crate::attempt::{Attempts, Finding, Next};
 use crate::cloudwatch::{CloudWatch, CloudWatchError};
 use crate::config::Config;
 use crate::decide::{Plan, Situation, decide};
-use crate::error::Error;
+use crate::error::{Error, KUBERNETES_FAILED};
 use crate::event::{AlarmNotification, AlarmState};
+use crate::grant::{Grant, forbidden};
+use crate::tags;
 
+mod deployment;
 mod memory;
 mod outcome;
 mod step;
@@ -103,9 +112,10 @@ pub async fn notification(
 /// Looks until the finding is final or its step claimed, then reports it or takes the step.
 async fn act(ctx: &Context, n: &AlarmNotification, now: jiff::Timestamp) -> Result<Outcome, Error> {
     let mut attempts = Attempts::default();
+    let mut tags = Tags::default();
     loop {
         let resources = look(ctx, &mut attempts).await?;
-        let found = find(ctx, &resources, n, now).await?;
+        let found = find(ctx, &resources, n, now, attempts.fresh, &mut tags).await?;
         match (attempts.next(found.finding(), ctx.dry_run), found) {
             (Next::LookAgain, _) => attempts.look_again(),
             (
@@ -135,14 +145,53 @@ async fn look(ctx: &Context, attempts: &mut Attempts) -> Result<Vec<K8sMetricAla
         return Ok(known);
     }
     attempts.look_again();
-    let listed = k8s_ops::list::all(&Api::<K8sMetricAlarm>::all(ctx.kube.clone()), || ()).await?;
+    let listed = k8s_ops::list::all(&Api::<K8sMetricAlarm>::all(ctx.kube.clone()), || ())
+        .await
+        .map_err(|e| {
+            let grant = Grant::new(
+                &["list"],
+                "k8smetricalarms",
+                "containerinsights.eks.com",
+                None,
+            );
+            match forbidden(e.source, grant) {
+                Ok(refused) => Error::forbidden(KUBERNETES_FAILED, refused),
+                Err(source) => Error::List(k8s_ops::list::ListError {
+                    kind: e.kind,
+                    source,
+                }),
+            }
+        })?;
     ctx.memory.keep(&listed);
     Ok(listed)
 }
 
+/// The alarm's tags as the fallback reads them, fetched at most once per notification.
+#[derive(Default)]
+struct Tags(Option<Result<tags::Tagged, String>>);
+
+impl Tags {
+    /// Where the tags of `n`'s alarm point, or why they point nowhere.
+    async fn of(
+        &mut self,
+        ctx: &Context,
+        n: &AlarmNotification,
+    ) -> Result<Result<tags::Tagged, String>, Error> {
+        if let Some(known) = &self.0 {
+            return Ok(known.clone());
+        }
+        let tagged = match &n.alarm_arn {
+            Some(arn) => tags::tagged(&ctx.cloudwatch.tags(&n.region, arn).await?),
+            None => Err("the event gives no alarm ARN to read its tags with".into()),
+        };
+        Ok(self.0.insert(tagged).clone())
+    }
+}
+
 /// What one look found.
 enum Found<'r> {
-    NoOwner,
+    /// No resource names the alarm, and why its tags lead to none.
+    NoOwner(String),
     NoDeployment(Owner<'r>),
     Decided {
         owner: Owner<'r>,
@@ -155,7 +204,7 @@ enum Found<'r> {
 impl Found<'_> {
     fn finding(&self) -> Finding {
         match self {
-            Found::NoOwner => Finding::NoOwner,
+            Found::NoOwner(_) => Finding::NoOwner,
             Found::NoDeployment(_) => Finding::NoDeployment,
             Found::Decided {
                 plan: Plan::Step { .. },
@@ -170,6 +219,8 @@ impl Found<'_> {
 struct Owner<'r> {
     resource: &'r K8sMetricAlarm,
     direction: Direction,
+    /// `name` (a config of the resource names the alarm) or `tags` (the alarm's tags led here).
+    found_by: &'static str,
 }
 
 impl Owner<'_> {
@@ -196,19 +247,36 @@ impl Owner<'_> {
     }
 }
 
-/// The owner of `n`'s alarm among `resources`, its Deployment's scale, and the plan.
+/// The owner of `n`'s alarm among `resources`, its Deployment's scale, and the plan. The
+/// alarm's tags are read only on a `fresh` list that names the alarm nowhere.
 async fn find<'r>(
     ctx: &Context,
     resources: &'r [K8sMetricAlarm],
     n: &AlarmNotification,
     now: jiff::Timestamp,
+    fresh: bool,
+    tags: &mut Tags,
 ) -> Result<Found<'r>, Error> {
-    let Some((resource, direction)) = owner_of(resources, &n.alarm_name) else {
-        return Ok(Found::NoOwner);
-    };
-    let owner = Owner {
-        resource,
-        direction,
+    let owner = match owner_of(resources, &n.alarm_name) {
+        Some((resource, direction)) => Owner {
+            resource,
+            direction,
+            found_by: "name",
+        },
+        None if !fresh => return Ok(Found::NoOwner("not in the remembered list".into())),
+        None => match tags.of(ctx, n).await? {
+            Err(why) => return Ok(Found::NoOwner(why)),
+            Ok(tagged) => {
+                let comparison = n.comparison.as_deref();
+                let (resource, direction) =
+                    tags::resolve(&tagged, resources, &n.alarm_name, comparison)?;
+                Owner {
+                    resource,
+                    direction,
+                    found_by: "tags",
+                }
+            }
+        },
     };
     let read = match owner
         .deployments(&ctx.kube)
@@ -218,17 +286,35 @@ async fn find<'r>(
         Ok(read) => read,
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Found::NoDeployment(owner)),
         Err(source) => {
-            let name = owner.deployment_key();
-            return Err(Error::ReadScale(ScaleError::Api { name, source }));
+            let grant = Grant::new(
+                &["get"],
+                "deployments/scale",
+                "apps",
+                Some(owner.namespace()),
+            );
+            return Err(match forbidden(source, grant) {
+                Ok(refused) => Error::forbidden(KUBERNETES_FAILED, refused),
+                Err(source) => {
+                    let name = owner.deployment_key();
+                    Error::ReadScale(ScaleError::Api { name, source })
+                }
+            });
         }
     };
+    let status = owner.resource.status.as_ref();
+    let migrated = if records_no_step(status) {
+        deployment::trigger_time(ctx, &owner).await?
+    } else {
+        None
+    };
     let plan = decide(Situation {
-        spec: &resource.spec,
-        status: resource.status.as_ref(),
-        direction,
+        spec: &owner.resource.spec,
+        status,
+        direction: owner.direction,
         replicas: replicas(&read),
         message_id: &n.message_id,
         published: n.published,
+        migrated,
         now,
     });
     Ok(Found::Decided {
@@ -248,8 +334,8 @@ async fn report(
 ) -> Result<Outcome, Error> {
     let dry_run = ctx.dry_run;
     let (mut outcome, why) = match found {
-        Found::NoOwner => {
-            let reason = "no K8sMetricAlarm names this alarm";
+        Found::NoOwner(why) => {
+            let reason = format!("no K8sMetricAlarm names this alarm, and {why}");
             return Ok(Outcome::of(n, dry_run, "unknown_alarm", reason));
         }
         Found::NoDeployment(owner) => {
@@ -284,6 +370,12 @@ async fn report(
 
 fn replicas(read: &Scale) -> i32 {
     read.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+}
+
+/// Whether the resource's status records no step in either direction (a resource new to
+/// this function, e.g. just migrated from the original).
+fn records_no_step(status: Option<&K8sMetricAlarmStatus>) -> bool {
+    status.is_none_or(|s| s.last_scale_up.is_none() && s.last_scale_down.is_none())
 }
 
 impl Context {

@@ -11,10 +11,17 @@
 //! - Checks, in order: a notification already recorded is a duplicate (SNS redelivered it);
 //!   one published before the last recorded step (either direction) is stale; a step within
 //!   the direction's coolDown of the last step that way waits.
+//! - Migration: while the resource records no step at all, the Deployment's
+//!   `cloudwatch.alarm.trigger.time` annotation (the original function's last step, either
+//!   direction, as it kept its cooldown clock) starts the direction's coolDown. Once a step is
+//!   recorded the records alone rule, so the suite's own annotation never delays a step the
+//!   other way.
 use jiff::{SignedDuration, Timestamp};
 use k8s_ops::crd::metric_alarm::{
     Direction, K8sMetricAlarmSpec, K8sMetricAlarmStatus, PolicyType, ScalingBehavior,
 };
+
+use crate::annotations::TRIGGER_TIME;
 
 /// What the scaler knows when it decides.
 #[derive(Clone, Copy, Debug)]
@@ -25,8 +32,10 @@ pub struct Situation<'a> {
     /// The Deployment's replicas (scale subresource `spec.replicas`).
     pub replicas: i32,
     pub message_id: &'a str,
-    /// When SNS published the notification.
+    /// When SNS published the notification (or the alarm changed state).
     pub published: Timestamp,
+    /// The Deployment's `cloudwatch.alarm.trigger.time`, read while `status` records no step.
+    pub migrated: Option<Timestamp>,
     pub now: Timestamp,
 }
 
@@ -44,6 +53,9 @@ pub enum Hold {
     Stale { last: Timestamp },
     /// The direction's coolDown runs until `until`.
     Cooldown { until: Timestamp },
+    /// No step recorded yet, and the coolDown since the Deployment's trigger-time annotation
+    /// (the original's last step) runs until `until`.
+    MigratedCooldown { until: Timestamp },
     /// Already at the bound the step would cross.
     AtBound { replicas: i32, bound: i32 },
     /// minReplicas > maxReplicas: no target is valid.
@@ -58,7 +70,7 @@ impl Plan {
             (Plan::Step { .. }, Direction::Down) => "scale_down",
             (Plan::Hold(Hold::Duplicate), _) => "duplicate",
             (Plan::Hold(Hold::Stale { .. }), _) => "stale",
-            (Plan::Hold(Hold::Cooldown { .. }), _) => "cooldown",
+            (Plan::Hold(Hold::Cooldown { .. } | Hold::MigratedCooldown { .. }), _) => "cooldown",
             (Plan::Hold(Hold::AtBound { .. }), _) => "at_bound",
             (Plan::Hold(Hold::InvalidBounds { .. }), _) => "invalid_bounds",
         }
@@ -74,6 +86,11 @@ impl std::fmt::Display for Plan {
                 write!(f, "published before the last step, at {last}")
             }
             Plan::Hold(Hold::Cooldown { until }) => write!(f, "in cooldown until {until}"),
+            Plan::Hold(Hold::MigratedCooldown { until }) => write!(
+                f,
+                "in cooldown until {until}, from the Deployment's {TRIGGER_TIME} annotation \
+                 (no step of this function recorded yet)"
+            ),
             Plan::Hold(Hold::AtBound { replicas, bound }) => {
                 write!(f, "{replicas} replicas, bound {bound}")
             }
@@ -100,15 +117,19 @@ pub fn decide(s: Situation<'_>) -> Plan {
     {
         return Plan::Hold(Hold::Stale { last });
     }
-    let behavior = s.spec.behavior(s.direction);
+    let cooldown = SignedDuration::from_secs(cool_down(s.spec.behavior(s.direction)));
+    let after = |t: Timestamp| t.saturating_add(cooldown).unwrap_or(Timestamp::MAX);
     if let Some(last) = s.status.and_then(|st| st.last_scale(s.direction)) {
-        let until = last
-            .time
-            .0
-            .saturating_add(SignedDuration::from_secs(cool_down(behavior)))
-            .unwrap_or(Timestamp::MAX);
+        let until = after(last.time.0);
         if s.now < until {
             return Plan::Hold(Hold::Cooldown { until });
+        }
+    } else if records.iter().all(Option::is_none)
+        && let Some(migrated) = s.migrated
+    {
+        let until = after(migrated);
+        if s.now < until {
+            return Plan::Hold(Hold::MigratedCooldown { until });
         }
     }
     match target(s.spec, s.direction, s.replicas) {
@@ -385,9 +406,101 @@ mod tests {
                 replicas: 4,
                 message_id: id,
                 published: t(published),
+                migrated: None,
                 now: t(now),
             });
             assert_eq!(got, want, "case {i}");
         }
+    }
+
+    #[test]
+    fn the_originals_trigger_time_holds_the_first_cooldown_only() {
+        use Direction::*;
+        let spec = spec();
+        let up = K8sMetricAlarmStatus {
+            last_scale_up: Some(record("m1", 1000, 999)),
+            ..Default::default()
+        };
+        // (status, direction, annotation's time, now, plan); up coolDown 150 s, down 300 s.
+        type Case = (
+            Option<K8sMetricAlarmStatus>,
+            Direction,
+            Option<i64>,
+            i64,
+            Plan,
+        );
+        let cases: Vec<Case> = vec![
+            // Migrated: the original stepped at 1000 s; the up coolDown runs to 1150 s.
+            (
+                None,
+                Up,
+                Some(1000),
+                1100,
+                Plan::Hold(Hold::MigratedCooldown { until: t(1150) }),
+            ),
+            (None, Up, Some(1000), 1150, Plan::Step { from: 4, to: 6 }),
+            // Either direction's step starts it, as in the original; the down coolDown is 300 s.
+            (
+                None,
+                Down,
+                Some(1000),
+                1200,
+                Plan::Hold(Hold::MigratedCooldown { until: t(1300) }),
+            ),
+            (None, Down, Some(1000), 1300, Plan::Step { from: 4, to: 3 }),
+            // An empty status is no record either.
+            (
+                Some(K8sMetricAlarmStatus::default()),
+                Up,
+                Some(1000),
+                1100,
+                Plan::Hold(Hold::MigratedCooldown { until: t(1150) }),
+            ),
+            // No annotation: nothing holds.
+            (None, Up, None, 1100, Plan::Step { from: 4, to: 6 }),
+            // A step of ours recorded (up at 1000 s): the annotation, ours by now, no longer
+            // holds the other direction…
+            (
+                Some(up.clone()),
+                Down,
+                Some(1000),
+                1010,
+                Plan::Step { from: 4, to: 3 },
+            ),
+            // …and the record, not the annotation, times the direction's own coolDown.
+            (
+                Some(up.clone()),
+                Up,
+                Some(5000),
+                1150,
+                Plan::Step { from: 4, to: 6 },
+            ),
+            (
+                Some(up),
+                Up,
+                None,
+                1100,
+                Plan::Hold(Hold::Cooldown { until: t(1150) }),
+            ),
+        ];
+        for (i, (status, direction, migrated, now, want)) in cases.into_iter().enumerate() {
+            let got = decide(Situation {
+                spec: &spec,
+                status: status.as_ref(),
+                direction,
+                replicas: 4,
+                message_id: "m9",
+                published: t(now),
+                migrated: migrated.map(t),
+                now: t(now),
+            });
+            assert_eq!(got, want, "case {i}");
+        }
+        let held = Plan::Hold(Hold::MigratedCooldown { until: t(1150) });
+        assert_eq!(held.decision(Up), "cooldown");
+        assert!(
+            held.to_string().contains("cloudwatch.alarm.trigger.time"),
+            "{held}"
+        );
     }
 }

@@ -1,13 +1,15 @@
-//! alarm-scaler: an SNS-delivered CloudWatch alarm notification → one step of the Deployment
-//! its K8sMetricAlarm names. See docs/alarm-scaler.md.
+//! alarm-scaler: a CloudWatch alarm's state change (through SNS, alone, from EventBridge, or
+//! as the alarm's own action) → one step of the Deployment its K8sMetricAlarm names. See
+//! docs/alarm-scaler.md.
 //!
 //! Errors (Lambda retries the async invocation, then sends it to the DLQ), each under its
-//! `errorType` (`error`): an event that is not SNS, a message that is not an alarm
-//! notification, a Kubernetes or CloudWatch call that failed. Logged skips (Ok): a state
-//! other than ALARM, an alarm no K8sMetricAlarm names, a K8sMetricAlarm whose Deployment does
-//! not exist (also a Warning Event on it), and every hold (duplicate, stale, cooldown, at a
-//! bound).
+//! `errorType` (`error`): an event that is none of the four kinds, a Kubernetes or CloudWatch
+//! call that failed (a 403 names the missing grant), an alarm whose tags lead to no
+//! K8sMetricAlarm. Logged skips (Ok): a state other than ALARM, an alarm neither named by a
+//! K8sMetricAlarm nor tagged with one, a K8sMetricAlarm whose Deployment does not exist (also
+//! a Warning Event on it), and every hold (duplicate, stale, cooldown, at a bound).
 
+pub mod annotations;
 pub mod apply;
 pub mod attempt;
 pub mod cloudwatch;
@@ -15,3 +17,5 @@ pub mod config;
 pub mod decide;
 pub mod error;
 pub mod event;
+pub mod grant;
+pub mod tags;

@@ -5,6 +5,9 @@ use alarm_scaler::{apply, config, event};
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_tracing();
     let config = config::Config::from_env(lambda_support::Env::from_process())?;
+    for ignored in &config.ignored {
+        tracing::warn!(%ignored, "a variable of the original function");
+    }
     let sdk = lambda_support::aws::load_sdk_config().await?;
     let kube = config.cluster.kube_client(&sdk).await?;
     let ctx = &apply::Context::new(kube, &sdk, &config);

@@ -8,8 +8,14 @@ use crate::event::AlarmNotification;
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub alarm: String,
+    /// How the state change arrived: `sns`, `alarm-message`, `eventbridge`, `alarm-action`.
+    pub via: &'static str,
     pub message_id: String,
     pub decision: &'static str,
+    /// `name`: a config of the K8sMetricAlarm names the alarm; `tags`: the alarm's tags led
+    /// to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k8smetricalarm: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -21,6 +27,8 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<i32>,
     pub reason: String,
+    /// The Deployment's `cloudwatch.alarm.*` annotations were written (steps only).
+    pub annotated: bool,
     pub rearmed: bool,
     pub dry_run: bool,
 }
@@ -35,6 +43,7 @@ impl Outcome {
     ) -> Outcome {
         Outcome {
             alarm: n.alarm_name.clone(),
+            via: n.via.as_str(),
             message_id: n.message_id.clone(),
             decision,
             reason: reason.into(),
@@ -48,6 +57,7 @@ impl Outcome {
         self.k8smetricalarm = Some(owner.key());
         self.deployment = Some(owner.deployment().to_owned());
         self.direction = Some(owner.direction.as_str());
+        self.found_by = Some(owner.found_by);
         self
     }
 
@@ -55,12 +65,15 @@ impl Outcome {
         tracing::info!(
             decision = self.decision,
             alarm = %self.alarm,
+            via = self.via,
             message_id = %self.message_id,
+            found_by = self.found_by,
             k8smetricalarm = self.k8smetricalarm.as_deref(),
             deployment = self.deployment.as_deref(),
             direction = self.direction,
             from = self.from,
             to = self.to,
+            annotated = self.annotated,
             rearmed = self.rearmed,
             dry_run = self.dry_run,
             reason = %self.reason,

@@ -1,6 +1,6 @@
 //! Taking a step the plan decided: claimed in the resource's status first, then the scale
-//! written, an Event recorded, the alarm re-armed; a step that fails to write gives its claim
-//! back.
+//! written, the Deployment annotated, an Event recorded, the alarm re-armed; a step that fails
+//! to write gives its claim back.
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -12,10 +12,11 @@ use kube::api::PostParams;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::{Context, Outcome, Owner, replicas};
+use super::{Context, Outcome, Owner, deployment, replicas};
 use crate::decide::{Plan, target};
-use crate::error::Error;
+use crate::error::{Error, SCALE_NOT_WRITTEN, STATUS_NOT_WRITTEN};
 use crate::event::AlarmNotification;
+use crate::grant::{Forbidden, Grant, forbidden};
 
 /// Merges the step's record into the resource's status, guarded by the resourceVersion the
 /// decision read. `None`: lost, the resource changed (another delivery, alarm-sync, an edit)
@@ -48,6 +49,19 @@ pub(super) async fn claim(
             Ok(Some(claimed))
         }
         Err(StatusError::Conflict { .. } | StatusError::NotFound { .. }) => Ok(None),
+        // k8s-ops words an API refusal `<code> <reason>: <message>`.
+        Err(StatusError::Api { message, .. }) if message.starts_with("403 ") => {
+            let grant = Grant::new(
+                &["patch"],
+                "k8smetricalarms/status",
+                "containerinsights.eks.com",
+                Some(owner.namespace()),
+            );
+            Err(Error::forbidden(
+                STATUS_NOT_WRITTEN,
+                Forbidden { grant, message },
+            ))
+        }
         Err(e) => Err(Error::Claim(e)),
     }
 }
@@ -76,11 +90,20 @@ pub(super) async fn take(
         }
         Err(e) => {
             undo_claim(ctx, owner, claimed).await;
+            let e = refusal_named(e, owner);
             ctx.publish(&regarding, true, "FailedRescale", &e.to_string(), now)
                 .await;
-            return Err(Error::WriteScale(e));
+            return Err(e);
         }
     };
+    // The record's time as stored (Kubernetes keeps whole seconds): the annotation and the
+    // cooldown clock agree.
+    let recorded = claimed
+        .status
+        .as_ref()
+        .and_then(|s| s.last_scale(owner.direction))
+        .map_or(now, |r| r.time.0);
+    let annotated = deployment::annotate(ctx, owner, n, recorded).await;
     let reason = format!(
         "alarm {} in ALARM (scale-{} alarm of k8smetricalarm {}), {from} → {to}",
         n.alarm_name,
@@ -94,6 +117,7 @@ pub(super) async fn take(
     let mut outcome = Outcome::of(n, ctx.dry_run, decision, reason).about(owner);
     outcome.from = Some(from);
     outcome.to = Some(to);
+    outcome.annotated = annotated;
     let why = format!(
         "alarm-scaler stepped {} from {from} to {to}",
         owner.deployment_key()
@@ -134,6 +158,25 @@ async fn write_scale(
             name: name.into(),
             source,
         }),
+    }
+}
+
+/// A failed scale write as the error reported: a refusal names the grant (the write, or the
+/// fresh read and write after a conflict).
+fn refusal_named(e: ScaleError, owner: &Owner<'_>) -> Error {
+    let ScaleError::Api { name, source } = e else {
+        return Error::WriteScale(e);
+    };
+    // After a conflict the fresh read may be what was refused; the denial names the verb
+    // (`cannot get resource "deployments/scale"`).
+    let verbs: &'static [&'static str] = match &source {
+        kube::Error::Api(s) if s.message.contains("cannot get") => &["get"],
+        _ => &["update"],
+    };
+    let grant = Grant::new(verbs, "deployments/scale", "apps", Some(owner.namespace()));
+    match forbidden(source, grant) {
+        Ok(refused) => Error::forbidden(SCALE_NOT_WRITTEN, refused),
+        Err(source) => Error::WriteScale(ScaleError::Api { name, source }),
     }
 }
 

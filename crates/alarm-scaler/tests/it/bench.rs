@@ -37,6 +37,8 @@ fn counters() -> (Vec<String>, FaultConfig) {
         ("patch", "k8smetricalarms/status"),
         ("get", "deployments/scale"),
         ("update", "deployments/scale"),
+        ("get", "deployments"),
+        ("patch", "deployments"),
         ("create", "events"),
     ];
     let mut names: Vec<String> = kinds.iter().map(|(v, r)| format!("{v} {r}")).collect();

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::StateValue;
 use serde_json::{Value, json};
+use testbed::harness::rbac::{self, mentions};
 use testbed::world::cloudwatch::{TOPIC, notification};
 use testbed::world::{World, sample};
 
-use crate::support::{self, Status};
+use crate::kinds::{now, put_alarm, sns};
+use crate::support::{self, Objects};
 const NS: &str = "web";
 
 fn outcome(response: &Value) -> &Value {
@@ -178,7 +180,7 @@ async fn sample_alarms_step_the_deployment_once_per_notification_within_cooldown
     let unknown = w
         .invoke("alarm-scaler", &notification(&stranger, "msg-x", "ALARM"))
         .unwrap();
-    assert_eq!(outcome(&unknown)["decision"], "unknown_alarm");
+    assert_eq!(outcome(&unknown)["decision"], "unknown_alarm", "{unknown}");
     assert_eq!(w.replicas(NS, "web").await, 5);
     // A resource whose Deployment is missing: a logged skip and a Warning Event on it.
     let orders = w.alarm("Orders-Backlog-High-Alarm").await.unwrap();
@@ -196,12 +198,17 @@ async fn sample_alarms_step_the_deployment_once_per_notification_within_cooldown
         ("Warning", "FailedGetScale")
     );
     assert_eq!(warnings[0].2, "deployment orders/orders-worker not found");
-    // The sample events, as `cargo lambda invoke --data-file` sends them. They name the
-    // sample's alarms but were published long ago: stale, or not ALARM; nothing moves.
+    // The sample events, as `cargo lambda invoke --data-file` sends them. Those naming the
+    // sample's alarms changed state long ago: stale, or not ALARM; the eu-west-1 alarm is
+    // known to no resource and to no CloudWatch here. Nothing moves.
     for (file, decision) in [
         ("events/alarm-scaler/scale-up-alarm.json", "stale"),
         ("events/alarm-scaler/scale-down-alarm.json", "stale"),
         ("events/alarm-scaler/back-to-ok.json", "ignored"),
+        ("events/alarm-scaler/alarm-message.json", "stale"),
+        ("events/alarm-scaler/alarm-action.json", "stale"),
+        ("events/alarm-scaler/state-change.json", "unknown_alarm"),
+        ("events/alarm-scaler/sns-eu-west-1.json", "unknown_alarm"),
     ] {
         let response = w.invoke_file("alarm-scaler", file).expect(file);
         assert_eq!(
@@ -211,69 +218,91 @@ async fn sample_alarms_step_the_deployment_once_per_notification_within_cooldown
         );
     }
     assert_eq!(w.replicas(NS, "web").await, 5);
-    // Not an SNS event at all: an error, for Lambda to retry and dead-letter.
-    // Reported under its name (errorType), which operators alarm and search on.
+    // Another EventBridge event: an error naming the field, for Lambda to retry and
+    // dead-letter. Reported under its name (errorType), which operators alarm and search on.
     let err = w.invoke("alarm-scaler", &scheduled).unwrap_err();
-    assert!(err.contains("not an SNS event"), "{err}");
+    assert!(
+        mentions(
+            &err,
+            "not a CloudWatch Alarm State Change event: field `detail-type`"
+        ),
+        "{err}"
+    );
     assert!(err.contains("EventRejected"), "{err}");
 }
 
-/// Each rule of infra/k8s/rbac/alarm-scaler.yaml is needed: without it the step fails (or,
-/// for Events, goes unrecorded), and the function's identity gets nothing else.
+/// Each grant of infra/k8s/rbac/alarm-scaler.yaml is needed: without it the step fails with
+/// an error naming it, or (Events, annotations: best effort) goes unrecorded with a log line
+/// saying so. Every run is the resource's first step (its records forgotten), so it reads the
+/// Deployment's annotations too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_rbac_rule_is_needed() {
-    let w = support::world().await;
-    let scheduled = sample("events/alarm-sync/scheduled.json");
+async fn every_grant_is_needed() {
+    let w = support::scaler_world().await;
     w.create_deployment(NS, "web", 4).await;
     w.apply("infra/k8s/samples/k8smetricalarm-web.yaml");
-    let _sync = w.spawn("alarm-sync", &[]);
-    w.invoke("alarm-sync", &scheduled).expect("alarm-sync");
-    let up = w.alarm("web-http-rate-high").await.unwrap();
-    let _scaler = w.spawn("alarm-scaler", &[]);
     without_cooldown(&w).await;
+    let up = put_alarm(
+        &w,
+        "us-east-1",
+        "web-http-rate-high",
+        "GreaterThanOrEqualToThreshold",
+        &[],
+    )
+    .await;
+    let mut scaler = w.spawn("alarm-scaler", &[]);
 
-    let full = World::rules_of("alarm-scaler");
-    let mut replicas = 4;
-    for (i, rule) in full.iter().enumerate() {
-        let mut without = full.clone();
-        without.remove(i);
-        w.set_rules("alarm-scaler", Value::Array(without)).await;
-        let events_before = w.events(NS, "web").await.len();
-        let result = w.invoke(
-            "alarm-scaler",
-            &notification(&up, &format!("msg-rbac-{i}"), "ALARM"),
-        );
-        let events_after = w.events(NS, "web").await.len();
-        let what = rule.to_string();
-        if what.contains("events") {
-            // Events are best effort: the step happens, unrecorded.
+    let grants = rbac::grants(&World::rules_of("alarm-scaler"));
+    assert_eq!(grants.len(), 7, "{grants:?}");
+    for (i, grant) in grants.iter().enumerate() {
+        let what = grant.describe();
+        w.forget_steps(NS, "web-http-rate").await;
+        w.set_rules("alarm-scaler", rbac::all_but(&grants, i)).await;
+        let replicas = w.replicas(NS, "web").await;
+        let events = w.events(NS, "web").await.len();
+        let annotations = w.annotations(NS, "web").await;
+        let id = format!("msg-grant-{i}");
+        let result = w.invoke("alarm-scaler", &sns(&up, "ALARM", now(), &id));
+        let mut best_effort = |message: &str| {
+            let line = scaler
+                .wait_for_json(Duration::from_secs(10), |v| {
+                    v["fields"]["message"] == message
+                })
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let error = line["fields"]["error"].as_str().unwrap_or_default();
+            assert!(grant.denied_in(error), "{what}: {line}");
+        };
+        if grant.is("create", "events") {
             assert!(result.is_ok(), "{what}: {result:?}");
-            replicas = w.replicas(NS, "web").await;
-            assert_eq!(events_after, events_before, "{what}");
+            assert!(w.replicas(NS, "web").await > replicas, "{what}");
+            assert_eq!(w.events(NS, "web").await.len(), events, "{what}");
+            best_effort("event not recorded");
+        } else if grant.is("patch", "deployments") {
+            let r = result.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(outcome(&r)["annotated"], false, "{what}: {r}");
+            assert!(w.replicas(NS, "web").await > replicas, "{what}");
+            assert_eq!(w.annotations(NS, "web").await, annotations, "{what}");
+            best_effort("annotations not written");
         } else {
             let err = result.expect_err(&what);
+            let named = format!("needs `{}` on `{}`", grant.verb, grant.resource);
             assert!(
-                err.contains("forbidden") || err.contains("403"),
+                grant.denied_in(&err) && mentions(&err, &named),
                 "{what}: {err}"
             );
             assert_eq!(w.replicas(NS, "web").await, replicas, "{what}");
-        }
-        // A failed step leaves no claim behind: its message id is not recorded.
-        let status = w.status(NS, "web-http-rate").await;
-        if !what.contains("events") {
-            assert_ne!(
-                status.last_scale_up.map(|r| r.message_id),
-                Some(format!("msg-rbac-{i}")),
-                "{what}"
-            );
+            // A failed step leaves no claim behind: its message id is not recorded.
+            let status = w.status(NS, "web-http-rate").await;
+            assert_eq!(status.last_scale_up.map(|r| r.message_id), None, "{what}");
         }
     }
-    // With every rule back, the next notification steps and is recorded.
-    w.set_rules("alarm-scaler", Value::Array(full)).await;
+    // With every grant back, the next notification steps, recorded and annotated.
+    w.set_rules("alarm-scaler", rbac::all(&grants)).await;
+    let replicas = w.replicas(NS, "web").await;
     let response = w
-        .invoke("alarm-scaler", &notification(&up, "msg-rbac-all", "ALARM"))
-        .expect("all rules");
+        .invoke("alarm-scaler", &sns(&up, "ALARM", now(), "msg-grant-all"))
+        .expect("all grants");
     assert_eq!(outcome(&response)["decision"], "scale_up", "{response}");
+    assert_eq!(outcome(&response)["annotated"], true, "{response}");
     assert!(w.replicas(NS, "web").await > replicas);
 }
 

@@ -3,4 +3,8 @@
 //! file only ([`testbed::world`]).
 mod bench;
 mod end_to_end;
+mod kinds;
+mod kinds_end_to_end;
+mod original_rbac;
 mod support;
+mod tagged;

@@ -1,11 +1,30 @@
-//! alarm-scaler's world: the shared [`World`] with both alarm functions deployed (a test of
-//! the whole chain needs alarm-sync to make the alarms), the K8sMetricAlarm CRD and both
-//! functions' RBAC files only; and the resource's status, which only these tests read.
+//! alarm-scaler's worlds: the shared [`World`] with both alarm functions deployed (a test of
+//! the whole chain needs alarm-sync to make the alarms), or alarm-scaler alone; the
+//! K8sMetricAlarm CRD and the functions' RBAC files only. And what only these tests read or
+//! set as an administrator: the resource's status and spec, the Deployment's annotations.
+use std::collections::BTreeMap;
+
 use k8s_ops::crd::metric_alarm::{K8sMetricAlarm, K8sMetricAlarmStatus};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
 use testbed::world::cloudwatch::TOPIC;
 use testbed::world::{World, build};
 
 pub const FUNCTION: &str = "alarm-scaler";
+
+/// alarm-scaler alone: its RBAC file and the CRD; the tests put their alarms in moto
+/// themselves ([`crate::kinds::put_alarm`]).
+pub async fn scaler_world() -> World {
+    World::builder()
+        .function(FUNCTION)
+        .manifests([
+            "infra/k8s/crds/k8smetricalarms.containerinsights.eks.com.yaml",
+            "infra/k8s/rbac/alarm-scaler.yaml",
+        ])
+        .start()
+        .await
+}
 
 pub async fn world() -> World {
     World::builder()
@@ -21,13 +40,55 @@ pub async fn world() -> World {
         .await
 }
 
-pub trait Status {
+pub trait Objects {
     /// The status of K8sMetricAlarm `namespace/name` (default when none is written yet).
     async fn status(&self, namespace: &str, name: &str) -> K8sMetricAlarmStatus;
+    /// The annotations of Deployment `namespace/name`.
+    async fn annotations(&self, namespace: &str, name: &str) -> BTreeMap<String, String>;
+    /// Merges `annotations` into Deployment `namespace/name`'s, as an administrator (or the
+    /// original function) would.
+    async fn annotate(&self, namespace: &str, name: &str, annotations: Value);
+    /// Merges `patch` into K8sMetricAlarm `namespace/name` (its spec).
+    async fn patch_resource(&self, namespace: &str, name: &str, patch: Value);
+    /// Forgets every step recorded in K8sMetricAlarm `namespace/name`'s status.
+    async fn forget_steps(&self, namespace: &str, name: &str);
 }
 
-impl Status for World {
+impl Objects for World {
     async fn status(&self, namespace: &str, name: &str) -> K8sMetricAlarmStatus {
         self.status_of::<K8sMetricAlarm>(namespace, name).await
+    }
+
+    async fn annotations(&self, namespace: &str, name: &str) -> BTreeMap<String, String> {
+        self.deployments(namespace)
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("deployment {namespace}/{name}: {e}"))
+            .metadata
+            .annotations
+            .unwrap_or_default()
+    }
+
+    async fn annotate(&self, namespace: &str, name: &str, annotations: Value) {
+        let patch = json!({"metadata": {"annotations": annotations}});
+        self.deployments(namespace)
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("annotate deployment {namespace}/{name}: {e}"));
+    }
+
+    async fn patch_resource(&self, namespace: &str, name: &str, patch: Value) {
+        Api::<K8sMetricAlarm>::namespaced(self.admin.clone(), namespace)
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("patch k8smetricalarm {namespace}/{name}: {e}"));
+    }
+
+    async fn forget_steps(&self, namespace: &str, name: &str) {
+        let patch = json!({"status": {"lastScaleUp": null, "lastScaleDown": null}});
+        Api::<K8sMetricAlarm>::namespaced(self.admin.clone(), namespace)
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("status of k8smetricalarm {namespace}/{name}: {e}"));
     }
 }
