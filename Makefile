@@ -58,7 +58,8 @@ bench: setup
 fuzz:
 	@scripts/fuzz.sh
 
-# target/lambda/<function>/bootstrap.zip for each function, the CodeUri of infra/template.yaml.
+# target/lambda/<function>/bootstrap.zip for each function, the CodeUri of infra/template.yaml,
+# for ARCH (x86_64 or arm64; the last build wins, and make deploy checks it matches ARCH).
 build:
 	$(CARGO) lambda build --release --output-format zip \
 	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix --bin ,$(FUNCTIONS))
@@ -71,7 +72,8 @@ deploy:
 	@test -n "$(CLUSTER_NAME)" && test -n "$(API_SERVER)" && test -n "$(CERT_AUTHORITY)" || \
 	  { echo "make deploy: set CLUSTER_NAME, API_SERVER and CERT_AUTHORITY (README: Deploy)" >&2; exit 2; }
 	@for f in $(FUNCTIONS); do test -f target/lambda/$$f/bootstrap.zip || \
-	  { echo "make deploy: target/lambda/$$f/bootstrap.zip is missing: make build ARCH=$(ARCH)" >&2; exit 2; }; done
+	  { echo "make deploy: target/lambda/$$f/bootstrap.zip is missing: make build ARCH=$(ARCH)" >&2; exit 2; }; \
+	  scripts/zip-arch.py target/lambda/$$f/bootstrap.zip $(ARCH) || exit 2; done
 	@params='ClusterName=$(CLUSTER_NAME) ApiServer=$(API_SERVER) CertAuthority=$(CERT_AUTHORITY) Architecture=$(ARCH) $(DEPLOY_PARAMS)'; \
 	if command -v sam >/dev/null; then \
 	  set -x; sam deploy --template-file infra/template.yaml --stack-name $(STACK_NAME) \

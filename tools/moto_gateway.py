@@ -231,8 +231,22 @@ def expected_signatures(request, secret, query):
         yield hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
 
 
+def is_presigned_sts(request):
+    """Every GET asking for GetCallerIdentity without an Authorization header, whatever the
+    case of its query keys (aws-iam-authenticator compares them ignoring case): none may reach
+    moto, which would answer it unverified. `presigned_sts` then wants STS's exact keys, as
+    STS does, so one without them, or without a signature, is refused here."""
+    if request.method != "GET" or "Authorization" in request.headers:
+        return False
+    return any(k.lower() == "action" and v == "GetCallerIdentity"
+               for k, v in request.args.items(multi=True))
+
+
 def presigned_sts(request):
     query = request.args
+    if "X-Amz-Signature" not in query or query.get("Action") != "GetCallerIdentity":
+        return sts_error(request, 403, "MissingAuthenticationToken",
+                         "Request is missing Authentication Token")
     try:
         signed_at = datetime.datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
         signed_at = signed_at.replace(tzinfo=datetime.timezone.utc)
@@ -447,8 +461,7 @@ def gateway(environ, start_response):
     if request.method == "POST" and request.path.startswith("/service/") \
             and request.headers.get("smithy-protocol") == "rpc-v2-cbor":
         return rpcv2_cbor(request)(environ, start_response)
-    if request.method == "GET" and request.args.get("Action") == "GetCallerIdentity" \
-            and "X-Amz-Signature" in request.args and "Authorization" not in request.headers:
+    if is_presigned_sts(request):
         return presigned_sts(request)(environ, start_response)
     if request.method == "GET" and request.path == "/federation/credentials":
         return sso_role_credentials(request)(environ, start_response)

@@ -26,6 +26,12 @@ async fn run() -> Result<(), Error> {
         testbed::world::CLUSTER,
         w.world.emulator.port()
     );
+    if let (Ok(dir), Ok(runner)) = (
+        std::env::var("SUITE_FUNCTION_DIR"),
+        std::env::var("SUITE_FUNCTION_RUNNER"),
+    ) {
+        println!("  functions: the binaries of {dir}, each run under {runner}");
+    }
     steps::alarms::run(&mut w).await?;
     steps::queues::run(&mut w).await?;
     steps::iam::run(&mut w).await?;

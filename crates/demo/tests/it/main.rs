@@ -1,4 +1,5 @@
 //! The demo's integration tests, one binary: `make demo` itself, and the reliability suite
 //! on the demo's stand-ins.
+mod arm64;
 mod make_demo;
 mod reliability;

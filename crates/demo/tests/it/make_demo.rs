@@ -7,6 +7,11 @@ fn the_demo_shows_every_function_acting() {
     let out = Command::new(env!("CARGO_BIN_EXE_suite-demo"))
         .output()
         .expect("suite-demo runs");
+    assert_every_function_acted(&out);
+}
+
+/// The demo ran to its end, and every function did what the scenario says.
+pub fn assert_every_function_acted(out: &std::process::Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -76,9 +76,23 @@ impl LambdaEmulator {
         binary: &Path,
         env: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Supervised> {
-        let mut command = Supervised::wrapped_command(binary);
+        // Another architecture's binary runs under its user-mode emulator, which
+        // `SUITE_FUNCTION_RUNNER` names (`qemu-aarch64` for the arm64 build; its
+        // `QEMU_LD_PREFIX`, the target's libraries, is passed through).
+        let runner = std::env::var_os("SUITE_FUNCTION_RUNNER").filter(|r| !r.is_empty());
+        let mut command = match &runner {
+            Some(runner) => {
+                let mut c = Supervised::wrapped_command(runner);
+                c.arg(binary);
+                c
+            }
+            None => Supervised::wrapped_command(binary),
+        };
+        command.env_clear();
+        if let Some(prefix) = std::env::var_os("QEMU_LD_PREFIX").filter(|_| runner.is_some()) {
+            command.env("QEMU_LD_PREFIX", prefix);
+        }
         command
-            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api(name))
             .env("AWS_LAMBDA_FUNCTION_NAME", name)

@@ -14,9 +14,14 @@ fn profile_dir() -> PathBuf {
     dir
 }
 
-/// Binary `name` of the running executable's profile.
+/// Binary `name` of the running executable's profile, or of the directory
+/// `SUITE_FUNCTION_DIR` names (the arm64 build, run under `SUITE_FUNCTION_RUNNER`: see
+/// `harness::lambda`).
 pub fn next_to_this_executable(name: &str) -> PathBuf {
-    profile_dir().join(name)
+    match std::env::var_os("SUITE_FUNCTION_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join(name),
+        _ => profile_dir().join(name),
+    }
 }
 
 /// Builds binary `bin` of `package` with the running executable's profile, so that it is
