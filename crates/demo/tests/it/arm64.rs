@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use testbed::world::repo;
+use testbed::world::{developer_cargo, repo};
 
 /// ELF e_machine of AArch64.
 const EM_AARCH64: u16 = 0xB7;
@@ -19,15 +19,8 @@ fn build_arm64() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo("target"));
     let lambda_dir = target.join("arm64-test/lambda");
-    let mut cargo = Command::new("cargo");
+    let mut cargo = developer_cargo();
     cargo
-        .current_dir(repo(""))
-        .env_clear()
-        // What a developer's shell gives cargo, not the test runner's CARGO_* variables.
-        .envs(std::env::vars().filter(|(k, _)| {
-            !k.starts_with("CARGO_") && !k.starts_with("NEXTEST") && k != "LD_LIBRARY_PATH"
-                || ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&k.as_str())
-        }))
         .args(["lambda", "build", "--arm64", "--quiet", "--lambda-dir"])
         .arg(&lambda_dir);
     for f in demo::BINARIES {

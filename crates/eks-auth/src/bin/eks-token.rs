@@ -63,8 +63,13 @@ async fn credentials(
         None => None,
     };
     let now = SystemTime::now();
-    if let Some((key, path)) = &cached
-        && let Some(hit) = cache::load(path).lookup(key, now)
+    // The file is read once: looked up, and on a miss updated with what the source gave.
+    let mut cached = cached.map(|(key, path)| {
+        let file = cache::load(&path);
+        (key, path, file)
+    });
+    if let Some((key, _, file)) = &cached
+        && let Some(hit) = file.lookup(key, now)
     {
         return Ok(hit);
     }
@@ -78,17 +83,15 @@ async fn credentials(
             eks_auth::provider::error_chain(&e)
         )
     })?;
-    if let Some((key, path)) = &cached {
-        let mut file = cache::load(path);
-        if file.store(key, &fresh, now)
-            && let Err(e) = cache::save(path, &file)
-        {
-            // The token is still good; the next run resolves its credentials again.
-            eprintln!(
-                "eks-token: credential cache {} not written: {e}",
-                path.display()
-            );
-        }
+    if let Some((key, path, file)) = &mut cached
+        && file.store(key, &fresh, now)
+        && let Err(e) = cache::save(path, file)
+    {
+        // The token is still good; the next run resolves its credentials again.
+        eprintln!(
+            "eks-token: credential cache {} not written: {e}",
+            path.display()
+        );
     }
     Ok(fresh)
 }

@@ -311,14 +311,7 @@ async fn access_entries_add_remove_twice_two_groups_resync_and_the_tokens_work()
     let alice = w.client_as(ALICE).await;
     let aws_auth = w.aws_auth().await;
     let _function = w.spawn(FUNCTION, &[("BACKEND", "access-entries")]);
-    let entry = |arn: &str| {
-        w.cluster
-            .eks_api()
-            .access_entries()
-            .into_iter()
-            .find(|e| e.principal_arn == arn)
-            .map(|e| (e.username, e.kubernetes_groups))
-    };
+    let entry = |arn: &str| w.access_entry(arn);
 
     for round in 0..2 {
         let summary = w

@@ -10,7 +10,6 @@ use k8s_ops::crd::iam_user_group::IamUserGroup;
 use kube::Api;
 use kube::api::DeleteParams;
 use serde_json::{Value, json};
-use testbed::harness::eventually;
 use testbed::harness::manifests::{Subject, grant};
 use testbed::world::World;
 
@@ -244,17 +243,7 @@ async fn hand_applied_records_are_mapped_survive_every_resync_and_unmap_when_del
     let summary = w.invoke(FUNCTION, &scheduled("us-east-1")).expect("resync");
     assert_eq!(summary["changes"][0]["action"], "delete", "{summary}");
     assert_eq!(w.groups_of(&viji_arn).await, None);
-    eventually(
-        "the deleted record goes",
-        Duration::from_secs(10),
-        async || {
-            w.record_named("viji-developers")
-                .await
-                .is_none()
-                .then_some(())
-        },
-    )
-    .await;
+    w.until_record_gone("viji-developers").await;
     abilities_become(&viji, (Err(401), Err(401)), "viji after the delete").await;
 
     // Handing the original Lambda's record to iam-sync (its label): the next resync makes it
@@ -304,14 +293,7 @@ async fn hand_applied_records_in_access_entries() {
     let viji_arn = user_arn("/viji");
     w.apply("infra/k8s/samples/iam-usergroup.yaml");
     let _function = w.spawn(FUNCTION, &[("BACKEND", "access-entries")]);
-    let entry = |arn: &str| {
-        w.cluster
-            .eks_api()
-            .access_entries()
-            .into_iter()
-            .find(|e| e.principal_arn == arn)
-            .map(|e| (e.username, e.kubernetes_groups))
-    };
+    let entry = |arn: &str| w.access_entry(arn);
     for _ in 0..2 {
         w.invoke(FUNCTION, &scheduled("us-east-1")).expect("resync");
         assert_eq!(
@@ -332,15 +314,5 @@ async fn hand_applied_records_in_access_entries() {
         .unwrap();
     w.invoke(FUNCTION, &scheduled("us-east-1")).expect("resync");
     assert_eq!(entry(&viji_arn), None);
-    eventually(
-        "the deleted record goes",
-        Duration::from_secs(10),
-        async || {
-            w.record_named("viji-developers")
-                .await
-                .is_none()
-                .then_some(())
-        },
-    )
-    .await;
+    w.until_record_gone("viji-developers").await;
 }

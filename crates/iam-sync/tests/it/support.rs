@@ -127,6 +127,10 @@ pub trait Identities {
     /// The `IamUserGroup` `name` of kube-system, whoever wrote it.
     async fn record_named(&self, name: &str) -> Option<IamUserGroup>;
     async fn records(&self) -> Vec<IamUserGroup>;
+    /// Waits until the record `name` is gone (its finalizer released after a delete).
+    async fn until_record_gone(&self, name: &str);
+    /// `arn`'s EKS access entry as (username, Kubernetes groups), if it has one.
+    fn access_entry(&self, arn: &str) -> Option<(String, Vec<String>)>;
     /// A kube client authenticating as the IAM user (an access key made in moto, an EKS
     /// token presigned with it, verified by aws-iam-authenticator through moto's STS).
     async fn client_as(&self, user: &str) -> kube::Client;
@@ -247,6 +251,24 @@ impl Identities for World {
             .get_opt(name)
             .await
             .expect("record")
+    }
+
+    async fn until_record_gone(&self, name: &str) {
+        eventually(
+            &format!("the deleted record {name} goes"),
+            Duration::from_secs(10),
+            async || self.record_named(name).await.is_none().then_some(()),
+        )
+        .await;
+    }
+
+    fn access_entry(&self, arn: &str) -> Option<(String, Vec<String>)> {
+        self.cluster
+            .eks_api()
+            .access_entries()
+            .into_iter()
+            .find(|e| e.principal_arn == arn)
+            .map(|e| (e.username, e.kubernetes_groups))
     }
 
     async fn records(&self) -> Vec<IamUserGroup> {

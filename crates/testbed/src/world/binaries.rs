@@ -24,22 +24,11 @@ pub fn next_to_this_executable(name: &str) -> PathBuf {
     }
 }
 
-/// Builds binary `bin` of `package` with the running executable's profile, so that it is
-/// never stale; quick when it is up to date.
-///
-/// In the dev profile (`make test`, `cargo nextest run -p …`) it builds what `make test` and
-/// `make demo` build, `--workspace --all-targets`: a no-op under `make test`. A narrower
-/// `cargo build -p <package>` would resolve features for that package alone and rebuild its
-/// binary and some twenty dependencies with other features, over the shared ones (binaries
-/// have one fingerprint whatever their features), so the next `make demo` or `make test`
-/// compiled them all again. `release` and `measure` (`make bench`) build just the binary in
-/// their own directory.
-pub fn build(package: &str, bin: &str) -> PathBuf {
-    let dir = profile_dir();
-    let profile = dir.file_name().and_then(|p| p.to_str());
+/// cargo, in the workspace, with only what a developer's shell gives it: the variables a test
+/// runner adds (its CARGO_*, LD_LIBRARY_PATH, …) reach build scripts and rebuilt ring and the
+/// crates above it.
+pub fn developer_cargo() -> std::process::Command {
     let mut cargo = std::process::Command::new(env!("CARGO"));
-    // Only what a developer's shell gives cargo: the variables a test runner adds (its
-    // CARGO_*, LD_LIBRARY_PATH, …) reach build scripts and rebuilt ring and the crates above it.
     cargo
         .current_dir(super::repo(""))
         .env_clear()
@@ -53,6 +42,23 @@ pub fn build(package: &str, bin: &str) -> PathBuf {
                 ]
                 .contains(&k.as_str())
         }));
+    cargo
+}
+
+/// Builds binary `bin` of `package` with the running executable's profile, so that it is
+/// never stale; quick when it is up to date.
+///
+/// In the dev profile (`make test`, `cargo nextest run -p …`) it builds what `make test` and
+/// `make demo` build, `--workspace --all-targets`: a no-op under `make test`. A narrower
+/// `cargo build -p <package>` would resolve features for that package alone and rebuild its
+/// binary and some twenty dependencies with other features, over the shared ones (binaries
+/// have one fingerprint whatever their features), so the next `make demo` or `make test`
+/// compiled them all again. `release` and `measure` (`make bench`) build just the binary in
+/// their own directory.
+pub fn build(package: &str, bin: &str) -> PathBuf {
+    let dir = profile_dir();
+    let profile = dir.file_name().and_then(|p| p.to_str());
+    let mut cargo = developer_cargo();
     match profile.filter(|p| *p != "debug") {
         None => cargo.args([
             "test",
