@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup test lint lint-template fmt demo bench build deploy fuzz
+.PHONY: help setup test lint lint-template fmt demo bench bench-check build deploy fuzz zip-sizes
 
 # The suite's functions: one crate and one binary each, one function in infra/template.yaml.
 FUNCTIONS := alarm-scaler alarm-sync concurrency-scaler queue-scaler iam-sync node-autoscaler
@@ -16,6 +16,7 @@ help:
 	@echo "make test   install what the tests need (pinned), then run every test"
 	@echo "make lint   rustfmt, clippy (-D warnings) and cfn-lint (make lint-template)"
 	@echo "make bench  measure and print figures (not tests)"
+	@echo "make bench-check  make bench, then fail if a figure misses its target (BENCHMARKS.md)"
 	@echo "make fuzz   fuzz every event decoder and CR parser (nightly; FUZZ_SECONDS per target)"
 	@echo "make build  release zips of every function (cargo lambda build; ARCH=arm64)"
 	@echo "make deploy package and deploy infra/template.yaml (CLUSTER_NAME, API_SERVER, CERT_AUTHORITY)"
@@ -53,6 +54,11 @@ demo: setup
 bench: setup
 	@scripts/bench.sh
 
+# make bench, then each figure against its target (the Targets table of BENCHMARKS.md);
+# fails when one is missed. Not part of make test.
+bench-check: setup
+	@scripts/bench-check.py
+
 # cargo-fuzz (pinned) on nightly, FUZZ_SECONDS (default 30) per target of fuzz/: prints the
 # executions and crashes per target; fails on any crash.
 fuzz:
@@ -60,9 +66,19 @@ fuzz:
 
 # target/lambda/<function>/bootstrap.zip for each function, the CodeUri of infra/template.yaml,
 # for ARCH (x86_64 or arm64; the last build wins, and make deploy checks it matches ARCH).
+# PROFILE=dev (tests: no fat LTO) and LAMBDA_DIR (default target/lambda) leave the zips the
+# deploy uses alone.
+PROFILE ?= release
+LAMBDA_DIR ?=
 build:
-	$(CARGO) lambda build --release --output-format zip \
-	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix --bin ,$(FUNCTIONS))
+	$(CARGO) lambda build --profile $(PROFILE) --output-format zip \
+	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) $(addprefix --bin ,$(FUNCTIONS)) \
+	  $(if $(LAMBDA_DIR),--lambda-dir $(LAMBDA_DIR))
+
+# The zip of every function for both architectures (release), side by side: the figures the
+# README's choice of the template's default Architecture rests on.
+zip-sizes:
+	@scripts/zip-sizes.sh
 
 # Deploys infra/template.yaml with the zips of `make build`: `sam deploy` when SAM CLI is
 # installed, else awscli's `cloudformation package` (to DEPLOY_BUCKET) and `deploy`. More

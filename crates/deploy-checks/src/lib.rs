@@ -9,6 +9,10 @@
 //!   function and botocore's input shapes of `lambda create-function` and `events put-targets`.
 //! - `manifests`: every YAML under `infra/k8s` and `infra/cloudwatch-agent` parses; each
 //!   function has its RBAC file, its aws-auth mapping and its sample events.
+//! - `expanded`: the template expanded by samtranslator and resolved (`scripts/sam-expand.py`):
+//!   each function's CloudFormation configuration is its crate's cargo-lambda metadata, the
+//!   Architecture parameter reaches all six, and the seed-style files are the expanded
+//!   queue-scaler's, field for field.
 //! - `cargo_metadata`: `[package.metadata.lambda.deploy]` of each function crate agrees with
 //!   the template.
 //! - `make_targets`: `make build` builds every function for the chosen architecture into the

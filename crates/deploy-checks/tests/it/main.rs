@@ -2,6 +2,7 @@
 //! module checks is listed in `src/lib.rs`).
 mod cargo_metadata;
 mod environment;
+mod expanded;
 mod make_targets;
 mod manifests;
 mod seed_files;

@@ -13,6 +13,8 @@ fn make(args: &[&str]) -> (bool, String) {
         .env_remove("API_SERVER")
         .env_remove("CERT_AUTHORITY")
         .env_remove("ARCH")
+        .env_remove("PROFILE")
+        .env_remove("LAMBDA_DIR")
         // Under `make test`, the parent's flags (jobserver, -n, ...) must not leak in.
         .env_remove("MAKEFLAGS")
         .env_remove("MFLAGS")
@@ -37,9 +39,11 @@ fn build_zips_every_function_for_the_architecture() {
         assert!(ok, "{text}");
         let command = text.replace("\\\n", " ");
         assert!(
-            command.contains("cargo lambda build --release --output-format zip"),
+            command.contains("cargo lambda build --profile release --output-format zip"),
             "{command}"
         );
+        // The zips the template deploys: cargo-lambda's default lambda dir, target/lambda.
+        assert!(!command.contains("--lambda-dir"), "{command}");
         assert!(command.contains(flag), "{arch:?}: {command}");
         for f in FUNCTIONS {
             assert!(
