@@ -2,6 +2,7 @@
 //! all of kube: CRD types ([`crd`]), rescaling a Deployment through its scale subresource
 //! with optimistic concurrency ([`scale`]), HPA-style Events ([`events`]) and status
 //! conditions ([`conditions`]), paged listing ([`list`]) and merge-patching a custom resource's status ([`status`]).
+pub mod behavior;
 pub mod conditions;
 pub mod crd;
 pub mod drain;
