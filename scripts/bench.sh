@@ -17,12 +17,13 @@ section() { printf '\n### %s\n\n`%s`\n\n' "$1" "$2" | tee -a "$out"; }
 
 target="${CARGO_TARGET_DIR:-target}"
 # Exactly the binaries measured, as `make build` selects them (one resolution of features):
-# the six functions, the bare-runtime floor and the bench driver; then eks-token on its own,
+# the six functions, the bare-runtime floor, the cold-start comparison functions and the
+# bench driver; then eks-token on its own,
 # whose `cli` feature (SSO, credential_process) must not reach the functions' binaries.
 cargo build -q --release $(printf -- '--bin %s ' alarm-scaler alarm-sync iam-sync node-autoscaler \
-  concurrency-scaler queue-scaler lambda-floor suite-bench)
+  concurrency-scaler queue-scaler lambda-floor cold-floor-sqs cold-defaults-sqs suite-bench)
 cargo build -q --release --bin eks-token
-section "Start-up, memory, sizes; eks-token vs aws eks get-token" "target/release/suite-bench --release-dir target/release"
+section "Start-up, memory, sizes; eks-token vs aws eks get-token; cold start, whole" "target/release/suite-bench --release-dir target/release"
 "$target/release/suite-bench" --release-dir "$target/release" | tee -a "$out"
 section "Token generation per call" "cargo bench -p eks-auth --bench token"
 cargo bench -q -p eks-auth --bench token 2>/dev/null | tee -a "$out"

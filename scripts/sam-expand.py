@@ -182,6 +182,10 @@ class Resolver:
             return self.arn(logical)
         if attr == "QueueUrl":
             return self.ref(logical)
+        if attr in ("QueueName", "TopicName"):
+            return self.name(logical)
+        if attr == "QueueName":
+            return self.name(logical)
         raise SystemExit(f"sam-expand: GetAtt {logical}.{attr} is not known here")
 
     def value(self, node):

@@ -20,7 +20,9 @@ makes each conditional write atomic, and leases built on it rely on that.
 
 It also injects faults, as a fault proxy in the request path would (3.): rules set by the
 test say which operations fail, how often and how (an error in the service's own protocol, a
-dropped connection, a delay); everything they do not pick reaches moto unchanged.
+dropped connection, a delay); everything they do not pick reaches moto unchanged. And a
+barrier (5.): the first N requests of a kind are held until all N have arrived, which proves
+that N callers were there at once (a concurrency test's overlap).
 
 Usage: moto_gateway.py [--port N] [--ignore-stdin] [--verbose]
 Prints `ready http://127.0.0.1:PORT` once bound. Exits on stdin EOF (its parent died) or SIGTERM.
@@ -36,7 +38,11 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-MOTO = DomainDispatcherApplication(create_backend_app)
+MOTO_APP = DomainDispatcherApplication(create_backend_app)
+
+
+def MOTO(environ, start_response):  # noqa: N802 (the app every section calls)
+    return moto_with_iam(environ, start_response)  # section 6
 
 # ---------------------------------------------------------------- 1. RPC v2 CBOR -> JSON
 
@@ -134,6 +140,9 @@ def rpcv2_cbor(request):
     if request.headers.get("Content-Encoding", "").lower() == "gzip":  # PutMetricData
         raw = gzip.decompress(raw)
     params = cbor_to_json(cbor2.loads(raw)) if raw else {}
+    refused = signature_refused(request)  # section 6: the rewritten request is re-signed
+    if refused is not None:
+        return cbor_error(403, *refused)
     environ = Request.from_values(
         path="/", method="POST", data=json.dumps(params).encode(),
         headers=[(k, v) for k, v in request.headers.items()
@@ -143,6 +152,7 @@ def rpcv2_cbor(request):
            ("Content-Type", "application/x-amz-json-1.0")],
         environ_base={"REMOTE_ADDR": request.remote_addr or "127.0.0.1"},
     ).environ
+    environ[VERIFIED] = True
     try:
         answer = Response.from_app(MOTO, environ, buffered=True)
     except Exception as error:  # a moto bug: name it in the SDK's error, not an HTML 500
@@ -286,6 +296,7 @@ def presigned_sts(request):
     environ["HTTP_AUTHORIZATION"] = (
         f"AWS4-HMAC-SHA256 Credential={query['X-Amz-Credential']}, "
         f"SignedHeaders={query['X-Amz-SignedHeaders']}, Signature={given}")
+    environ[VERIFIED] = True  # section 6 re-signs it when moto enforces IAM
     answer = Response.from_app(MOTO, environ, buffered=True)
     if answer.status_code != 200 or "application/json" not in request.headers.get("Accept", ""):
         return answer
@@ -304,15 +315,25 @@ def presigned_sts(request):
 # ---------------------------------------------------------------- 3. injected faults
 
 # PUT /_testbed/faults {"seed": 7, "rules": [RULE, ...]} replaces the rules (an empty list:
-# none); GET /_testbed/faults answers {"fired": [n per rule], "requests": n}. A RULE:
+# none) and empties the log; {"paused": true} pauses them (requests pass untouched and
+# unlogged, the windows wait) and {"paused": false} resumes them where they were; GET /_testbed/faults answers {"fired": [n per rule], "requests": n,
+# "log": [{"operation": op, "fault": kind or null, "status": n}, ...]}: every request looked
+# at since, in arrival order, with the fault it got (`InternalError`, `drop`, `delay`) and the
+# status it was answered with (0: the connection was dropped). A RULE:
 #   {"operation": "RunInstances" | "*",          # the AWS operation (every protocol)
 #    "contains": ["InstanceMarketOptions.MarketType=spot"],  # all in path, query or body
-#    "rate": 0.2,                                 # chance per matching request (default 1)
+#    "rate": 0.2,                                 # share of matching requests (default 1)
 #    "times": 3,                                  # fire at most this often (default: always)
 #    "fault": {"status": 500, "code": "InternalError", "message": "..."}
-#           | {"drop": true} | {"delay_ms": 2000}}
-# The first rule that matches and fires decides; the draw is seeded, so a run repeats.
-FAULTS = {"rules": [], "fired": [], "requests": 0, "rng": random.Random(0)}
+#           | {"drop": true} | {"delay_ms": 2000}
+#    "faults": [FAULT, ...]}                      # instead of "fault": each in turn
+# The rate is exact, not a draw per request: the matching requests are taken in windows of
+# the smallest size w for which w × rate is whole (5 for 0.2, 15 for 1/15), and exactly
+# w × rate of each window fire, at places the seeded generator picks (so a run repeats, and
+# no operation that comes every n-th request is always or never hit).
+# The first rule that matches and fires decides.
+FAULTS = {"rules": [], "fired": [], "seen": [], "picked": [], "requests": 0, "log": [],
+          "rng": random.Random(0), "paused": False}
 FAULTS_LOCK = threading.Lock()
 
 
@@ -324,6 +345,22 @@ def operation_of(request, body):
         return request.path.rstrip("/").rsplit("/", 1)[-1]
     action = request.args.get("Action") or parse_qs(body).get("Action", [None])[0]
     return action or f"{request.method} {request.path}"  # query protocols; REST otherwise
+
+
+def request_view(environ, request):
+    """(operation, text the rules' `contains` look in). Buffers the body: moto reads it again
+    from the stream."""
+    raw = request.get_data()
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    body = raw.decode("utf-8", "replace")
+    return operation_of(request, body), f"{request.full_path}\n{body}"
+
+
+def selects(rule, operation, seen):
+    """Whether a fault rule (or the barrier) is about this request."""
+    return rule.get("operation", "*") in ("*", operation) \
+        and all(c in seen for c in rule.get("contains", []))
 
 
 def fault_error(request, status, code, message):
@@ -354,37 +391,80 @@ def faults_admin(request):
     with FAULTS_LOCK:
         if request.method == "PUT":
             spec = json.loads(request.get_data(as_text=True) or "{}")
-            FAULTS["rules"] = spec.get("rules", [])
-            FAULTS["fired"] = [0] * len(FAULTS["rules"])
-            FAULTS["requests"] = 0
-            FAULTS["rng"] = random.Random(spec.get("seed", 0))
-        answer = {"fired": FAULTS["fired"], "requests": FAULTS["requests"]}
-    return Response(json.dumps(answer), content_type="application/json")
+            if "paused" in spec and "rules" not in spec:
+                FAULTS["paused"] = bool(spec["paused"])
+                return Response(json.dumps({"paused": FAULTS["paused"]}),
+                                content_type="application/json")
+            FAULTS["paused"] = False
+            rules = spec.get("rules", [])
+            FAULTS.update(rules=rules, fired=[0] * len(rules), seen=[0] * len(rules),
+                          picked=[set() for _ in rules], requests=0, log=[],
+                          rng=random.Random(spec.get("seed", 0)))
+        answer = {"fired": FAULTS["fired"], "requests": FAULTS["requests"],
+                  "log": FAULTS["log"]}
+        return Response(json.dumps(answer), content_type="application/json")
+
+
+def window_of(rate):
+    """The smallest window in which `rate` of the requests is a whole number of them."""
+    for size in range(1, 1001):
+        if abs(size * rate - round(size * rate)) < 1e-9:
+            return size
+    return 1000
+
+
+def selected(i, rule):
+    """Whether rule `i`'s next matching request is one of those its rate picks (under the
+    lock): each window of `window_of(rate)` requests has exactly its share picked."""
+    rate = min(max(float(rule.get("rate", 1.0)), 0.0), 1.0)
+    size = window_of(rate)
+    n = FAULTS["seen"][i]
+    FAULTS["seen"][i] += 1
+    if n % size == 0:  # a new window: pick its places
+        FAULTS["picked"][i] = set(FAULTS["rng"].sample(range(size), round(size * rate)))
+    return n % size in FAULTS["picked"][i]
+
+
+def fault_kind(fault):
+    if fault.get("drop"):
+        return "drop"
+    if fault.get("delay_ms"):
+        return "delay"
+    return fault.get("code", "InternalError")
 
 
 def pick_fault(environ, request):
-    if not FAULTS["rules"]:
+    """(fault, operation, log entry) for this request; the fault None when none fires. None
+    when no rules are set."""
+    if not FAULTS["rules"] or FAULTS["paused"]:
         return None
-    raw = request.get_data()
-    environ["wsgi.input"] = io.BytesIO(raw)  # moto reads the body again from the stream
-    environ["CONTENT_LENGTH"] = str(len(raw))
-    body = raw.decode("utf-8", "replace")
-    operation = operation_of(request, body)
-    seen = f"{request.full_path}\n{body}"
+    operation, seen = request_view(environ, request)
     with FAULTS_LOCK:
         FAULTS["requests"] += 1
+        entry = {"operation": operation, "fault": None, "status": None}
+        FAULTS["log"].append(entry)
         for i, rule in enumerate(FAULTS["rules"]):
-            if rule.get("operation", "*") not in ("*", operation):
-                continue
-            if not all(c in seen for c in rule.get("contains", [])):
+            if not selects(rule, operation, seen):
                 continue
             if rule.get("times") is not None and FAULTS["fired"][i] >= rule["times"]:
                 continue
-            if FAULTS["rng"].random() >= rule.get("rate", 1.0):
+            if not selected(i, rule):
                 continue
+            faults = rule.get("faults") or [rule["fault"]]
+            fault = faults[FAULTS["fired"][i] % len(faults)]
             FAULTS["fired"][i] += 1
-            return rule["fault"], operation
-    return None
+            entry["fault"] = fault_kind(fault)
+            return fault, operation, entry
+        return None, operation, entry
+
+
+def logged(start_response, entry):
+    """start_response recording the answer's status in the fault log's `entry`."""
+    def start(status, headers, exc_info=None):
+        with FAULTS_LOCK:
+            entry["status"] = int(status.split()[0])
+        return start_response(status, headers, exc_info)
+    return start
 
 
 def injected(environ, request, fault, operation):
@@ -402,6 +482,70 @@ def injected(environ, request, fault, operation):
         return Response(b"", status=500)  # never reaches the client
     return fault_error(request, fault.get("status", 500), fault.get("code", "InternalError"),
                        fault.get("message", f"injected fault on {operation}"))
+
+
+# ---------------------------------------------------------------- 5. a barrier
+
+# PUT /_testbed/barrier {"operation": "UpdateItem", "contains": ["lease#periodic"],
+# "parties": 10, "timeout_ms": 60000} arms a barrier: the first `parties` requests it selects
+# (as a fault rule selects) are held until all of them have arrived, then go on together, so
+# a test can prove that that many callers really were at that point at once. One that waits
+# longer than `timeout_ms` goes on alone, and the barrier reports itself not filled. Later
+# requests pass, and so does an SDK's retry of a held one (same `amz-sdk-invocation-id`): a
+# retry is not another caller. {} disarms it (releasing any held). GET /_testbed/barrier answers
+# {"parties": n, "arrived": n, "filled": bool, "timedOut": bool, "statuses": [status of
+# each held request's answer, in the order answered]}.
+BARRIER = {"spec": None, "arrived": 0, "filled": False, "timed_out": False, "statuses": [],
+           "callers": set()}
+BARRIER_CHANGED = threading.Condition()
+
+
+def barrier_admin(request):
+    with BARRIER_CHANGED:
+        if request.method == "PUT":
+            spec = json.loads(request.get_data(as_text=True) or "{}")
+            BARRIER.update(spec=spec or None, arrived=0, filled=False, timed_out=False,
+                           statuses=[], callers=set())
+            BARRIER_CHANGED.notify_all()  # a previous barrier's held requests go on
+        answer = {"parties": (BARRIER["spec"] or {}).get("parties", 0),
+                  "arrived": BARRIER["arrived"], "filled": BARRIER["filled"],
+                  "timedOut": BARRIER["timed_out"], "statuses": BARRIER["statuses"]}
+        return Response(json.dumps(answer), content_type="application/json")
+
+
+def await_barrier(environ, request):
+    """Holds this request at the barrier if it is one of the first it selects; True if so."""
+    spec = BARRIER["spec"]
+    if spec is None or not selects(spec, *request_view(environ, request)):
+        return False
+    with BARRIER_CHANGED:
+        caller = request.headers.get("amz-sdk-invocation-id") or object()
+        if BARRIER["spec"] is not spec or BARRIER["arrived"] >= spec["parties"] \
+                or caller in BARRIER["callers"]:
+            return False
+        BARRIER["callers"].add(caller)
+        BARRIER["arrived"] += 1
+        if BARRIER["arrived"] == spec["parties"]:
+            BARRIER["filled"] = True
+            BARRIER_CHANGED.notify_all()
+            return True
+        deadline = time.monotonic() + spec.get("timeout_ms", 60000) / 1000
+        while not BARRIER["filled"] and BARRIER["spec"] is spec:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                BARRIER["timed_out"] = True
+                break
+            BARRIER_CHANGED.wait(left)
+        return BARRIER["spec"] is spec
+
+
+def counted(start_response):
+    """start_response recording the answer's status among the barrier's."""
+    def start(status, headers, exc_info=None):
+        with BARRIER_CHANGED:
+            BARRIER["statuses"].append(int(status.split()[0]))
+        return start_response(status, headers, exc_info)
+    return start
 
 
 # ---------------------------------------------------------------- 4. IAM Identity Center portal
@@ -447,17 +591,129 @@ def sso_role_credentials(request):
         "expiration": int(expiry.timestamp() * 1000)}}), content_type="application/json")
 
 
+# ---------------------------------------------------------------- 6. moto's IAM enforcement
+
+# With enforcement on (moto's INITIAL_NO_AUTH_ACTION_COUNT, or POST /moto-api/reset-auth with
+# the count), moto checks every request's SigV4 signature, then the caller's policies for the
+# action. Three kinds of request would fail the signature check for moto's reasons, not the
+# caller's: the ones sections 1 and 2 rewrote (CBOR, presigned STS), and those without a body
+# (Lambda's GETs), for which moto hashes the request's headers as the payload. The gateway
+# verifies the caller's own signature (section 2 already has), then signs the request moto
+# gets again with the caller's key, so moto authorizes the same principal. And moto answers
+# an authorization error as IAM's XML whatever the protocol, which the JSON and EC2 SDKs
+# cannot read: the same status, code and message go back in the request's protocol, as the
+# service would answer (fault_error). Everything else reaches moto, and comes back, unchanged.
+
+VERIFIED = "testbed.signature_verified"
+
+
+def enforcing():
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def authorization_part(header, name):
+    return header.partition(f"{name}=")[2].partition(",")[0].strip()
+
+
+def signer_for(request, found, scope):
+    from botocore.auth import SigV4Auth
+    from botocore.credentials import Credentials
+    secret, token, _ = found
+    key, _, region, service, _ = scope.split("/")
+    return SigV4Auth(Credentials(key, secret, token), service, region)
+
+
+def moto_url(request):
+    """The path and query moto signs over (IAMRequestBase: its urlparse of request.url)."""
+    from urllib.parse import urlparse
+    parsed = urlparse(request.url)
+    return parsed.path + (f"?{parsed.query}" if parsed.query else "")
+
+
+def signature_refused(request):
+    """None when the caller's SigV4 signature is right (or moto will refuse the key itself,
+    or does not enforce), else (code, message)."""
+    from botocore.awsrequest import AWSRequest
+    header = request.headers.get("Authorization", "")
+    scope = authorization_part(header, "Credential")
+    found = find_secret(scope.split("/")[0]) if enforcing() and scope.count("/") == 4 else None
+    if found is None:
+        return None
+    signed = authorization_part(header, "SignedHeaders").split(";")
+    # The caller signed the path and query as sent (`%3A` in an ARN), which request.url
+    # (what moto signs over) decodes: the raw request target is what was signed.
+    sent = request.environ.get("RAW_URI") or moto_url(request)
+    aws = AWSRequest(method=request.method, url=sent, data=request.get_data(),
+                     headers={h: request.headers.get(h, "") for h in signed})
+    aws.context["timestamp"] = request.headers.get("X-Amz-Date", "")
+    signer = signer_for(request, found, scope)
+    expected = signer.signature(signer.string_to_sign(aws, signer.canonical_request(aws)), aws)
+    if hmac.compare_digest(expected, authorization_part(header, "Signature")):
+        return None
+    return ("SignatureDoesNotMatch", "The request signature we calculated does not match the "
+            "signature you provided. Check your AWS Secret Access Key and signing method.")
+
+
+def resign(environ, request):
+    """Signs the request moto gets with the caller's key, the payload hash in a signed
+    x-amz-content-sha256 header (which moto's check reads rather than hashing itself)."""
+    from botocore.awsrequest import AWSRequest
+    scope = authorization_part(request.headers.get("Authorization", ""), "Credential")
+    found = find_secret(scope.split("/")[0]) if scope.count("/") == 4 else None
+    if found is None:
+        return  # moto refuses the unknown key itself
+    body = request.get_data()
+    headers = {"host": request.host, "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
+    aws = AWSRequest(method=request.method, url=moto_url(request), data=body, headers=headers)
+    signer_for(request, found, scope).add_auth(aws)
+    for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "x-amz-content-sha256"):
+        if name in aws.headers:
+            environ["HTTP_" + name.upper().replace("-", "_")] = aws.headers[name]
+
+
+def moto_with_iam(environ, start_response):
+    if not enforcing():
+        return MOTO_APP(environ, start_response)
+    request = Request(environ)
+    body = request.get_data()
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    if "Authorization" in request.headers and (environ.get(VERIFIED) or not body):
+        refused = None if environ.get(VERIFIED) else signature_refused(request)
+        if refused is not None:
+            return fault_error(request, 403, *refused)(environ, start_response)
+        resign(environ, request)
+    answer = Response.from_app(MOTO_APP, environ, buffered=True)
+    text = answer.get_data(as_text=True)
+    if answer.status_code in (401, 403) and "<ErrorResponse><Errors><Error>" in text:
+        error = ElementTree.fromstring(text.encode()).find("Errors/Error")
+        answer = fault_error(request, answer.status_code, error.findtext("Code"),
+                             error.findtext("Message"))
+    return answer(environ, start_response)
+
+
 # ---------------------------------------------------------------- dispatch and serving
 
 def gateway(environ, start_response):
     request = Request(environ)
     if request.path == "/_testbed/faults":
         return faults_admin(request)(environ, start_response)
+    if request.path == "/_testbed/barrier":
+        return barrier_admin(request)(environ, start_response)
+    if await_barrier(environ, request):
+        start_response = counted(start_response)
     picked = pick_fault(environ, request)
     if picked is not None:
-        response = injected(environ, request, *picked)
-        if response is not None:
-            return response(environ, start_response)
+        fault, operation, entry = picked
+        if fault is not None and fault.get("drop"):
+            entry["status"] = 0  # no answer reaches the caller
+        else:
+            start_response = logged(start_response, entry)
+        if fault is not None:
+            response = injected(environ, request, fault, operation)
+            if response is not None:
+                return response(environ, start_response)
     if request.method == "POST" and request.path.startswith("/service/") \
             and request.headers.get("smithy-protocol") == "rpc-v2-cbor":
         return rpcv2_cbor(request)(environ, start_response)

@@ -52,11 +52,21 @@ impl Stage {
     pub fn deploy(&mut self, function: &str, extra: &[(&str, &str)]) -> Result<(), Error> {
         if let Some(i) = self.running.iter().position(|(f, _)| f == function) {
             let (_, old) = self.running.remove(i);
-            self.past_logs.push(old.output_tail());
+            self.past_logs.push(old.output());
         }
         let process = self.world.try_spawn(function, extra)?;
         self.running.push((function.to_owned(), process));
         Ok(())
+    }
+
+    /// The whole output of `function`'s running process so far (for tests that look for one
+    /// error in it).
+    pub fn logs(&self, function: &str) -> String {
+        self.running
+            .iter()
+            .find(|(f, _)| f == function)
+            .map(|(_, p)| p.output())
+            .unwrap_or_default()
     }
 
     /// One invocation through the Runtime API emulator (`cargo lambda invoke`): the
@@ -84,7 +94,7 @@ impl Stage {
     /// (log lines searched, secrets handed out, secrets found): every function's logs so
     /// far searched literally for every secret access key and session token it was given.
     pub fn secrets_in_logs(&self) -> (usize, usize, usize) {
-        let mut logs: Vec<String> = self.running.iter().map(|(_, p)| p.output_tail()).collect();
+        let mut logs: Vec<String> = self.running.iter().map(|(_, p)| p.output()).collect();
         logs.extend(self.past_logs.iter().cloned());
         let lines = logs.iter().map(|l| l.lines().count()).sum();
         let secrets = self.world.secrets();

@@ -29,9 +29,33 @@ pub async fn publish(
     // client-go's naming: the object's name and a unique hex suffix.
     let name = format!("{object}.{:x}", now.as_nanosecond());
     let event = event(regarding, component, spec, now, name);
-    events_of(client, &event)
-        .create(&PostParams::default(), &event)
-        .await
+    let api = events_of(client, &event);
+    // A blip (5xx, 429, a dropped connection) is retried, as client-go's recorder retries:
+    // one lost to it would leave `kubectl describe` silent about what was done. The name is
+    // fixed, so a retried create that had landed answers 409: recorded.
+    let mut attempt = 1;
+    loop {
+        match api.create(&PostParams::default(), &event).await {
+            Ok(created) => return Ok(created),
+            Err(kube::Error::Api(status)) if status.code == 409 && attempt > 1 => {
+                return Ok(event);
+            }
+            Err(e) if attempt < PUBLISH_ATTEMPTS && transient(&e) => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Tries of [`publish`]'s create.
+const PUBLISH_ATTEMPTS: u32 = 3;
+
+/// Whether a failed request may succeed as is when sent again.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
 }
 
 /// Records `spec` about `regarding` under a name of the caller's (`<object>.<key>`), so that

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cold;
+
 /// One cold start of a function binary.
 #[derive(Clone, Copy, Debug)]
 pub struct Startup {
@@ -84,6 +86,144 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// One cold start, whole: spawn → the first invocation's response.
+#[derive(Clone, Copy, Debug)]
+pub struct ColdStart {
+    /// Process spawn → its response to the first invocation (`POST …/response` received).
+    pub to_response: Duration,
+    /// Peak resident set (VmHWM) once it has answered, in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Starts `command` (a function: its program and arguments, its own environment added) with
+/// a Runtime API of ours that hands it `event` as its first invocation, times it to its
+/// response, reads its peak RSS, and kills it. An error answer or an early exit is an error.
+pub fn first_invocation(
+    mut command: Command,
+    event: &serde_json::Value,
+) -> std::io::Result<ColdStart> {
+    use std::sync::mpsc;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let (answers, answered) = mpsc::channel::<Result<(), String>>();
+    let event = event.to_string();
+    std::thread::spawn(move || {
+        let mut handed_out = false;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let first = !handed_out;
+            handed_out = true;
+            let (answers, event) = (answers.clone(), event.clone());
+            std::thread::spawn(move || serve_runtime_api(stream, first, &event, &answers));
+        }
+    });
+    let began = Instant::now();
+    let mut child = command
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let outcome = loop {
+        match answered.recv_timeout(Duration::from_millis(1)) {
+            Ok(answer) => break answer.map(|()| began.elapsed()),
+            Err(_) if Instant::now() > deadline => break Err("no answer within 30 s".into()),
+            Err(_) => {
+                if let Some(status) = child.try_wait()? {
+                    break Err(format!("exited before answering: {status}"));
+                }
+            }
+        }
+    };
+    let peak_rss_kib = peak_rss_kib(child.id()).unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    // The program only: the environment holds the credentials.
+    let program = command.get_program().to_string_lossy().into_owned();
+    let to_response = outcome.map_err(|e| std::io::Error::other(format!("{program}: {e}")))?;
+    Ok(ColdStart {
+        to_response,
+        peak_rss_kib,
+    })
+}
+
+/// One connection of a function to [`first_invocation`]'s Runtime API: the first poll gets
+/// the event, later ones are held (the process is killed first); a response or an error
+/// answer is reported.
+fn serve_runtime_api(
+    stream: std::net::TcpStream,
+    first: bool,
+    event: &str,
+    answers: &std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    use std::io::{BufReader, Write};
+    let Ok(reader) = stream.try_clone() else {
+        return;
+    };
+    let (mut reader, mut writer) = (BufReader::new(reader), stream);
+    let mut first = first;
+    while let Ok(Some((head, body))) = crate::harness::lambda::limits::read_message(&mut reader) {
+        let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+        let (status, answer) = if path.ends_with("/invocation/next") {
+            if !first {
+                return; // held: the process is killed after its first answer
+            }
+            first = false;
+            let deadline = jiff::Timestamp::now().as_millisecond() + 60_000;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                 lambda-runtime-aws-request-id: bench-1\r\nlambda-runtime-deadline-ms: {deadline}\r\n\
+                 lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
+                 lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\n\
+                 content-length: {}\r\n\r\n",
+                event.len()
+            );
+            let _ = writer.write_all(head.as_bytes());
+            let _ = writer.write_all(event.as_bytes());
+            continue;
+        } else if path.ends_with("/response") {
+            (202, Ok(()))
+        } else {
+            let text = String::from_utf8_lossy(&body);
+            (202, Err(format!("{path}: {text}")))
+        };
+        let _ = writer.write_all(
+            format!("HTTP/1.1 {status} Accepted\r\ncontent-length: 2\r\n\r\n{{}}").as_bytes(),
+        );
+        let _ = answers.send(answer);
+    }
+}
+
+/// queue-scaler's first AWS call, as the cold-start comparison functions make it: one
+/// GetQueueAttributes with the attributes `sqs_depth` reads.
+pub async fn queue_depth(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await?;
+    let messages = out
+        .attributes()
+        .and_then(|a| a.get(&A::ApproximateNumberOfMessages))
+        .and_then(|n| n.parse::<u64>().ok());
+    Ok(serde_json::json!({ "messages": messages }))
 }
 
 /// Runs `sample` `runs` times and returns the samples sorted (median at `len / 2`).

@@ -20,6 +20,7 @@
 //! - [`cloudwatch`]: the alarms alarm-sync keeps and the notifications alarm-scaler gets.
 //! - [`k3s`]: node-autoscaler's stand-ins (a self-managed k3s cluster on EC2).
 //! - [`grants`]: RBAC experiments, one grant of a function's ClusterRole withheld per run.
+//! - [`iam`]: the template's execution roles in moto, with moto's IAM enforcement on.
 //! - [`scaler_pass`]: what queue-scaler's and concurrency-scaler's tests share (both run
 //!   sqs_depth's scaler pass).
 //!
@@ -43,7 +44,9 @@ mod binaries;
 pub mod cloudwatch;
 pub mod events;
 pub mod grants;
+pub mod iam;
 pub mod k3s;
+pub mod leaks;
 mod objects;
 pub mod resources;
 pub mod scaler_pass;

@@ -10,7 +10,7 @@ use testbed::harness::rbac::{self, mentions};
 use testbed::world::cloudwatch::{TOPIC, notification};
 use testbed::world::{World, sample};
 
-use crate::kinds::{now, put_alarm, sns};
+use crate::kinds::{now, sns};
 use crate::support::{self, Objects};
 const NS: &str = "web";
 
@@ -237,18 +237,8 @@ async fn sample_alarms_step_the_deployment_once_per_notification_within_cooldown
 /// Deployment's annotations too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_grant_is_needed() {
-    let w = support::scaler_world().await;
-    w.create_deployment(NS, "web", 4).await;
-    w.apply("infra/k8s/samples/k8smetricalarm-web.yaml");
+    let (w, up) = support::web_world().await;
     without_cooldown(&w).await;
-    let up = put_alarm(
-        &w,
-        "us-east-1",
-        "web-http-rate-high",
-        "GreaterThanOrEqualToThreshold",
-        &[],
-    )
-    .await;
     let mut scaler = w.spawn("alarm-scaler", &[]);
 
     let grants = rbac::grants(&World::rules_of("alarm-scaler"));

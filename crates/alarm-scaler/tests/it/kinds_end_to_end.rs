@@ -21,22 +21,12 @@ fn outcome(response: &Value) -> &Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_event_steps_once_annotates_and_a_redelivery_is_a_duplicate() {
-    let w = support::scaler_world().await;
-    w.create_deployment(NS, "web", 4).await;
-    w.apply("infra/k8s/samples/k8smetricalarm-web.yaml");
+    let (w, up) = support::web_world().await;
     // No cooldowns: every kind steps in turn.
     w.patch_resource(
         NS,
         "web-http-rate",
         json!({"spec": {"scaleUpBehavior": {"coolDown": 0}, "scaleDownBehavior": {"coolDown": 0}}}),
-    )
-    .await;
-    let up = put_alarm(
-        &w,
-        "us-east-1",
-        "web-http-rate-high",
-        "GreaterThanOrEqualToThreshold",
-        &[],
     )
     .await;
     // The down alarm lives in eu-west-1: it is re-armed where the event says it is.
@@ -153,18 +143,8 @@ async fn every_kind_of_event_steps_once_annotates_and_a_redelivery_is_a_duplicat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_originals_trigger_time_holds_the_first_cooldown_then_the_records_rule() {
-    let w = support::scaler_world().await;
-    w.create_deployment(NS, "web", 4).await;
     // Up coolDown 120 s, down 300 s.
-    w.apply("infra/k8s/samples/k8smetricalarm-web.yaml");
-    let up = put_alarm(
-        &w,
-        "us-east-1",
-        "web-http-rate-high",
-        "GreaterThanOrEqualToThreshold",
-        &[],
-    )
-    .await;
+    let (w, up) = support::web_world().await;
     let down = put_alarm(&w, "us-east-1", "web-cpu-low", "LessThanThreshold", &[]).await;
     // What the original function left on the Deployment: its last step, 30 s ago.
     let original = now() - 30.seconds();

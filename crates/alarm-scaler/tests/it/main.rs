@@ -6,5 +6,6 @@ mod end_to_end;
 mod kinds;
 mod kinds_end_to_end;
 mod original_rbac;
+mod race;
 mod support;
 mod tagged;

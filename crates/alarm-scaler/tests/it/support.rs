@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use testbed::world::cloudwatch::TOPIC;
 use testbed::world::{World, build};
 
+use crate::kinds::{Alarm, put_alarm};
+
 pub const FUNCTION: &str = "alarm-scaler";
 
 /// alarm-scaler alone: its RBAC file and the CRD; the tests put their alarms in moto
@@ -24,6 +26,23 @@ pub async fn scaler_world() -> World {
         ])
         .start()
         .await
+}
+
+/// [`scaler_world`] with Deployment web/web at 4 replicas, the sample K8sMetricAlarm
+/// `web/web-http-rate` and its scale-up alarm (in moto, us-east-1, in ALARM).
+pub async fn web_world() -> (World, Alarm) {
+    let w = scaler_world().await;
+    w.create_deployment("web", "web", 4).await;
+    w.apply("infra/k8s/samples/k8smetricalarm-web.yaml");
+    let up = put_alarm(
+        &w,
+        "us-east-1",
+        "web-http-rate-high",
+        "GreaterThanOrEqualToThreshold",
+        &[],
+    )
+    .await;
+    (w, up)
 }
 
 pub async fn world() -> World {

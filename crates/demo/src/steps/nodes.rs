@@ -53,6 +53,6 @@ pub async fn run() -> Result<Vec<String>, Error> {
     Ok(vec![
         w.api_token.clone(),
         JOIN_TOKEN.to_owned(),
-        function.output_tail(),
+        function.output(),
     ])
 }

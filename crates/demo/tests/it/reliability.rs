@@ -2,21 +2,31 @@
 //! RBAC, the Runtime API emulator running the real function binaries):
 //!
 //! - duplicates: each function given the same event 100 times acts exactly once;
-//! - faults: with 20 % of the Kubernetes calls failing (500, 429, dropped connections) the
-//!   functions report errors (the invocation fails, so Lambda retries it), never leave the
-//!   CR's bounds, and converge to the same state once retried; the same with 20 % of
-//!   queue-scaler's SQS calls failing (injected by the moto gateway in SQS's protocol);
-//!   and every function under 20 % faults on both its Kubernetes and AWS calls ends where a
-//!   fault-free run ends.
+//! - faults: with exactly 20 % of the Kubernetes calls failing (500, 429, dropped
+//!   connections, in turn) the functions report errors (the invocation fails, so Lambda
+//!   retries it), never leave the CR's bounds (observed past the faults, at every tick), and
+//!   converge to the same state once retried; the same with 20 % of queue-scaler's SQS calls
+//!   failing (injected by the moto gateway in SQS's protocol); and every function under 20 %
+//!   faults on both its Kubernetes and AWS calls ends where a fault-free run ends, no
+//!   injected fault swallowed: each is retried (a later call of the same operation in that
+//!   invocation goes through) or reported (the invocation fails, or its answer counts
+//!   errors), as the layers' logs and the answers show;
+//! - secrets: every function at TRACE runs its flow, and no credential, bearer token or token
+//!   signature is in the complete output of any process of the run.
 //!
 //! Counts are printed (`--no-capture`).
 use demo::stage::{Stage, sample};
 use demo::steps::{alarms, queues};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use serde_json::Value;
 use testbed::harness::FaultConfig;
+use testbed::harness::cluster::Served;
+use testbed::harness::cluster::faults::unaccounted;
 use testbed::harness::moto::twenty_percent_faults;
+use testbed::harness::process;
+use testbed::world::leaks;
 
 const DELIVERIES: usize = 100;
 
@@ -28,6 +38,13 @@ fn sum(responses: &[Value], field: &str) -> u64 {
             v => v.as_u64().unwrap_or(0),
         })
         .sum()
+}
+
+/// `<faults> of <requests> = <share> %` for a fault layer's log.
+fn share(log: &[Served]) -> String {
+    let faults = log.iter().filter(|s| s.fault.is_some()).count();
+    let percent = 100.0 * faults as f64 / log.len().max(1) as f64;
+    format!("{faults} of {} requests = {percent:.1} %", log.len())
 }
 
 async fn rescale_events(w: &Stage, namespace: &str, name: &str) -> usize {
@@ -62,25 +79,7 @@ async fn alarm_fires(w: &Stage, id: &str) -> Value {
 
 /// The sample IamUserGroup, alice@example.com in IAM group developers, iam-sync deployed.
 async fn seed_iam_membership(w: &mut Stage) {
-    w.world.apply("infra/k8s/samples/iam-sync-groups.yaml");
-    let iam = aws_sdk_iam::Client::new(&w.world.aws);
-    iam.create_group()
-        .group_name("developers")
-        .send()
-        .await
-        .unwrap();
-    iam.create_user()
-        .user_name("alice@example.com")
-        .send()
-        .await
-        .unwrap();
-    iam.add_user_to_group()
-        .group_name("developers")
-        .user_name("alice@example.com")
-        .send()
-        .await
-        .unwrap();
-    w.deploy("iam-sync", &[]).unwrap();
+    demo::steps::iam::seed_membership(w).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,10 +197,11 @@ async fn under_20_percent_kubernetes_faults_the_scalers_report_errors_and_conver
         }
     }
     let fired = w.world.cluster.faults_fired().iter().sum::<u64>();
+    let rate = share(&w.world.cluster.fault_log());
     w.world.cluster.clear_faults();
     let replicas = w.world.replicas("web", "web").await;
     println!(
-        "alarm-scaler under faults: 40 deliveries, {fired} faults injected, {errors} invocation errors, {steps} step(s), replicas 2 → {replicas}"
+        "alarm-scaler under faults: 40 deliveries, {fired} faults injected ({rate}), {errors} invocation errors, {steps} step(s), replicas 2 → {replicas}"
     );
     assert!(
         fired > 0 && errors > 0,
@@ -215,22 +215,24 @@ async fn under_20_percent_kubernetes_faults_the_scalers_report_errors_and_conver
     // leave [0, 20].
     w.world.cluster.set_faults(FaultConfig::twenty_percent(11));
     let tick = queues::scheduled("events/queue-scaler/scheduled.json").unwrap();
-    let mut errors = 0;
+    // The test observes past the front: its reads get no fault, so every tick is observed.
+    let direct = Api::<Deployment>::namespaced(w.world.cluster.kube_client_direct(), "default");
+    let (mut errors, mut observations) = (0, 0);
     for _ in 0..20 {
         if w.world.invoke_http("queue-scaler", &tick).await.is_err() {
             errors += 1;
         }
-        // Read through the faults too: a failed read is no observation.
-        let now = w.world.deployments("default").get_scale("worker").await;
-        if let Some(n) = now.ok().and_then(|s| s.spec?.replicas) {
-            assert!((0..=20).contains(&n), "worker replicas {n} outside [0, 20]");
-        }
+        let scale = direct.get_scale("worker").await.expect("worker's scale");
+        let n = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
+        assert!((0..=20).contains(&n), "worker replicas {n} outside [0, 20]");
+        observations += 1;
     }
+    assert_eq!(observations, 20, "every tick observed");
     w.world.cluster.clear_faults();
     w.world.invoke_http("queue-scaler", &tick).await.unwrap();
     let workers = w.world.replicas("default", "worker").await;
     println!(
-        "queue-scaler under faults: 20 ticks, {errors} invocation errors; after one clean tick worker = {workers}"
+        "queue-scaler under faults: 20 ticks, {errors} invocation errors, {observations} observations within [0, 20]; after one clean tick worker = {workers}"
     );
     assert_eq!(workers, 3);
 }
@@ -264,6 +266,7 @@ async fn under_20_percent_aws_faults_queue_scaler_reports_errors_and_converges()
         );
     }
     let (fired, looked_at) = w.world.moto.faults_fired().unwrap();
+    let rate = share(&w.world.moto.fault_log().unwrap());
     w.world
         .moto
         .set_faults(&serde_json::json!({"rules": []}))
@@ -271,7 +274,7 @@ async fn under_20_percent_aws_faults_queue_scaler_reports_errors_and_converges()
     w.world.invoke_http("queue-scaler", &tick).await.unwrap();
     let workers = w.world.replicas("default", "worker").await;
     println!(
-        "queue-scaler under AWS faults: 30 ticks, {looked_at} requests seen, faults fired {fired:?}, {errors} scaler errors reported (the SDK's retries absorb most); after one clean tick worker = {workers}"
+        "queue-scaler under AWS faults: 30 ticks, {looked_at} requests seen, faults fired {fired:?} ({rate} of GetQueueAttributes), {errors} scaler errors reported (the SDK's retries absorb most); after one clean tick worker = {workers}"
     );
     assert!(fired.iter().sum::<u64>() > 0, "the faults bit: {fired:?}");
     assert_eq!(workers, 3);
@@ -323,33 +326,49 @@ async fn every_function_converges_under_20_percent_faults_on_both_sides() {
     let url = queues::seed_queue(&mut w).await.unwrap();
     queues::seed_consumer(&mut w, &url).await.unwrap();
     seed_iam_membership(&mut w).await;
-    let k8s_faults = FaultConfig::twenty_percent(21);
-    let aws_faults = twenty_percent_faults(21, "*");
-    let faults_on = |w: &Stage| {
-        w.world.cluster.set_faults(k8s_faults.clone());
-        w.world.moto.set_faults(&aws_faults).unwrap();
+    // The rules are set once and paused between the functions' runs under faults: each
+    // layer's windows of five requests run on, so exactly one request in five fails.
+    w.world.cluster.set_faults(FaultConfig::twenty_percent(21));
+    w.world
+        .moto
+        .set_faults(&twenty_percent_faults(21, "*"))
+        .unwrap();
+    let pause = |w: &Stage, paused: bool| {
+        w.world.cluster.pause_faults(paused);
+        w.world.moto.pause_faults(paused).unwrap();
     };
-    let faults_off = |w: &Stage| {
-        w.world.cluster.clear_faults();
-        w.world
-            .moto
-            .set_faults(&serde_json::json!({"rules": []}))
-            .unwrap();
-    };
+    pause(&w, true);
     let mut errors = std::collections::BTreeMap::<&str, usize>::new();
-    let mut fired = (0, 0);
+    // Every request each side looked at under faults, and the faults no invocation
+    // accounted for.
+    let mut looked_at: (Vec<Served>, Vec<Served>) = Default::default();
+    let mut swallowed = Vec::new();
     let mut under_faults = async |w: &Stage, function: &'static str, event: &Value| {
-        faults_on(w);
+        pause(w, false);
         for _ in 0..UNDER_FAULTS {
+            let before = (
+                w.world.cluster.fault_log().len(),
+                w.world.moto.fault_log().unwrap().len(),
+            );
             let failed = match w.world.invoke_http(function, event).await {
                 Ok(out) => out["errors"].as_u64().unwrap_or(0) > 0,
                 Err(_) => true,
             };
             *errors.entry(function).or_default() += usize::from(failed);
+            // This invocation's requests: the function's are the only ones meanwhile.
+            let k8s = w.world.cluster.fault_log().split_off(before.0);
+            let aws = w.world.moto.fault_log().unwrap().split_off(before.1);
+            for side in [&k8s, &aws] {
+                swallowed.extend(
+                    unaccounted(side, failed)
+                        .into_iter()
+                        .map(|s| format!("{function}: {s:?}")),
+                );
+            }
+            looked_at.0.extend(k8s);
+            looked_at.1.extend(aws);
         }
-        fired.0 += w.world.cluster.faults_fired().iter().sum::<u64>();
-        fired.1 += w.world.moto.faults_fired().unwrap().0.iter().sum::<u64>();
-        faults_off(w);
+        pause(w, true);
         w.world
             .invoke_http(function, event)
             .await
@@ -367,11 +386,28 @@ async fn every_function_converges_under_20_percent_faults_on_both_sides() {
     under_faults(&w, "concurrency-scaler", &tick).await;
     let event = sample("events/iam-sync/add-user-to-group.json").unwrap();
     under_faults(&w, "iam-sync", &event).await;
+    w.world.cluster.clear_faults();
+    w.world
+        .moto
+        .set_faults(&serde_json::json!({"rules": []}))
+        .unwrap();
     println!(
-        "under faults: {} Kubernetes and {} AWS faults fired; deliveries that failed or reported errors, of {UNDER_FAULTS} each: {errors:?}",
-        fired.0, fired.1
+        "under faults: Kubernetes {}, AWS {}; deliveries that failed or reported errors, of {UNDER_FAULTS} each: {errors:?}; {} swallowed",
+        share(&looked_at.0),
+        share(&looked_at.1),
+        swallowed.len()
     );
-    assert!(fired.0 > 0 && fired.1 > 0);
+    for log in [&looked_at.0, &looked_at.1] {
+        let faults = log.iter().filter(|s| s.fault.is_some()).count();
+        assert!(faults > 0, "the faults bit");
+        // Exactly one in five (the last window may be partial).
+        assert!(
+            (log.len() / 5..=log.len().div_ceil(5)).contains(&faults),
+            "{}",
+            share(log)
+        );
+    }
+    assert!(swallowed.is_empty(), "faults swallowed: {swallowed:#?}");
     // Where a fault-free run ends (the duplicates test above): each acted once.
     let alarms_in_cloudwatch = w.world.alarm_names().await.len();
     assert_eq!(alarms_in_cloudwatch, 2, "alarm-sync");
@@ -398,4 +434,76 @@ async fn every_function_converges_under_20_percent_faults_on_both_sides() {
     );
     let entries = map_users_entries(&w);
     assert_eq!(entries, 1, "iam-sync");
+}
+
+/// Every function at TRACE (its SDK, HTTP, TLS and runtime crates included) runs its flow:
+/// no secret access key or session token handed to a function, no bearer token sent to the
+/// cluster and no signature of an EKS token is in the complete output of any process of the
+/// run (the functions, moto's gateway, the control plane, the emulator), raw, base64- or
+/// URL-encoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_output_of_any_process_at_trace() {
+    let mut w = Stage::start(&demo::FUNCTIONS).await.unwrap();
+    alarms::seed(&mut w).unwrap();
+    let url = queues::seed_queue(&mut w).await.unwrap();
+    queues::seed_consumer(&mut w, &url).await.unwrap();
+    seed_iam_membership(&mut w).await;
+    for function in demo::FUNCTIONS {
+        w.deploy(function, &[("RUST_LOG", "trace")]).unwrap();
+    }
+    let tick = sample("events/alarm-sync/scheduled.json").unwrap();
+    let synced = w.world.invoke_http("alarm-sync", &tick).await.unwrap();
+    assert_eq!(sum(&[synced], "created"), 2);
+    let notification = alarm_fires(&w, "trace-1").await;
+    let stepped = w
+        .world
+        .invoke_http("alarm-scaler", &notification)
+        .await
+        .unwrap();
+    assert_eq!(stepped["outcomes"][0]["decision"], "scale_up", "{stepped}");
+    let tick = queues::scheduled("events/queue-scaler/scheduled.json").unwrap();
+    let rescaled = w.world.invoke_http("queue-scaler", &tick).await.unwrap();
+    assert_eq!(sum(&[rescaled], "rescaled"), 1);
+    let tick = queues::scheduled("events/concurrency-scaler/scheduled.json").unwrap();
+    let adjusted = w
+        .world
+        .invoke_http("concurrency-scaler", &tick)
+        .await
+        .unwrap();
+    assert_eq!(sum(&[adjusted], "adjusted"), 1);
+    let event = sample("events/iam-sync/add-user-to-group.json").unwrap();
+    let changed = w.world.invoke_http("iam-sync", &event).await.unwrap();
+    assert_eq!(sum(&[changed], "changes"), 1);
+
+    let secrets = w.world.run_secrets(&[]);
+    let tokens = secrets
+        .iter()
+        .filter(|s| s.what.starts_with("X-Amz-Signature"))
+        .count();
+    // Everything stopped: each process's output is complete.
+    drop(w);
+    let outputs = process::outputs();
+    let leaks = leaks::search(&outputs, &secrets);
+    println!(
+        "secrets at TRACE: {} processes, {} lines searched for {} secrets ({tokens} EKS tokens' signatures among them) in {} forms: {} found",
+        leaks.processes,
+        leaks.lines,
+        leaks.secrets,
+        leaks.forms,
+        leaks.found.len()
+    );
+    assert!(leaks.found.is_empty(), "{:#?}", leaks.found);
+    assert!(
+        tokens >= demo::FUNCTIONS.len() - 1,
+        "EKS tokens seen: {tokens}"
+    );
+    // At TRACE: the SDKs' and hyper's lines are there to be searched.
+    for function in demo::FUNCTIONS {
+        let lines: usize = outputs
+            .iter()
+            .filter(|(name, _)| name == function)
+            .map(|(_, o)| o.lines().count())
+            .sum();
+        assert!(lines > 200, "{function}: {lines} lines at TRACE");
+    }
 }

@@ -5,6 +5,7 @@
 //! through what iam-sync wrote, and authorizing them with the RBAC of their groups. What
 //! iam-sync writes reaches the authenticator asynchronously (as on EKS), so what a user may
 //! do after a change is polled for, with a deadline.
+use testbed::harness::cluster::Barrier;
 use testbed::harness::{FaultAction, FaultConfig, FaultRule};
 use testbed::world::{CLUSTER, World};
 
@@ -256,7 +257,13 @@ async fn concurrent_aws_auth_writers_lose_nothing() {
     w.cluster.clear_faults();
 
     // Another writer edits mapRoles in a loop (get, change, put with the resourceVersion,
-    // re-read on 409) while iam-sync handles the other users' events.
+    // re-read on 409) while iam-sync handles the other users' events. The first write of
+    // each is held at the cluster's front until both have made theirs: both read the same
+    // resourceVersion, so one of them meets a real 409 from the API server.
+    w.cluster.set_barrier(Some(Barrier {
+        namespace: Some("kube-system".into()),
+        ..Barrier::new(&["update"], &["configmaps"], 2)
+    }));
     let admin = w.admin.clone();
     let writer = tokio::spawn(async move {
         use k8s_openapi::api::core::v1::ConfigMap;
@@ -276,11 +283,23 @@ async fn concurrent_aws_auth_writers_lose_nothing() {
         }
         conflicts
     });
+    let mut replanned = 0;
     for u in &users[1..] {
         let summary = w.invoke(FUNCTION, &w.add(u, "developers").await).unwrap();
         assert_eq!(summary["decision"], "applied", "{summary}");
+        replanned += summary["attempts"].as_u64().unwrap_or(1) - 1;
     }
     let conflicts = writer.await.unwrap();
+    let raced = w.cluster.barrier_report();
+    w.cluster.set_barrier(None);
+    assert!(raced.filled && !raced.timed_out, "{raced:?}");
+    assert_eq!(
+        (raced.answered(200), raced.answered(409)),
+        (1, 1),
+        "{raced:?}"
+    );
+    // The 409 was met by one of the two, which re-read and wrote again.
+    assert!(conflicts + replanned >= 1, "{conflicts} + {replanned}");
     let cm = w.aws_auth().await;
     let roles = &cm.data.as_ref().unwrap()["mapRoles"];
     for i in 0..20 {
@@ -296,7 +315,7 @@ async fn concurrent_aws_auth_writers_lose_nothing() {
             "{u}"
         );
     }
-    eprintln!("other writer met {conflicts} conflicts");
+    eprintln!("other writer met {conflicts} conflicts, iam-sync re-planned {replanned} times");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,9 +11,10 @@ use testbed::harness::eventually;
 use testbed::world::k3s::{
     FUNCTION, JOIN_TOKEN, K3s, MASTER_TAG, SETTLE, WORKER_TAG, steady_metrics,
 };
+use testbed::world::leaks::{self, Secret};
 use testbed::world::{at, scheduled, t0};
 
-use crate::support::Scenarios;
+use crate::support::{Scenarios, hold_lease_writes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_terminated() {
@@ -54,39 +55,43 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
         dry.kill();
     }
 
-    // Two invocations at once: one takes the lease and launches, the other finds the lease
-    // taken (or, if it runs after, the up cooldown). Three launches in all.
+    // Two invocations at once, held at the gateway on the lease write until both have made
+    // it: one takes the lease and launches, the other finds it taken. Three launches in all.
     // (The moto gateway serialises DynamoDB requests, so conditional writes are atomic as
-    // in DynamoDB; should two holders ever both "acquire", the fence check before launching
-    // stops the earlier one with an error naming the lost lease: still one actor.)
-    // (These two embed the join token in the user data: JOIN_TOKEN_MODE=embed.)
-    let mut a = w.spawn(FUNCTION, &[("JOIN_TOKEN_MODE", "embed")]);
-    let mut b = w.spawn(FUNCTION, &[("JOIN_TOKEN_MODE", "embed")]);
+    // in DynamoDB.)
+    // (These two embed the join token in the user data: JOIN_TOKEN_MODE=embed; they log at
+    // TRACE, and neither token may reach their output.)
+    let spawn = || {
+        w.spawn(
+            FUNCTION,
+            &[
+                ("JOIN_TOKEN_MODE", "embed"),
+                ("RUST_LOG", "trace"),
+                // No retry of a lease write held at the barrier.
+                ("AWS_ATTEMPT_TIMEOUT_SECONDS", "90"),
+            ],
+        )
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    hold_lease_writes(&w, 2);
     let outs: Vec<serde_json::Value> = tokio::task::block_in_place(|| {
         w.invoke_concurrently(FUNCTION, &[scheduled(t0), scheduled(t0)])
     })
     .into_iter()
-    .map(|r| match r {
-        Ok(out) => out,
-        Err(e) if e.contains("lease periodic lost (taken over by a later holder)") => {
-            serde_json::json!({"decision": "lease_lost"})
-        }
-        Err(e) => panic!("concurrent run: {e}"),
+    .map(|r| {
+        r.unwrap_or_else(|e| {
+            let tails = [&a, &b].map(|p| p.output_tail());
+            panic!("concurrent run: {e}; the processes' last lines: {tails:#?}")
+        })
     })
     .collect();
-    let acted: Vec<_> = outs
-        .iter()
-        .filter(|o| o["decision"] == "scale_up")
-        .collect();
-    assert_eq!(acted.len(), 1, "{outs:?}");
-    let other = outs.iter().find(|o| o["decision"] != "scale_up").unwrap();
-    assert!(
-        other["decision"] == "locked"
-            || other["decision"] == "lease_lost"
-            || other["why"] == "cooldown_up",
-        "{other}"
-    );
-    let out = acted[0];
+    let barrier = w.moto.barrier_report().expect("the barrier's report");
+    w.moto.set_barrier("", &[], 0).expect("barrier disarmed");
+    assert!(barrier.filled && !barrier.timed_out, "{barrier:?}");
+    let mut decisions: Vec<&str> = outs.iter().filter_map(|o| o["decision"].as_str()).collect();
+    decisions.sort();
+    assert_eq!(decisions, ["locked", "scale_up"], "{outs:?}");
+    let out = outs.iter().find(|o| o["decision"] == "scale_up").unwrap();
     assert_eq!(
         (out["from"].as_u64(), out["to"].as_u64()),
         (Some(1), Some(4)),
@@ -94,7 +99,7 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
     );
     let launched: Vec<String> = serde_json::from_value(out["launched"].clone()).unwrap();
     assert_eq!(launched.len(), 3, "{out}");
-    // The token is in the user data (embed), and in no log line of either process.
+    // The token is in the user data (embed), and in no line either process wrote.
     let data = w
         .ec2
         .describe_instance_attribute()
@@ -115,10 +120,17 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
         data.contains(&format!("K3S_TOKEN='{}'", JOIN_TOKEN)),
         "{data}"
     );
-    for p in [&a, &b] {
-        let logs = p.output_tail();
-        assert!(!logs.contains(JOIN_TOKEN) && !logs.contains(&w.api_token));
-    }
+    let tokens = [
+        Secret::new("the k3s join token", JOIN_TOKEN),
+        Secret::new("the API token", &w.api_token),
+    ];
+    let outputs: Vec<(String, String)> = [&a, &b]
+        .iter()
+        .map(|p| (p.name().to_owned(), p.output()))
+        .collect();
+    let leaks = leaks::search(&outputs, &tokens);
+    assert!(leaks.lines > 100, "at TRACE: {leaks:?}");
+    assert!(leaks.found.is_empty(), "{:?}", leaks.found);
     b.kill();
 
     // In moto: the worker tag, Spot, the first instance type, one per zone — the two

@@ -52,11 +52,8 @@ impl Scenarios for K3s {
             .expect("register node");
         // The heartbeat goes to kube-apiserver itself: faults injected in the front are for
         // the function's calls.
-        let mut cfg = self.cluster.kube_config(Some(self.cluster.admin_token()));
-        cfg.cluster_url = self.cluster.apiserver_url().parse().expect("url");
-        let nodes = kube::Api::<k8s_openapi::api::core::v1::Node>::all(
-            kube::Client::try_from(cfg).expect("client"),
-        );
+        let nodes =
+            kube::Api::<k8s_openapi::api::core::v1::Node>::all(self.cluster.kube_client_direct());
         let name = node.to_owned();
         tokio::spawn(async move {
             loop {
@@ -202,6 +199,24 @@ impl Scenarios for K3s {
             })
             .collect()
     }
+}
+
+/// `decision`, or `decision/why` for holds and ignored events.
+pub fn decision_of(out: &Value) -> String {
+    match (out["decision"].as_str(), out["why"].as_str()) {
+        (Some(d @ ("hold" | "ignored")), Some(why)) => format!("{d}/{why}"),
+        (Some(d), _) => d.to_owned(),
+        _ => panic!("no decision in the summary: {out}"),
+    }
+}
+
+/// Holds the first `parties` lease writes (the periodic run's conditional UpdateItem of
+/// `lease#periodic`, its first write) at the moto gateway until all have arrived: proof
+/// that that many runs were past their start-up at once, and racing for the lease.
+pub fn hold_lease_writes(w: &K3s, parties: usize) {
+    w.moto
+        .set_barrier("UpdateItem", &["lease#periodic"], parties)
+        .expect("barrier armed");
 }
 
 /// EC2's Spot interruption warning for instance `id`, at `at`.

@@ -1,6 +1,10 @@
 //! `make bench`: prints the suite's figures as a Markdown table. Measures, never asserts.
 //!
-//! usage: suite-bench --release-dir target/release [--eks-token-only]
+//! usage: suite-bench --release-dir target/release [--eks-token-only | --cold-start-only]
+//!
+//! With `SUITE_BENCH_FIGURES=<file>`, each figure a target of BENCHMARKS.md applies to is also
+//! appended to that file as a JSON line `{"figure", "subject", "value"}` for `make
+//! bench-check`, which compares it with the targets table.
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -46,17 +50,22 @@ fn ms(d: Duration) -> String {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut dir = PathBuf::from("target/release");
-    let mut eks_token_only = false;
+    let (mut eks_token_only, mut cold_start_only) = (false, false);
     while let Some(a) = args.next() {
         if a == "--release-dir" {
             dir = PathBuf::from(args.next().expect("--release-dir needs a value"));
         }
         eks_token_only |= a == "--eks-token-only";
+        cold_start_only |= a == "--cold-start-only";
     }
     println!("| figure | median | p25–p75 | runs | command |");
     println!("|---|---|---|---|---|");
     if eks_token_only {
         eks_token(&dir);
+        return;
+    }
+    if cold_start_only {
+        cold_start(&dir);
         return;
     }
 
@@ -82,6 +91,62 @@ fn main() {
     );
     functions(&dir, &floor);
     eks_token(&dir);
+    cold_start(&dir);
+}
+
+/// A figure a target applies to, for `make bench-check` (see the module's notes).
+fn figure(id: &str, subject: &str, value: f64) {
+    let Some(path) = std::env::var_os("SUITE_BENCH_FIGURES") else {
+        return;
+    };
+    let line = serde_json::json!({ "figure": id, "subject": subject, "value": value });
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("SUITE_BENCH_FIGURES file");
+    std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()).expect("figures");
+}
+
+/// Cold start, whole: queue-scaler to its first invocation's response on the stand-ins,
+/// against (a), (b) and (c) in the same run ([`testbed::bench::cold`]).
+fn cold_start(dir: &std::path::Path) {
+    let rows = match testbed::bench::cold::measure(dir) {
+        Ok(rows) => rows,
+        Err(e) => {
+            println!("| cold start, whole | failed: {e} | | | make bench |");
+            return;
+        }
+    };
+    let (function, _) = rows[0].median();
+    for row in &rows {
+        let (m, lo, hi) = median_iqr(&row.to_response);
+        let (rss, rlo, rhi) = median_iqr(&row.peak_rss_kib);
+        println!(
+            "| cold start, whole (spawn → first response): {} | {} ({rss} KiB peak RSS) | {}–{} ({rlo}–{rhi} KiB) | {} | make bench |",
+            row.name,
+            ms(m),
+            ms(lo),
+            ms(hi),
+            row.to_response.len()
+        );
+    }
+    let ratio = |i: usize| function.as_secs_f64() / rows[i].median().0.as_secs_f64();
+    println!(
+        "| queue-scaler ÷ (a) (target ≤ 1.3×) | {:.2}× | | | make bench |",
+        ratio(1)
+    );
+    println!(
+        "| queue-scaler ÷ (b) (target < 1×) | {:.2}× | | | make bench |",
+        ratio(2)
+    );
+    println!(
+        "| (c) ÷ queue-scaler (target ≥ 20×) | {:.1}× | | | make bench |",
+        1.0 / ratio(3)
+    );
+    figure("cold_vs_floor_call", "queue-scaler", ratio(1));
+    figure("cold_vs_defaults", "queue-scaler", ratio(2));
+    figure("cold_python_speedup", "queue-scaler", 1.0 / ratio(3));
 }
 
 fn eks_token(dir: &std::path::Path) {
@@ -122,10 +187,11 @@ fn eks_token(dir: &std::path::Path) {
         ms(thi),
         PROCESS_RUNS / 2
     );
+    let speedup = tm.as_secs_f64() / om.as_secs_f64();
     println!(
-        "| eks-token speed-up over aws eks get-token (target ≥ 50×) | {:.0}× | | | make bench |",
-        tm.as_secs_f64() / om.as_secs_f64()
+        "| eks-token speed-up over aws eks get-token (target ≥ 50×) | {speedup:.0}× | | | make bench |"
     );
+    figure("eks_token_speedup", "eks-token", speedup);
     with_role(dir);
 }
 
@@ -222,6 +288,9 @@ fn functions(dir: &std::path::Path, floor: &std::path::Path) {
         }
         let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
         let zip = zip_size(&binary);
+        if let Some(z) = zip {
+            figure("zip_mb", name, z as f64 / 1e6);
+        }
         println!(
             "| {name} binary / zip (target zip ≤ 8 MB) | {:.2} MB / {} | | | make bench |",
             size as f64 / 1e6,
@@ -251,6 +320,12 @@ fn functions(dir: &std::path::Path, floor: &std::path::Path) {
         let (tm, tlo, thi) = median_iqr(&t);
         let (rm, rlo, rhi) = median_iqr(&r);
         let (floor_time, floor_rss) = (median_iqr(&ft).0, median_iqr(&fr).0);
+        figure(
+            "startup_ratio",
+            name,
+            tm.as_secs_f64() / floor_time.as_secs_f64(),
+        );
+        figure("rss_ratio", name, rm as f64 / floor_rss as f64);
         println!(
             "| {name} start-up (target ≤ 1.5× floor) | {} = {:.2}× floor ({} in the interleaved floor runs) | {}–{} | {STARTUP_RUNS} | make bench |",
             ms(tm),

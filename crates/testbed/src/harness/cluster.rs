@@ -19,10 +19,12 @@
 //! deleted or evicted pods finish terminating, without containers.
 //!
 //! Clients reach kube-apiserver through [`front`], which adds what the control plane lacks:
-//! fault injection ([`faults`]) and the EKS API stand-in ([`eks_api`], under `/clusters/…`).
+//! fault injection ([`faults`]), a barrier for concurrency tests ([`barrier`]) and the EKS
+//! API stand-in ([`eks_api`], under `/clusters/…`).
 //! [`Cluster::kubeconfig_yaml`] gives kubectl a kubeconfig using the `eks-token` exec plugin.
 
 mod arn;
+pub mod barrier;
 mod components;
 pub mod eks_api;
 pub mod faults;
@@ -34,8 +36,9 @@ mod pki;
 mod sts_tls;
 mod webhook;
 
+pub use barrier::{Barrier, BarrierReport};
 pub use components::binaries;
-pub use faults::{FaultAction, FaultConfig, FaultRule};
+pub use faults::{FaultAction, FaultConfig, FaultRule, Served};
 pub use nodes::NodeSpec;
 pub use pki::other_ca_pem;
 
@@ -322,6 +325,30 @@ impl Cluster {
     pub fn faults_fired(&self) -> Vec<u64> {
         self.front().faults_fired()
     }
+    /// Pauses the fault rules (`true`: requests pass untouched and unlogged) or resumes them
+    /// where they were (see [`faults::Faults::pause`]).
+    pub fn pause_faults(&self, paused: bool) {
+        self.front().pause_faults(paused);
+    }
+    /// Every request through [`Cluster::url`] since the faults were last set, with the fault
+    /// it got and its answer's status (for [`faults::unaccounted`]).
+    pub fn fault_log(&self) -> Vec<Served> {
+        self.front().fault_log()
+    }
+    /// Arms `barrier` at the front (`None` disarms it): the first `parties` requests it
+    /// selects wait for each other there.
+    pub fn set_barrier(&self, barrier: Option<Barrier>) {
+        self.front().set_barrier(barrier);
+    }
+    /// What the barrier armed last saw.
+    pub fn barrier_report(&self) -> BarrierReport {
+        self.front().barrier_report()
+    }
+    /// Every bearer token a client sent through [`Cluster::url`] (EKS tokens, service
+    /// account tokens, the admin's).
+    pub fn bearer_tokens(&self) -> Vec<String> {
+        self.front().bearer_tokens()
+    }
     /// The EKS control-plane stand-in served under `/clusters/…` of [`Cluster::url`].
     pub fn eks_api(&self) -> &eks_api::EksApi {
         self.front().eks_api()
@@ -418,6 +445,14 @@ impl Cluster {
     /// A kube-rs client with the static admin token (system:masters).
     pub fn kube_client_admin(&self) -> kube::Client {
         self.kube_client_with_token(&self.admin_token)
+    }
+
+    /// A kube-rs client as admin straight to kube-apiserver, past the front: its requests
+    /// get no injected fault (a test's observations under faults, a kubelet's heartbeat).
+    pub fn kube_client_direct(&self) -> kube::Client {
+        let mut config = self.kube_config(Some(&self.admin_token));
+        config.cluster_url = self.apiserver_url().parse().expect("valid url");
+        kube::Client::try_from(config).expect("kube client")
     }
 
     pub fn kube_client_with_token(&self, token: &str) -> kube::Client {

@@ -6,12 +6,18 @@
 //! `http://127.0.0.1:PORT/.rt/<name>`, and `cargo lambda invoke <name>` feeds that queue. The
 //! emulator only accepts names of binaries in this workspace (it reads `cargo metadata`), so a
 //! function's name is its binary's name.
+//!
+//! Each function process runs with its memory size and timeout from the template, enforced
+//! as Lambda enforces them ([`limits`]).
+pub mod limits;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{Error, Result, Supervised};
+pub use limits::Limits;
 
 const START_DEADLINE: Duration = Duration::from_secs(30);
 const INVOKE_DEADLINE: Duration = Duration::from_secs(60);
@@ -69,35 +75,55 @@ impl LambdaEmulator {
     }
 
     /// Starts the function binary `binary` as `name`, with the environment Lambda gives every
-    /// function (JSON logs, 128 MB) plus `env` (its configuration and credentials).
+    /// function (JSON logs, its memory size) plus `env` (its configuration and credentials),
+    /// limited as the template says for a function of the suite ([`Limits::of_function`]).
     pub fn spawn_function<K: AsRef<str>, V: AsRef<str>>(
         &self,
         name: &str,
         binary: &Path,
         env: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Supervised> {
+        self.spawn_limited(name, binary, env, Limits::of_function(name))
+    }
+
+    /// [`LambdaEmulator::spawn_function`] with `limits` given (`None`: unlimited).
+    pub fn spawn_limited<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        name: &str,
+        binary: &Path,
+        env: impl IntoIterator<Item = (K, V)>,
+        limits: Option<Limits>,
+    ) -> Result<Supervised> {
         // Another architecture's binary runs under its user-mode emulator, which
         // `SUITE_FUNCTION_RUNNER` names (`qemu-aarch64` for the arm64 build; its
-        // `QEMU_LD_PREFIX`, the target's libraries, is passed through).
+        // `QEMU_LD_PREFIX`, the target's libraries, is passed through). The memory limit is
+        // not applied there: it would bound the emulator's own mappings, not the function's.
         let runner = std::env::var_os("SUITE_FUNCTION_RUNNER").filter(|r| !r.is_empty());
-        let mut command = match &runner {
-            Some(runner) => {
+        let mut command = match (&runner, limits) {
+            (Some(runner), _) => {
                 let mut c = Supervised::wrapped_command(runner);
                 c.arg(binary);
                 c
             }
-            None => Supervised::wrapped_command(binary),
+            (None, Some(limits)) => {
+                let mut c = Supervised::wrapped_command("sh");
+                c.args(limits.command_args(binary));
+                c
+            }
+            (None, None) => Supervised::wrapped_command(binary),
         };
         command.env_clear();
         if let Some(prefix) = std::env::var_os("QEMU_LD_PREFIX").filter(|_| runner.is_some()) {
             command.env("QEMU_LD_PREFIX", prefix);
         }
+        let sandbox = limits::Sandbox::start(&self.runtime_api(name), limits.map(|l| l.timeout))?;
+        let memory = limits.map_or(128, |l| l.memory_mb);
         command
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api(name))
+            .env("AWS_LAMBDA_RUNTIME_API", sandbox.runtime_api())
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory.to_string())
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
@@ -108,7 +134,9 @@ impl LambdaEmulator {
         for (k, v) in env {
             command.env(k.as_ref(), v.as_ref());
         }
-        Supervised::spawn(name, command)
+        let process = Supervised::spawn(name, command)?;
+        sandbox.watch(process.id());
+        Ok(process)
     }
 
     /// Sends `event` to `name` with `cargo lambda invoke` and waits for the answer: the

@@ -3,7 +3,8 @@
 //! The gateway closes two gaps of moto (see ARCHITECTURE.md, "Known gaps of moto"):
 //! CloudWatch over Smithy RPC v2 CBOR (what aws-sdk-cloudwatch speaks), and presigned STS
 //! GetCallerIdentity GETs (EKS tokens), whose SigV4 signature it verifies with the secret moto
-//! holds for the access key. Everything else goes to moto untouched.
+//! holds for the access key. Everything else goes to moto untouched. It also injects faults,
+//! logging what each request got, and holds a barrier for concurrency tests.
 
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
@@ -13,6 +14,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
+use super::cluster::{BarrierReport, Served};
 use super::{Error, Result, Supervised};
 
 /// The gateway script, found from this crate's source directory at compile time.
@@ -97,27 +99,23 @@ impl Moto {
         self.process.output_tail()
     }
 
-    /// An SdkConfig for test SET-UP, with static credentials. Code under test builds its own
-    /// from the environment given by [`Moto::env_for`].
     /// Replaces the gateway's injected AWS faults (`tools/moto_gateway.py`, section 3, says
     /// the rule format): e.g. `{"seed": 1, "rules": [{"operation": "RunInstances",
     /// "contains": ["MarketType=spot"], "fault": {"status": 500, "code":
     /// "InsufficientInstanceCapacity"}}]}`. `{"rules": []}` turns them off.
     pub fn set_faults(&self, spec: &serde_json::Value) -> Result<()> {
-        let url = format!("{}/_testbed/faults", self.endpoint());
-        let (status, body) = super::http_send("PUT", &url, &[], spec.to_string().as_bytes())?;
-        if status != 200 {
-            return Err(Error::new(format!("PUT {url}: {status} {body}")));
-        }
-        Ok(())
+        self.put_admin("faults", spec)
+    }
+
+    /// Pauses the gateway's fault rules (`true`: requests pass untouched and unlogged) or
+    /// resumes them where they were, their windows and log kept.
+    pub fn pause_faults(&self, paused: bool) -> Result<()> {
+        self.put_admin("faults", &serde_json::json!({"paused": paused}))
     }
 
     /// How often each injected-fault rule fired, and how many requests were looked at.
     pub fn faults_fired(&self) -> Result<(Vec<u64>, u64)> {
-        let url = format!("{}/_testbed/faults", self.endpoint());
-        let (_, body) = super::http_get(&url)?;
-        let v: serde_json::Value = serde_json::from_str(&body)
-            .map_err(|e| Error::new(format!("GET {url}: {e}: {body}")))?;
+        let v = self.get_admin("faults")?;
         let fired = v["fired"]
             .as_array()
             .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
@@ -125,6 +123,51 @@ impl Moto {
         Ok((fired, v["requests"].as_u64().unwrap_or(0)))
     }
 
+    /// Every request the fault rules looked at since they were last set, with the fault it
+    /// got and its answer's status (for [`crate::harness::cluster::faults::unaccounted`]).
+    pub fn fault_log(&self) -> Result<Vec<Served>> {
+        let v = self.get_admin("faults")?;
+        serde_json::from_value(v["log"].clone())
+            .map_err(|e| Error::new(format!("the gateway's fault log: {e}: {v}")))
+    }
+
+    /// Arms the gateway's barrier (`tools/moto_gateway.py`, section 5): the first `parties`
+    /// requests of `operation` whose path, query or body contain each of `contains` wait for
+    /// each other (a minute at most). `parties` 0 disarms it.
+    pub fn set_barrier(&self, operation: &str, contains: &[&str], parties: usize) -> Result<()> {
+        let spec = if parties == 0 {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({"operation": operation, "contains": contains,
+                "parties": parties, "timeout_ms": 60_000})
+        };
+        self.put_admin("barrier", &spec)
+    }
+
+    /// What the barrier armed last saw.
+    pub fn barrier_report(&self) -> Result<BarrierReport> {
+        let v = self.get_admin("barrier")?;
+        serde_json::from_value(v.clone())
+            .map_err(|e| Error::new(format!("the gateway's barrier: {e}: {v}")))
+    }
+
+    fn put_admin(&self, what: &str, spec: &serde_json::Value) -> Result<()> {
+        let url = format!("{}/_testbed/{what}", self.endpoint());
+        let (status, body) = super::http_send("PUT", &url, &[], spec.to_string().as_bytes())?;
+        if status != 200 {
+            return Err(Error::new(format!("PUT {url}: {status} {body}")));
+        }
+        Ok(())
+    }
+
+    fn get_admin(&self, what: &str) -> Result<serde_json::Value> {
+        let url = format!("{}/_testbed/{what}", self.endpoint());
+        let (_, body) = super::http_get(&url)?;
+        serde_json::from_str(&body).map_err(|e| Error::new(format!("GET {url}: {e}: {body}")))
+    }
+
+    /// An SdkConfig for test SET-UP, with static credentials. Code under test builds its own
+    /// from the environment given by [`Moto::env_for`].
     pub async fn sdk_config(&self) -> SdkConfig {
         let setup = Credentials::new(
             SETUP_ACCESS_KEY_ID,
@@ -198,20 +241,19 @@ impl Moto {
     }
 }
 
-/// An SDK HTTP client (rustls + ring, as the workspace uses) that also speaks plain http://
-/// to loopback stand-ins. aws-config is built without a default client.
-/// The reliability suite's AWS-side mix for [`Moto::set_faults`]: `operation` (`*` for
-/// every one) answers 500 InternalError, 400 ThrottlingException or drops the connection,
-/// each on 1/15 of calls — 20 % in all.
+/// The reliability suite's AWS-side mix for [`Moto::set_faults`]: exactly one call in five
+/// of `operation` (`*` for every one) fails (in each five, the one the seed picks), answered
+/// 500 InternalError, 400 ThrottlingException or a dropped connection, in turn — 20 % in all.
 pub fn twenty_percent_faults(seed: u64, operation: &str) -> serde_json::Value {
-    let rule = |fault: serde_json::Value| serde_json::json!({"operation": operation, "rate": 0.2 / 3.0, "fault": fault});
-    serde_json::json!({"seed": seed, "rules": [
-        rule(serde_json::json!({"status": 500, "code": "InternalError"})),
-        rule(serde_json::json!({"status": 400, "code": "ThrottlingException"})),
-        rule(serde_json::json!({"drop": true})),
-    ]})
+    serde_json::json!({"seed": seed, "rules": [{"operation": operation, "rate": 0.2, "faults": [
+        {"status": 500, "code": "InternalError"},
+        {"status": 400, "code": "ThrottlingException"},
+        {"drop": true},
+    ]}]})
 }
 
+/// An SDK HTTP client (rustls + ring, as the workspace uses) that also speaks plain http://
+/// to loopback stand-ins. aws-config is built without a default client.
 pub fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))

@@ -7,7 +7,9 @@
 //! a small `sh` wrapper that turns that EOF into a SIGTERM.
 //!
 //! stdout and stderr are drained by background threads for the child's whole life (a full pipe
-//! would block the child) and their last lines are kept for error messages.
+//! would block the child). Their last lines are kept for error messages, and the whole output
+//! for searching ([`Supervised::output`]; [`outputs`]: every process this test process
+//! started, those already stopped included, e.g. to prove no secret reached any of them).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
@@ -20,6 +22,34 @@ use std::time::{Duration, Instant};
 use super::{Error, Result};
 
 const TAIL_LINES: usize = 40;
+
+/// How long a stopped child's output may take to be read to its end.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// A child's whole output (stdout and stderr interleaved as read), and how many of its two
+/// streams are still being read.
+#[derive(Default)]
+struct Output {
+    text: String,
+    open: usize,
+}
+
+/// The output of every child this process started, with its name.
+static OUTPUTS: Mutex<Vec<(String, Arc<Mutex<Output>>)>> = Mutex::new(Vec::new());
+
+/// (name, whole output) of every child this test process started, in start order, running
+/// or stopped. A stopped child's output is complete (read to its end, or for
+/// [`DRAIN_GRACE`] after it stopped).
+pub fn outputs() -> Vec<(String, String)> {
+    let all = OUTPUTS.lock().unwrap_or_else(|e| e.into_inner());
+    all.iter()
+        .map(|(name, o)| (name.clone(), lock(o).text.clone()))
+        .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How long [`Drop`] waits for a child to leave after closing its stdin, before SIGKILL.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
@@ -45,6 +75,7 @@ pub struct Supervised {
     child: Child,
     stdout: Receiver<String>,
     tail: Arc<Mutex<VecDeque<String>>>,
+    output: Arc<Mutex<Output>>,
 }
 
 impl Supervised {
@@ -58,16 +89,22 @@ impl Supervised {
             .spawn()
             .map_err(|e| Error::new(format!("cannot start {name} ({command:?}): {e}")))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let output = Arc::new(Mutex::new(Output {
+            text: String::new(),
+            open: 2,
+        }));
+        lock(&OUTPUTS).push((name.to_owned(), output.clone()));
         let (lines, stdout) = mpsc::channel();
         let out = child.stdout.take().expect("stdout is piped");
         let err = child.stderr.take().expect("stderr is piped");
-        drain(out, tail.clone(), Some(lines));
-        drain(err, tail.clone(), None);
+        drain(out, (tail.clone(), output.clone()), Some(lines));
+        drain(err, (tail.clone(), output.clone()), None);
         Ok(Supervised {
             name: name.to_owned(),
             child,
             stdout,
             tail,
+            output,
         })
     }
 
@@ -169,9 +206,17 @@ impl Supervised {
         }
     }
 
-    /// SIGKILLs the direct child now and reaps it (a wrapped program is then stopped by its
-    /// wrapper's stdin watcher, as when the test process dies).
+    /// SIGKILLs the program now, its whole process group for a wrapped one, and returns once
+    /// it is gone: nothing it held (a Runtime API poll that would take the next invocation)
+    /// outlives this call. Then reaps the direct child.
     pub fn kill(&mut self) {
+        if let Some(group) = session_leader_child(self.child.id()) {
+            kill_group(group);
+            let until = Instant::now() + Duration::from_secs(10);
+            while is_alive(group) && Instant::now() < until {
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -183,11 +228,25 @@ impl Supervised {
 
     /// The last lines the child wrote to stdout and stderr, interleaved as read.
     pub fn output_tail(&self) -> String {
-        let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let tail = lock(&self.tail);
         tail.iter()
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Everything the child wrote to stdout and stderr so far, interleaved as read.
+    pub fn output(&self) -> String {
+        lock(&self.output).text.clone()
+    }
+
+    /// Waits (for [`DRAIN_GRACE`] at most) until both streams of a stopped child are read
+    /// to their end.
+    fn drained(&self) {
+        let until = Instant::now() + DRAIN_GRACE;
+        while lock(&self.output).open > 0 && Instant::now() < until {
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn exit_within(&mut self, grace: Duration) -> Option<ExitStatus> {
@@ -209,13 +268,12 @@ impl Supervised {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        self.drained();
     }
 
     fn failure(&mut self, what: &str) -> Error {
         // Stop it now so that the tail is complete and nothing lingers.
         self.stop();
-        // The drain threads may still be copying the last lines.
-        thread::sleep(Duration::from_millis(50));
         Error::new(format!(
             "{} {what}; its last output:\n{}",
             self.name,
@@ -239,23 +297,66 @@ fn exited(status: Option<ExitStatus>) -> String {
 
 fn drain(
     stream: impl Read + Send + 'static,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    (tail, output): (Arc<Mutex<VecDeque<String>>>, Arc<Mutex<Output>>),
     lines: Option<mpsc::Sender<String>>,
 ) {
     thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             {
-                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+                let mut tail = lock(&tail);
                 if tail.len() == TAIL_LINES {
                     tail.pop_front();
                 }
                 tail.push_back(line.clone());
+            }
+            {
+                let mut output = lock(&output);
+                output.text.push_str(&line);
+                output.text.push('\n');
             }
             if let Some(lines) = &lines {
                 // The receiver is gone once the owner is dropped; keep draining regardless.
                 let _ = lines.send(line);
             }
         }
+        lock(&output).open -= 1;
     });
+}
+
+/// The child of `wrapper` that leads a session of its own (the program [`WRAPPER`] starts
+/// with `setsid`), if it is there.
+pub(crate) fn session_leader_child(wrapper: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{wrapper}/task/{wrapper}/children"))
+        .ok()?
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u32>().ok())
+        .find(|p| session_of(*p) == Some(*p))
+}
+
+/// The session id of process `pid` (field 6 of `/proc/<pid>/stat`).
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it do not.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(3)?.parse().ok()
+}
+
+/// Whether `pid` runs (a zombie has finished).
+pub(crate) fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.get(s.rfind(')')? + 2..)?.to_owned();
+            after.split(' ').next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// SIGKILLs the process group `pid` leads (the program and whatever it started).
+pub(crate) fn kill_group(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
 }

@@ -3,6 +3,7 @@
 mod authn_eks_api_sdk;
 mod cluster;
 mod harness_cloudwatch;
+mod harness_lambda_limits;
 mod harness_moto;
 mod harness_process;
 mod harness_prometheus;

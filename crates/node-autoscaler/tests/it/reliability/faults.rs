@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::Instance;
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::Value;
+use testbed::harness::cluster::Served;
+use testbed::harness::cluster::faults::unaccounted;
 use testbed::harness::cluster::node_ready;
 use testbed::harness::moto::twenty_percent_faults;
 use testbed::harness::{FaultConfig, eventually};
@@ -90,8 +92,6 @@ struct Counts {
     /// Invocations that answered with errors in their summary (failed launches, aborted
     /// drains).
     summary_errors: usize,
-    k8s_faults: u64,
-    aws_faults: u64,
     decisions: BTreeMap<String, usize>,
     launched: usize,
     terminated: usize,
@@ -102,12 +102,19 @@ struct Counts {
     slowest: Duration,
     /// The invocations' errors (the start of each).
     errors: Vec<String>,
+    /// Requests looked at under faults (Kubernetes, AWS), and how many got one.
+    looked_at: (usize, usize),
+    faulted: (usize, usize),
+    /// Injected faults neither retried nor reported.
+    swallowed: Vec<String>,
 }
 
 struct Scenario<'a> {
     w: &'a K3s,
     faults: bool,
     seed: u64,
+    /// The layers' log lengths when the current delivery under faults began.
+    logged: (usize, usize),
     /// Instances the test made (the control plane, the first worker).
     ours: Vec<String>,
     /// When each instance was first seen, on the scenario's clock.
@@ -116,8 +123,10 @@ struct Scenario<'a> {
 }
 
 impl Scenario<'_> {
-    fn faults_on(&mut self) {
-        self.seed += 1;
+    /// The rules, set once for the whole run and paused between the deliveries under
+    /// faults: each layer's windows of five requests run on across the deliveries, so
+    /// exactly one request in five of all the function's calls under faults fails.
+    fn arm_faults(&mut self) {
         self.w
             .cluster
             .set_faults(FaultConfig::twenty_percent(self.seed));
@@ -125,15 +134,48 @@ impl Scenario<'_> {
             .moto
             .set_faults(&twenty_percent_faults(self.seed, "*"))
             .unwrap();
+        self.pause_faults(true);
     }
 
-    /// Off while the test observes and plays the kubelets (its own calls go through the
-    /// same API server and gateway); the counts are kept.
+    fn pause_faults(&mut self, paused: bool) {
+        self.w.cluster.pause_faults(paused);
+        self.w.moto.pause_faults(paused).unwrap();
+    }
+
+    /// On for one delivery; the layers' logs so far are noted, to tell its requests.
+    fn faults_on(&mut self) {
+        self.logged = (
+            self.w.cluster.fault_log().len(),
+            self.w.moto.fault_log().unwrap().len(),
+        );
+        self.pause_faults(false);
+    }
+
+    /// Accounts for the faults injected in the delivery that just ended (`reported`: it
+    /// failed, or its answer reports errors): each retried (a later call of its operation
+    /// in that invocation went through) or reported.
+    fn account(&mut self, reported: bool) {
+        let logs = [
+            self.w.cluster.fault_log().split_off(self.logged.0),
+            self.w.moto.fault_log().unwrap().split_off(self.logged.1),
+        ];
+        let faulted = |log: &[Served]| log.iter().filter(|s| s.fault.is_some()).count();
+        self.counts.looked_at.0 += logs[0].len();
+        self.counts.looked_at.1 += logs[1].len();
+        self.counts.faulted.0 += faulted(&logs[0]);
+        self.counts.faulted.1 += faulted(&logs[1]);
+        for log in &logs {
+            let swallowed = unaccounted(log, reported);
+            self.counts
+                .swallowed
+                .extend(swallowed.iter().map(|s| format!("{s:?}")));
+        }
+    }
+
+    /// Off (paused) while the test observes and plays the kubelets (its own calls go
+    /// through the same API server and gateway).
     fn faults_off(&mut self) {
-        self.counts.k8s_faults += self.w.cluster.faults_fired().iter().sum::<u64>();
-        self.w.cluster.clear_faults();
-        self.counts.aws_faults += self.w.moto.faults_fired().unwrap().0.iter().sum::<u64>();
-        self.w.moto.set_faults(&json!({"rules": []})).unwrap();
+        self.pause_faults(true);
     }
 
     /// One delivery of `event` (deciding at `now`), with or without faults, then an
@@ -147,17 +189,14 @@ impl Scenario<'_> {
         let took = began.elapsed();
         self.counts.invoking += took;
         self.counts.slowest = self.counts.slowest.max(took);
-        if faulted {
-            self.faults_off();
-            self.counts.under_faults += 1;
-        }
         self.counts.invocations += 1;
-        match &result {
+        let reported = match &result {
             Err(e) => {
                 self.counts.invocation_errors += 1;
                 let e = e.split("errorMessage").last().unwrap_or(e);
                 self.counts.errors.push(e.chars().take(200).collect());
                 *self.counts.decisions.entry("error".into()).or_default() += 1;
+                true
             }
             Ok(out) => {
                 *self.counts.decisions.entry(decision_of(out)).or_default() += 1;
@@ -180,7 +219,13 @@ impl Scenario<'_> {
                             .any(|r| r["outcome"].as_str().is_some_and(|o| o != "terminated"))
                     });
                 self.counts.summary_errors += usize::from(errors);
+                errors
             }
+        };
+        if faulted {
+            self.account(reported);
+            self.faults_off();
+            self.counts.under_faults += 1;
         }
         self.observe(now, &result).await;
         result
@@ -303,10 +348,14 @@ async fn scenario(faults: bool) -> (EndState, Counts) {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(9000),
+        logged: (0, 0),
         ours: vec![w.master.clone(), a],
         first_seen: BTreeMap::new(),
         counts: Counts::default(),
     };
+    if faults {
+        s.arm_faults();
+    }
 
     s.phase("scale-up", &scheduled(ts(base))).await;
     s.join_new().await;
@@ -440,15 +489,22 @@ async fn without_faults_the_scenario_reaches_the_reference_end_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_20_percent_kubernetes_and_aws_faults_it_reports_errors_and_converges() {
     let (end, counts) = scenario(true).await;
+    let percent = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
     println!(
-        "under faults: {} invocations ({} under faults): {} Kubernetes and {} AWS faults fired; \
+        "under faults: {} invocations ({} under faults): {} Kubernetes faults of {} requests \
+         ({:.1} %) and {} AWS faults of {} requests ({:.1} %); {} swallowed; \
          {} invocation errors, {} summaries with errors; {} observations (none with a \
          Node cordoned and untracked); launched {}, replacements {}, terminated {}; \
          decisions {:?}",
         counts.invocations,
         counts.under_faults,
-        counts.k8s_faults,
-        counts.aws_faults,
+        counts.faulted.0,
+        counts.looked_at.0,
+        percent(counts.faulted.0, counts.looked_at.0),
+        counts.faulted.1,
+        counts.looked_at.1,
+        percent(counts.faulted.1, counts.looked_at.1),
+        counts.swallowed.len(),
         counts.invocation_errors,
         counts.summary_errors,
         counts.observations,
@@ -463,12 +519,28 @@ async fn under_20_percent_kubernetes_and_aws_faults_it_reports_errors_and_conver
     );
     println!("under faults: end state {end:?}");
     assert!(
-        counts.k8s_faults > 0 && counts.aws_faults > 0,
+        counts.faulted.0 > 0 && counts.faulted.1 > 0,
         "the faults bit on both sides: {counts:?}"
     );
+    // Exactly one in five of the requests each layer looked at (the last window may be
+    // partial).
+    for (faulted, looked_at) in [
+        (counts.faulted.0, counts.looked_at.0),
+        (counts.faulted.1, counts.looked_at.1),
+    ] {
+        assert!(
+            (looked_at / 5..=looked_at.div_ceil(5)).contains(&faulted),
+            "{faulted} faults of {looked_at} requests"
+        );
+    }
     assert!(
         counts.invocation_errors + counts.summary_errors > 0,
         "faults that got through are reported: {counts:?}"
+    );
+    assert!(
+        counts.swallowed.is_empty(),
+        "every injected fault retried or reported: {:#?}",
+        counts.swallowed
     );
     assert!(
         counts.replacements <= 1,

@@ -12,8 +12,11 @@
 //!   through), then clean ticks until the cluster settles: the workers stay within
 //!   [MIN_WORKERS, MAX_WORKERS] at every observation, no instance is launched without the
 //!   cluster's tags or left running without a Node past its join timeout, no Node is ever
-//!   cordoned without a recorded action, errors are reported, and the end state is the one
-//!   the same scenario reaches without faults.
+//!   cordoned without a recorded action (observed with the faults off, so no observation is
+//!   skipped), errors are reported, no injected fault is swallowed (each is retried — a
+//!   later call of its operation in the same invocation went through, per the layers' logs
+//!   — or the invocation reports errors), and the end state is the one the same scenario
+//!   reaches without faults.
 //! - [`recovery`]: a scale-down whose drain fails and whose rollback (uncordon) fails too is
 //!   reported and keeps its record, so the next run finishes it: no Node is left cordoned
 //!   for ever; a Spot warning retried after a failed termination launches one replacement.
@@ -26,16 +29,9 @@ use aws_sdk_ec2::types::Instance;
 use serde_json::Value;
 use testbed::world::k3s::{K3s, MASTER_TAG, WORKER_TAG};
 
-const LAUNCHED_BY: &str = "node-autoscaler/launched-by";
+use crate::support::decision_of;
 
-/// `decision`, or `decision/why` for holds and ignored events.
-fn decision_of(out: &Value) -> String {
-    match (out["decision"].as_str(), out["why"].as_str()) {
-        (Some(d @ ("hold" | "ignored")), Some(why)) => format!("{d}/{why}"),
-        (Some(d), _) => d.to_owned(),
-        _ => panic!("no decision in the summary: {out}"),
-    }
-}
+const LAUNCHED_BY: &str = "node-autoscaler/launched-by";
 
 fn ids(v: &Value) -> Vec<String> {
     v.as_array()

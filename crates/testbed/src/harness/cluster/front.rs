@@ -1,6 +1,7 @@
 //! What the real control plane cannot do here, as a thin layer in front of it: fault
 //! injection ([`FaultConfig`] rules by verb, resource and namespace: an error status, a delay,
-//! a dropped connection) and the EKS API stand-in (`/clusters/…`: DescribeCluster and access
+//! a dropped connection, each request and its answer logged), a [`Barrier`] holding
+//! concurrent requests until all have arrived, and the EKS API stand-in (`/clusters/…`: DescribeCluster and access
 //! entries, which `AWS_ENDPOINT_URL_EKS` points at). Every other byte goes to kube-apiserver
 //! unchanged, over one HTTP/2 connection (TLS verified against the cluster CA); the
 //! functions reach the cluster through this address, so the faults apply to their calls.
@@ -19,8 +20,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use super::barrier::{Barrier, BarrierReport, Held};
 use super::eks_api::{EksApi, error_type};
-use super::faults::{FaultConfig, Faults};
+use super::faults::{FaultConfig, Faults, Served};
 use crate::harness::{Error, Result};
 use paths::{Query, parse_target, verb};
 use status::{ApiError, error_response, json_response};
@@ -35,6 +37,9 @@ struct Shared {
     connector: TlsConnector,
     sender: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
     faults: Mutex<Faults>,
+    barrier: Held,
+    /// Every bearer token a client sent (to search logs for them).
+    bearers: Mutex<std::collections::BTreeSet<String>>,
     eks: EksApi,
 }
 
@@ -51,6 +56,21 @@ impl Front {
     }
     pub fn faults_fired(&self) -> Vec<u64> {
         lock(&self.shared.faults).fired().to_vec()
+    }
+    pub fn pause_faults(&self, paused: bool) {
+        lock(&self.shared.faults).pause(paused);
+    }
+    pub fn fault_log(&self) -> Vec<Served> {
+        lock(&self.shared.faults).log().to_vec()
+    }
+    pub fn set_barrier(&self, barrier: Option<Barrier>) {
+        self.shared.barrier.arm(barrier);
+    }
+    pub fn barrier_report(&self) -> BarrierReport {
+        self.shared.barrier.report()
+    }
+    pub fn bearer_tokens(&self) -> Vec<String> {
+        lock(&self.shared.bearers).iter().cloned().collect()
     }
     pub fn eks_api(&self) -> &EksApi {
         &self.shared.eks
@@ -92,6 +112,8 @@ pub fn start(
         connector: TlsConnector::from(Arc::new(client)),
         sender: tokio::sync::Mutex::new(None),
         faults: Mutex::new(Faults::default()),
+        barrier: Held::default(),
+        bearers: Mutex::default(),
         eks: eks(&url),
     });
     let acceptor = TlsAcceptor::from(Arc::new(server_tls));
@@ -131,6 +153,13 @@ async fn handle(
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Body>, std::io::Error> {
     let path = req.uri().path().to_owned();
+    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| {
+        let v = v.to_str().ok()?;
+        v.strip_prefix("Bearer ").map(str::to_owned)
+    });
+    if let Some(token) = bearer {
+        lock(&shared.bearers).insert(token);
+    }
     if path == "/clusters" || path.starts_with("/clusters/") {
         let pq = req
             .uri()
@@ -151,32 +180,49 @@ async fn handle(
         }
         return Ok(response);
     }
-    if let Some(target) = parse_target(&path) {
-        let query = Query::parse(req.uri().query());
-        let resource = match &target.subresource {
-            Some(s) => format!("{}/{s}", target.resource),
-            None => target.resource.clone(),
-        };
-        let verb = verb(req.method(), &target, &query);
-        let fault = lock(&shared.faults).decide(verb, &resource, target.namespace.as_deref());
-        if !fault.latency.is_zero() {
-            tokio::time::sleep(fault.latency).await;
-        }
-        if fault.drop {
-            return Err(std::io::Error::other("injected fault: connection dropped"));
-        }
-        if let Some((code, message)) = fault.error {
-            return Ok(error_response(&ApiError::from_code(code, message)));
-        }
+    let Some(target) = parse_target(&path) else {
+        return Ok(served(&shared, req).await);
+    };
+    let query = Query::parse(req.uri().query());
+    let resource = match &target.subresource {
+        Some(s) => format!("{}/{s}", target.resource),
+        None => target.resource.clone(),
+    };
+    let verb = verb(req.method(), &target, &query);
+    let ns = target.namespace.as_deref();
+    let held = shared.barrier.wait(verb, &resource, ns).await;
+    let fault = lock(&shared.faults).decide(verb, &resource, ns);
+    if !fault.latency.is_zero() {
+        tokio::time::sleep(fault.latency).await;
     }
-    Ok(match forward(&shared, req).await {
+    if fault.drop {
+        if let Some(ticket) = held {
+            shared.barrier.answered(ticket, 0);
+        }
+        return Err(std::io::Error::other("injected fault: connection dropped"));
+    }
+    let response = match fault.error {
+        Some((code, message)) => error_response(&ApiError::from_code(code, message)),
+        None => served(&shared, req).await,
+    };
+    let status = response.status().as_u16();
+    lock(&shared.faults).answered(fault.logged, status);
+    if let Some(ticket) = held {
+        shared.barrier.answered(ticket, status);
+    }
+    Ok(response)
+}
+
+/// kube-apiserver's answer to `req`, or a 503 saying why there is none.
+async fn served(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
+    match forward(shared, req).await {
         Ok(r) => r.map(|b| b.boxed()),
         Err(e) => error_response(&ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE.as_u16(),
             "ServiceUnavailable",
             format!("front: kube-apiserver unreachable: {e}"),
         )),
-    })
+    }
 }
 
 async fn sender(shared: &Shared) -> std::result::Result<SendRequest<Full<Bytes>>, String> {
