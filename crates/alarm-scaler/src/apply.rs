@@ -90,7 +90,28 @@ pub async fn handle(
         let outcome = Box::pin(notification(ctx, n, jiff::Timestamp::now()));
         outcomes.push(outcome.await?);
     }
-    Ok(Response { outcomes })
+    let response = Response { outcomes };
+    response.record_metrics(notifications.len());
+    Ok(response)
+}
+
+impl Response {
+    /// The invocation's metrics: its notifications, and each step's replicas.
+    fn record_metrics(&self, notifications: usize) {
+        use lambda_support::metrics::{count, put};
+        count("Notifications", notifications);
+        let steps: Vec<(i32, i32)> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.from.zip(o.to))
+            .collect();
+        count("Steps", steps.len());
+        for (from, to) in steps {
+            put("ReplicasBefore", f64::from(from));
+            put("ReplicasAfter", f64::from(to));
+            put("Step", f64::from(to - from));
+        }
+    }
 }
 
 /// One notification; its outcome is logged as one line.

@@ -11,8 +11,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = lambda_support::aws::load_sdk_config().await?;
     let kube = config.cluster.kube_client(&sdk).await?;
     let ctx = &apply::Context::new(kube, &sdk, &config);
-    lambda_support::serve(
-        |payload| async move { apply::handle(ctx, event::decode(payload)?).await },
-    )
+    lambda_support::serve("alarm-scaler", |payload| async move {
+        apply::handle(ctx, event::decode(payload)?).await
+    })
     .await
 }

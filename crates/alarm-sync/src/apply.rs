@@ -83,7 +83,20 @@ impl Summary {
 pub async fn handle(ctx: &Context, schedule: String) -> Result<Summary, Error> {
     let summary = ctx.run(jiff::Timestamp::now()).await?;
     summary.log(&schedule);
+    summary.record_metrics();
     Ok(summary)
+}
+
+impl Summary {
+    /// The invocation's metrics: what the reconcile changed.
+    fn record_metrics(&self) {
+        use lambda_support::metrics::count;
+        count("Resources", self.resources);
+        count("AlarmsCreated", self.created.len());
+        count("AlarmsUpdated", self.updated.len() + self.retagged.len());
+        count("AlarmsDeleted", self.deleted.len());
+        count("ResourceErrors", self.errors.len());
+    }
 }
 
 impl Context {

@@ -7,6 +7,7 @@
 //! verdict: state ERROR with a message, and a Warning Event.
 use jiff::Timestamp;
 use k8s_ops::crd::lambda_concurrency::{ConcurrencyState, LambdaConcurrencyScaler};
+use kube::ResourceExt;
 use serde::Serialize;
 use sqs_depth::pass::{self, Pass, Scaling, Verdict};
 use sqs_depth::{QueueReading, QueueRef, SqsError};
@@ -123,6 +124,10 @@ impl Scaling for ReservedConcurrency {
         } = summary.tally;
         let lambda_calls = summary.api_calls.other("lambda");
         sqs_depth::run_complete!(summary, adjusted, pending, errors, lambda_calls);
+        use lambda_support::metrics::count;
+        count("Scalers", summary.scalers);
+        count("Adjusted", adjusted);
+        count("ScalerErrors", errors);
     }
 }
 
@@ -210,4 +215,9 @@ fn log_decision(scaler: &LambdaConcurrencyScaler, assessed: &Assessed, dry_run: 
         reason = %plan.why,
         dry_run,
     );
+    // The decision's metrics, beside its line.
+    let (namespace, name) = (scaler.namespace().unwrap_or_default(), scaler.name_any());
+    let put = |metric, v: f64| lambda_support::metrics::put_resource(&namespace, &name, metric, v);
+    put("QueueDepth", assessed.depth as f64);
+    put("Concurrency", f64::from(plan.wanted));
 }

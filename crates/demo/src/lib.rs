@@ -1,9 +1,12 @@
 //! The demo's pieces, shared by `suite-demo` (`make demo`) and the reliability tests: the
 //! stand-ins with the functions deployed on them ([`stage`], on [`testbed::world`]), the
-//! scenario per function ([`steps`]) and how it prints ([`show`]).
+//! scenario per function ([`steps`]), how it prints ([`show`]) and the metrics the functions
+//! emitted ([`metrics`], drawn by [`svg`]).
+pub mod metrics;
 pub mod show;
 pub mod stage;
 pub mod steps;
+pub mod svg;
 
 /// Every function the demo runs (each one's RBAC and aws-auth mapping is loaded).
 pub const FUNCTIONS: [&str; 5] = [

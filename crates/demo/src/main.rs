@@ -2,8 +2,9 @@
 //! (kube-apiserver, etcd, controller manager, scheduler, KWOK nodes) and the Lambda Runtime
 //! API emulator, seeds a small cluster, runs every
 //! function through the emulator with the sample events in `events/`, and prints per
-//! function the event, what it decided and why, and the state before → after. Everything it
-//! started stops when it ends.
+//! function the event, what it decided and why, and the state before → after; at the end the
+//! metrics each function emitted, as a table and as the dashboard's graphs (SVG). Everything
+//! it started stops when it ends.
 use demo::stage::{Error, Stage};
 use demo::{FUNCTIONS, steps};
 
@@ -50,9 +51,29 @@ async fn run() -> Result<(), Error> {
     if found > 0 {
         return Err("a credential reached a function's log".into());
     }
+    show_metrics()?;
     println!(
         "\nDone in {:.1} s; stopping everything the demo started.",
         began.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// The metrics every function emitted (its EMF lines), as a table, and the dashboard's
+/// graphs for this run as SVG images in `DEMO_OUTPUT_DIR` (default `target/demo`).
+fn show_metrics() -> Result<(), Error> {
+    let samples = demo::metrics::collect(&testbed::harness::process::outputs())?;
+    println!(
+        "\nMetrics the functions emitted (EMF records on their stdout, checked against the specification):"
+    );
+    print!("{}", demo::metrics::table(&samples));
+    let dir = std::env::var_os("DEMO_OUTPUT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| testbed::world::repo("target/demo"));
+    let written = demo::metrics::write_graphs(&samples, &dir)?;
+    println!("Dashboard graphs of this run:");
+    for path in written {
+        println!("  {}", path.display());
+    }
     Ok(())
 }

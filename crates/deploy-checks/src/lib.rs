@@ -15,5 +15,9 @@
 //!   queue-scaler's, field for field.
 //! - `cargo_metadata`: `[package.metadata.lambda.deploy]` of each function crate agrees with
 //!   the template.
+//! - `metrics`: the dashboard (one row per function) and the alarms (Errors and Throttles
+//!   of each function, the failure queue, node-autoscaler's liveness) name the metrics of
+//!   `lambda_support::metrics::catalogue`, which each function's sources emit exactly; the
+//!   README explains each metric and alarm.
 //! - `make_targets`: `make build` builds every function for the chosen architecture into the
 //!   paths the template deploys; `make deploy` needs the cluster's parameters.

@@ -203,10 +203,16 @@ where
     S: Service<Request<Body>, Response = Response<B>>,
     S::Error: Into<BoxError>,
 {
-    match tokio::time::timeout(timeout, inner.call(request)).await {
+    let result = match tokio::time::timeout(timeout, inner.call(request)).await {
         Ok(result) => result.map_err(Into::into),
         Err(_) => Err(format!("Kubernetes API request timed out after {timeout:?}").into()),
-    }
+    };
+    // Every Kubernetes request of the functions passes here: counted for their metrics.
+    let failed = result.as_ref().map_or(true, |r| {
+        lambda_support::metrics::api::failed(r.status().as_u16())
+    });
+    lambda_support::metrics::api_call("kubernetes", failed);
+    result
 }
 
 fn authorize(mut request: Request<Body>, token: &Secret) -> Result<Request<Body>, BoxError> {

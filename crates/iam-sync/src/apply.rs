@@ -84,6 +84,19 @@ pub struct Summary {
     pub elapsed_ms: u64,
 }
 
+impl Summary {
+    /// The invocation's metrics: the changes by kind, the records.
+    fn record_metrics(&self) {
+        use lambda_support::metrics::{count, put};
+        let of = |kind| self.changes.iter().filter(|c| c.name() == kind).count();
+        count("IdentitiesCreated", of("create"));
+        count("IdentitiesUpdated", of("update"));
+        count("IdentitiesDeleted", of("delete"));
+        put("RecordsWritten", self.records as f64);
+        put("InvalidRecords", self.invalid_records as f64);
+    }
+}
+
 /// What a trigger came to.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
@@ -204,6 +217,7 @@ pub async fn handle(ctx: &Context, trigger: Trigger) -> Result<Summary, Error> {
         },
         elapsed_ms: began.elapsed().as_millis() as u64,
     };
+    summary.record_metrics();
     tracing::info!(
         trigger = %summary.trigger,
         decision = summary.decision,

@@ -105,14 +105,16 @@ impl HttpClient for OnFirstUse {
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        HTTPS
+        let connector = HTTPS
             .get_or_init(|| {
                 aws_smithy_http_client::Builder::new()
                     .tls_provider(Provider::Rustls(CryptoMode::Ring))
                     .tls_context(tls_context())
                     .build_https()
             })
-            .http_connector(settings, components)
+            .http_connector(settings, components);
+        // Every AWS request of the process passes here: counted per service (metrics).
+        SharedHttpConnector::new(crate::metrics::api::Counting(connector))
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {

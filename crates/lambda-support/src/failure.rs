@@ -4,6 +4,7 @@
 //! (`&alloc::boxed::Box<dyn core::error::Error + …>`), and `errorMessage` says what happened.
 use std::fmt::Display;
 use std::future::Future;
+use std::time::Instant;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
@@ -44,8 +45,12 @@ impl From<Failure> for Diagnostic {
 const OUTPUT_NOT_JSON: &str = "OutputNotJson";
 
 /// Runs the Lambda runtime loop: each event's payload to `handler`, its answer back as JSON;
-/// a failure is logged once (`error_type`, `reason`) and reported under its name.
-pub async fn serve<H, Fut, T, E>(handler: H) -> Result<(), lambda_runtime::Error>
+/// a failure is logged once (`error_type`, `reason`) and reported under its name. Each
+/// invocation ends with its metrics (`function`: the crate's name, see [`crate::metrics`]).
+pub async fn serve<H, Fut, T, E>(
+    function: &'static str,
+    handler: H,
+) -> Result<(), lambda_runtime::Error>
 where
     H: Fn(Value) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -53,8 +58,12 @@ where
     E: ErrorType,
 {
     let handler = &handler;
+    let emitter = &crate::metrics::Emitter::from_env(function);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let answer = handler(event.payload).await.map_err(|e| {
+        let began = Instant::now();
+        let answer = handler(event.payload).await;
+        emitter.finish(answer.is_ok(), began.elapsed());
+        let answer = answer.map_err(|e| {
             tracing::error!(error_type = e.error_type(), reason = %e, "invocation failed");
             Failure::of(&e)
         })?;

@@ -33,6 +33,7 @@ mod action;
 mod context;
 mod interruption;
 mod launch;
+mod metrics;
 mod observe;
 mod periodic;
 
@@ -69,6 +70,7 @@ pub async fn handle(ctx: &Context, event: Event) -> Result<Answer, Error> {
     if !ctx.config.dry_run {
         log_decision(ctx, &event, &answer).await;
     }
+    metrics::record(&answer);
     Ok(answer)
 }
 

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::Config::from_env(lambda_support::Env::from_pairs(vars))?;
     let sdk = lambda_support::aws::load_sdk_config().await?;
     let ctx = &apply::Context::new(config, &sdk);
-    lambda_support::serve(|payload| async move {
+    lambda_support::serve("node-autoscaler", |payload| async move {
         let event = event::decode(payload, jiff::Timestamp::now())?;
         Box::pin(apply::handle(ctx, event)).await
     })

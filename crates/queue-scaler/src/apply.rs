@@ -262,4 +262,10 @@ pub(crate) fn log_decision(about: &About, scaled: &Scaled, reason: &str, dry_run
         reason = %reason,
         dry_run,
     );
+    // The decision's metrics, beside its line (ScaledObjects' too).
+    let (namespace, name) = about.scaler.split_once('/').unwrap_or(("", about.scaler));
+    let put = |metric, v: f64| lambda_support::metrics::put_resource(namespace, name, metric, v);
+    put("QueueDepth", plan.length as f64);
+    put("DesiredReplicas", f64::from(plan.desired));
+    put("ActualReplicas", f64::from(*current));
 }

@@ -11,7 +11,7 @@ use crate::keda;
 
 /// The function's runtime loop: each schedule tick, one run.
 pub async fn serve(pass: &Pass, keda: bool) -> Result<(), lambda_runtime::Error> {
-    lambda_support::serve(|payload| async move {
+    lambda_support::serve(pass.component, |payload| async move {
         let tick = lambda_support::schedule::decode(payload, Timestamp::now())?;
         run(pass, keda, tick.now).await
     })
@@ -43,5 +43,21 @@ pub async fn run(pass: &Pass, keda: bool, now: Timestamp) -> Result<Summary<Tall
         summary.tally.scaled_objects = Some(keda.tally);
     }
     summary.elapsed_ms = began.elapsed().as_millis() as u64;
+    record_metrics(&summary);
     Ok(summary)
+}
+
+/// The run's totals, SqsQueueScalers and ScaledObjects together.
+fn record_metrics(summary: &Summary<Tally>) {
+    use lambda_support::metrics::count;
+    let keda = summary.tally.scaled_objects.as_ref();
+    count("Scalers", summary.scalers + keda.map_or(0, |k| k.scaled));
+    count(
+        "Rescaled",
+        summary.tally.rescaled + keda.map_or(0, |k| k.rescaled),
+    );
+    count(
+        "ScalerErrors",
+        summary.tally.errors + keda.map_or(0, |k| k.errors),
+    );
 }

@@ -167,7 +167,7 @@ pub struct Verdict<S: Scaling + ?Sized> {
 
 /// The function's runtime loop: each schedule tick, one pass.
 pub async fn serve<S: Scaling>(pass: &Pass, scaling: &S) -> Result<(), lambda_runtime::Error> {
-    lambda_support::serve(|payload| async move {
+    lambda_support::serve(pass.component, |payload| async move {
         let tick = lambda_support::schedule::decode(payload, Timestamp::now())?;
         run(pass, scaling, tick.now).await
     })

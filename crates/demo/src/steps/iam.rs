@@ -10,7 +10,9 @@ use crate::stage::{Error, Stage, sample};
 const USER: &str = "alice@example.com";
 const GROUP: &str = "developers";
 
-pub async fn run(w: &mut Stage) -> Result<(), Error> {
+/// The sample IamUserGroups, IAM user alice@example.com and group developers (she is not in
+/// it yet), iam-sync deployed.
+async fn seed(w: &mut Stage) -> Result<aws_sdk_iam::Client, Error> {
     w.world
         .cluster
         .load_manifests(&[repo("infra/k8s/samples/iam-sync-groups.yaml")])?;
@@ -18,6 +20,22 @@ pub async fn run(w: &mut Stage) -> Result<(), Error> {
     iam.create_group().group_name(GROUP).send().await?;
     iam.create_user().user_name(USER).send().await?;
     w.deploy("iam-sync", &[])?;
+    Ok(iam)
+}
+
+/// [`seed`], with alice@example.com in developers: what iam-sync's events say happened.
+pub async fn seed_membership(w: &mut Stage) -> Result<(), Error> {
+    let iam = seed(w).await?;
+    iam.add_user_to_group()
+        .group_name(GROUP)
+        .user_name(USER)
+        .send()
+        .await?;
+    Ok(())
+}
+
+pub async fn run(w: &mut Stage) -> Result<(), Error> {
+    let iam = seed(w).await?;
 
     show::heading(
         "iam-sync",

@@ -18,7 +18,13 @@ const REGION: &str = "eu-west-1";
 /// cluster's three required parameters.
 fn expanded(params: &[&str]) -> Value {
     let out = Command::new("python3")
-        .args(["scripts/sam-expand.py", "--account", ACCOUNT, "--region", REGION])
+        .args([
+            "scripts/sam-expand.py",
+            "--account",
+            ACCOUNT,
+            "--region",
+            REGION,
+        ])
         .args([
             "ClusterName=prod",
             "ApiServer=https://api.example",
@@ -62,7 +68,9 @@ fn each_function_deploys_as_its_crate_metadata_says() {
         assert_eq!(p["Runtime"], d["runtime"], "{f}: Runtime");
         assert_eq!(p["Handler"], "bootstrap", "{f}: Handler");
         assert_eq!(
-            p["TracingConfig"]["Mode"].as_str().map(str::to_ascii_lowercase),
+            p["TracingConfig"]["Mode"]
+                .as_str()
+                .map(str::to_ascii_lowercase),
             d["tracing"].as_str().map(str::to_owned),
             "{f}: tracing"
         );
@@ -99,8 +107,7 @@ fn each_function_deploys_as_its_crate_metadata_says() {
             "{f}: logs to its own group"
         );
         assert_eq!(
-            properties(&t, &format!("{id}EventInvokeConfig"))["DestinationConfig"]["OnFailure"]
-                ["Destination"],
+            properties(&t, &format!("{id}EventInvokeConfig"))["DestinationConfig"]["OnFailure"]["Destination"],
             format!("arn:aws:sqs:{REGION}:{ACCOUNT}:k8s-lambda-autoscalers-failed"),
             "{f}: failed invocations land in the shared queue"
         );
@@ -141,7 +148,12 @@ fn the_seed_style_files_are_the_expanded_queue_scaler() {
         .expect("Tags list")
         .iter()
         .filter(|tag| tag["Key"] != "lambda:createdBy")
-        .map(|tag| (tag["Key"].as_str().unwrap().to_owned(), tag["Value"].clone()))
+        .map(|tag| {
+            (
+                tag["Key"].as_str().unwrap().to_owned(),
+                tag["Value"].clone(),
+            )
+        })
         .collect::<serde_json::Map<_, _>>()
         .into();
     assert_eq!(definition, deployed, "functionDefinition.json");

@@ -5,6 +5,7 @@ mod environment;
 mod expanded;
 mod make_targets;
 mod manifests;
+mod metrics;
 mod seed_files;
 mod support;
 mod template;

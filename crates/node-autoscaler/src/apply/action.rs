@@ -98,6 +98,8 @@ impl Remover<'_> {
                     drained_ms = report.drained_after.as_millis() as u64,
                     "node drained"
                 );
+                let seconds = report.drained_after.as_secs_f64();
+                lambda_support::metrics::put("DrainDuration", seconds);
             }
             Err(DrainError::NodeNotFound { .. }) => {
                 tracing::info!(
