@@ -1,8 +1,8 @@
 //! The arm64 (Graviton) build works: every function is cross-compiled for
-//! aarch64-unknown-linux-gnu (glibc) as `make build ARCH=arm64` does it (cargo-lambda with zig; here
-//! in the dev profile, so the test does not pay for fat LTO), and the whole demo runs with
-//! those binaries under qemu's user-mode emulation, each function answering its events
-//! through the Runtime API emulator on the stand-ins.
+//! aarch64-unknown-linux-gnu (glibc) by `make build ARCH=arm64` itself (cargo-lambda with zig;
+//! here with PROFILE=dev, so the test does not pay for fat LTO), and the whole demo runs with
+//! the binaries of those zips under qemu's user-mode emulation, each function answering its
+//! events through the Runtime API emulator on the stand-ins. deploy.rs deploys the same zips.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,29 +11,60 @@ use testbed::world::{developer_cargo, repo};
 /// ELF e_machine of AArch64.
 const EM_AARCH64: u16 = 0xB7;
 
-/// Builds the six functions for arm64 with cargo-lambda and returns a directory holding them
-/// by name. cargo-lambda moves each binary to `<lambda dir>/<name>/bootstrap`; its own
-/// directory here, so `make build`'s `target/lambda` is left alone.
-fn build_arm64() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo("target"));
-    let lambda_dir = target.join("arm64-test/lambda");
-    let mut cargo = developer_cargo();
-    cargo
-        .args(["lambda", "build", "--arm64", "--quiet", "--lambda-dir"])
-        .arg(&lambda_dir);
-    for f in demo::BINARIES {
-        cargo.args(["--bin", f]);
-    }
-    let status = cargo.status().expect("cargo lambda build --arm64");
-    assert!(status.success(), "{cargo:?}");
-    let by_name = target.join("arm64-test/bin");
+        .unwrap_or_else(|| repo("target"))
+}
+
+/// `make build ARCH=arm64 PROFILE=dev LAMBDA_DIR=…`: the six zips, `<dir>/<function>/bootstrap.zip`,
+/// in their own lambda dir so that `make build`'s target/lambda (the deploy's) is left alone.
+/// Quick when up to date; tests running it at once wait on cargo's lock.
+pub fn arm64_zips() -> PathBuf {
+    let lambda_dir = target_dir().join("arm64-test/lambda");
+    let mut make = Command::new("make");
+    make.current_dir(repo(""))
+        .env_clear()
+        // The developer's environment as cargo sees it, without `make test`'s own make flags.
+        .envs(
+            developer_cargo()
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+                .filter(|(k, _)| {
+                    !["MAKEFLAGS", "MFLAGS", "MAKELEVEL"].contains(&k.to_str().unwrap_or(""))
+                }),
+        )
+        .args(["-s", "build", "ARCH=arm64", "PROFILE=dev"])
+        .arg(format!("LAMBDA_DIR={}", lambda_dir.display()));
+    let status = make.status().expect("make build");
+    assert!(status.success(), "{make:?}");
+    lambda_dir
+}
+
+/// The `bootstrap` of each function's zip, unpacked as `<dir>/<function>`.
+fn unpacked(lambda_dir: &Path) -> PathBuf {
+    let by_name = target_dir().join("arm64-test/bin");
     std::fs::create_dir_all(&by_name).unwrap();
     for f in demo::BINARIES {
-        let link = by_name.join(f);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(lambda_dir.join(f).join("bootstrap"), &link).unwrap();
+        let zip = lambda_dir.join(f).join("bootstrap.zip");
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import os, sys, zipfile\n\
+                 data = zipfile.ZipFile(sys.argv[1]).read('bootstrap')\n\
+                 open(sys.argv[2], 'wb').write(data)\n\
+                 os.chmod(sys.argv[2], 0o755)",
+            ])
+            .arg(&zip)
+            .arg(by_name.join(f))
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            zip.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     by_name
 }
@@ -51,7 +82,7 @@ fn elf_machine(binary: &Path) -> u16 {
 
 #[test]
 fn every_function_runs_as_arm64_under_qemu() {
-    let dir = build_arm64();
+    let dir = unpacked(&arm64_zips());
     for f in demo::BINARIES {
         assert_eq!(
             elf_machine(&dir.join(f)),
