@@ -19,6 +19,7 @@ help:
 	@echo "make bench-check  make bench, then fail if a figure misses its target (BENCHMARKS.md)"
 	@echo "make fuzz   fuzz every event decoder and CR parser (nightly; FUZZ_SECONDS per target)"
 	@echo "make build  release zips of every function (cargo lambda build; ARCH=arm64)"
+	@echo "make zip-sizes  release zips for both architectures, sizes side by side"
 	@echo "make deploy package and deploy infra/template.yaml (CLUSTER_NAME, API_SERVER, CERT_AUTHORITY)"
 
 setup:
