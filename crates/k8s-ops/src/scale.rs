@@ -1,8 +1,11 @@
-//! Rescaling a Deployment through its scale subresource, with optimistic concurrency.
+//! Rescaling a target through its scale subresource, with optimistic concurrency: a
+//! Deployment ([`rescale`]), or anything a `scaleTargetRef` names that has `/scale` —
+//! StatefulSets, custom resources — ([`ScaleTarget`]), as HPA and KEDA reach them.
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
-use kube::Api;
-use kube::api::PostParams;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::{Api, Client};
+use serde::de::DeserializeOwned;
 
 /// Conflicts are retried from a fresh read this many times in all.
 const MAX_ATTEMPTS: u32 = 5;
@@ -16,24 +19,116 @@ pub struct Rescale {
     pub attempts: u32,
 }
 
+/// A failure names the target as `<kind> <name>` (`deployment web`, `StatefulSet db`).
 #[derive(Debug, thiserror::Error)]
 pub enum ScaleError {
-    #[error("deployment {0} not found")]
+    #[error("{0} not found")]
     NotFound(String),
-    #[error("deployment {name}: the scale kept changing under us ({attempts} conflicts)")]
+    #[error("{name}: the scale kept changing under us ({attempts} conflicts)")]
     Conflict { name: String, attempts: u32 },
-    #[error("deployment {name}: {source}")]
+    #[error("{name}: {source}")]
     Api {
         name: String,
         #[source]
         source: kube::Error,
     },
+    /// `scaleTargetRef` names a kind the API server does not serve, or one without `/scale`.
+    #[error("spec.scaleTargetRef: {api_version} {kind}: {problem}")]
+    Unscalable {
+        api_version: String,
+        kind: String,
+        problem: String,
+    },
 }
 
 /// The replicas the scale subresource reports now.
 pub async fn replicas(api: &Api<Deployment>, name: &str) -> Result<i32, ScaleError> {
-    let scale = api.get_scale(name).await.map_err(|e| api_error(name, e))?;
-    Ok(spec_replicas(&scale))
+    read(api, name, &label("deployment", name))
+        .await
+        .map(|s| spec_replicas(&s))
+}
+
+/// The target of a `scaleTargetRef` (`apiVersion`, `kind`, `name`) in a namespace, resolved
+/// to its scale subresource.
+pub struct ScaleTarget {
+    api: Api<DynamicObject>,
+    name: String,
+    /// `<kind> <name>`, for errors.
+    label: String,
+}
+
+/// Kinds whose resource name is known, so the common case costs no discovery call.
+const WELL_KNOWN: [(&str, &str, &str); 3] = [
+    ("apps", "Deployment", "deployments"),
+    ("apps", "StatefulSet", "statefulsets"),
+    ("apps", "ReplicaSet", "replicasets"),
+];
+
+impl ScaleTarget {
+    /// Resolves `kind` of `api_version`: the apps workloads directly, anything else by
+    /// discovery of its group version (one call), which must list a `scale` subresource.
+    pub async fn resolve(
+        client: &Client,
+        namespace: &str,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<ScaleTarget, ScaleError> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let known = WELL_KNOWN
+            .iter()
+            .find(|(g, k, _)| *g == group && *k == kind);
+        let resource = match known {
+            Some((_, _, plural)) => ApiResource::from_gvk_with_plural(&gvk, plural),
+            None => {
+                let unscalable = |problem: String| ScaleError::Unscalable {
+                    api_version: api_version.to_owned(),
+                    kind: kind.to_owned(),
+                    problem,
+                };
+                let (resource, caps) = kube::discovery::pinned_kind(client, &gvk)
+                    .await
+                    .map_err(|e| unscalable(format!("not served by the API server ({e})")))?;
+                if !caps.subresources.iter().any(|(r, _)| r.plural == "scale") {
+                    return Err(unscalable("has no scale subresource".into()));
+                }
+                resource
+            }
+        };
+        Ok(ScaleTarget {
+            api: Api::namespaced_with(client.clone(), namespace, &resource),
+            name: name.to_owned(),
+            label: label(kind, name),
+        })
+    }
+
+    /// The replicas its scale subresource reports now.
+    pub async fn replicas(&self) -> Result<i32, ScaleError> {
+        read(&self.api, &self.name, &self.label)
+            .await
+            .map(|s| spec_replicas(&s))
+    }
+
+    /// As [`rescale`], for this target.
+    pub async fn rescale(
+        &self,
+        decide: impl FnMut(i32) -> Option<i32>,
+    ) -> Result<Option<Rescale>, ScaleError> {
+        rescale_any(&self.api, &self.name, &self.label, decide).await
+    }
+}
+
+fn label(kind: &str, name: &str) -> String {
+    format!("{kind} {name}")
+}
+
+async fn read<K: Clone + DeserializeOwned>(
+    api: &Api<K>,
+    name: &str,
+    label: &str,
+) -> Result<Scale, ScaleError> {
+    api.get_scale(name).await.map_err(|e| api_error(label, e))
 }
 
 /// Reads `deployments/<name>/scale`, asks `decide(current)` for the target (`None`: leave it),
@@ -43,10 +138,19 @@ pub async fn replicas(api: &Api<Deployment>, name: &str) -> Result<i32, ScaleErr
 pub async fn rescale(
     api: &Api<Deployment>,
     name: &str,
+    decide: impl FnMut(i32) -> Option<i32>,
+) -> Result<Option<Rescale>, ScaleError> {
+    rescale_any(api, name, &label("deployment", name), decide).await
+}
+
+async fn rescale_any<K: Clone + DeserializeOwned>(
+    api: &Api<K>,
+    name: &str,
+    label: &str,
     mut decide: impl FnMut(i32) -> Option<i32>,
 ) -> Result<Option<Rescale>, ScaleError> {
     for attempt in 1..=MAX_ATTEMPTS {
-        let scale = api.get_scale(name).await.map_err(|e| api_error(name, e))?;
+        let scale = read(api, name, label).await?;
         let from = spec_replicas(&scale);
         let Some(to) = decide(from).filter(|to| *to != from) else {
             return Ok(None);
@@ -66,13 +170,13 @@ pub async fn rescale(
                 }));
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                tracing::info!(deployment = name, attempt, "scale conflict; re-reading");
+                tracing::info!(target = label, attempt, "scale conflict; re-reading");
             }
-            Err(e) => return Err(api_error(name, e)),
+            Err(e) => return Err(api_error(label, e)),
         }
     }
     Err(ScaleError::Conflict {
-        name: name.into(),
+        name: label.into(),
         attempts: MAX_ATTEMPTS,
     })
 }
