@@ -114,7 +114,8 @@ mod tests {
     fn the_annotations_read_as_keda_reads_them() {
         let paused = KEDA.paused;
         let replicas = KEDA.paused_replicas;
-        let cases: &[(&[(&str, &str)], Result<Pause, &str>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<Pause, &'a str>);
+        let cases: &[Case] = &[
             (&[], Ok(Pause::Running)),
             (&[("other", "true")], Ok(Pause::Running)),
             (&[(paused, "true")], Ok(Pause::Hold)),
