@@ -28,7 +28,7 @@ fn make(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn build_zips_every_function_for_the_architecture() {
-    for (arch, flag) in [(None, "--x86-64"), (Some("arm64"), "--arm64")] {
+    for (arch, flag) in [(None, "--arm64"), (Some("x86_64"), "--x86-64")] {
         let mut args = vec!["-n", "build"];
         let arch_arg;
         if let Some(a) = arch {

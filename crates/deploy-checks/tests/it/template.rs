@@ -49,7 +49,7 @@ fn every_function_is_shaped_for_cargo_lambda_output() {
     let t = template();
     let arch = &t["Parameters"]["Architecture"];
     assert_eq!(arch["AllowedValues"], json!(["x86_64", "arm64"]));
-    assert_eq!(arch["Default"], "x86_64");
+    assert_eq!(arch["Default"], "arm64");
     for p in ["ClusterName", "ApiServer", "CertAuthority"] {
         assert!(t["Parameters"][p].is_object(), "parameter {p}");
     }
