@@ -63,6 +63,8 @@ pub struct Seen {
     pub workers: usize,
     /// Cluster CPU %; `null` when Prometheus has no data.
     pub cpu: Option<f64>,
+    /// Pods the scheduler could not place (PodScheduled False, Unschedulable), however
+    /// recent, whether or not a worker could host them.
     pub pending: u32,
     /// The actions an earlier run left half done, finished (or rolled back) first.
     pub resumed: Vec<Resumed>,

@@ -12,6 +12,7 @@
 //! - `action`: the life of one worker's removal — recorded, drained, terminated, its Node
 //!   and record deleted — and its resumption by a later run.
 //! - `launch`: new workers, spread over the zones.
+//! - `pod_events`: `NotTriggerScaleUp` / `TriggeredScaleUp` Events on unschedulable pods.
 //!
 //! Safety rules enforced here, whatever `decide` says:
 //! - only instances with the worker tag and without the master tag are launched-for,
@@ -36,6 +37,7 @@ mod launch;
 mod metrics;
 mod observe;
 mod periodic;
+mod pod_events;
 
 pub use context::Context;
 

@@ -1,6 +1,7 @@
-//! The Kubernetes side: nodes with their instance ids, what the pods request, what is
-//! pending, and the safe-to-evict review of each node (`k8s_ops::evictable`).
-use std::collections::HashMap;
+//! The Kubernetes side: nodes with their instance ids, what the pods request, the pods the
+//! scheduler could not place ([`crate::pending`]), and the safe-to-evict review of each node
+//! (`k8s_ops::evictable`).
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -8,7 +9,9 @@ use k8s_ops::evictable::review_node;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
-use crate::quantity;
+use crate::decide::binpack::Taint;
+use crate::decide::{PendingPod, Template};
+use crate::{pending, quantity};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeInfo {
@@ -24,6 +27,10 @@ pub struct NodeInfo {
     pub unschedulable: bool,
     pub allocatable_cpu_milli: u64,
     pub allocatable_memory_bytes: u64,
+    /// `None`: the node does not say.
+    pub allocatable_pods: Option<u32>,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
     pub requested_cpu_milli: u64,
     /// Why the node may not be removed (safe-to-evict review); `None` = removable.
     pub blocked: Option<String>,
@@ -33,9 +40,51 @@ pub struct NodeInfo {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClusterView {
     pub nodes: Vec<NodeInfo>,
-    pub pending_pods: u32,
-    pub pending_cpu_milli: u64,
-    pub pending_memory_bytes: u64,
+    /// Pods the scheduler could not place.
+    pub unschedulable: Vec<PendingPod>,
+}
+
+/// Labels a new worker will not share with the node it is learnt from: its own name, and
+/// its zone (launches are spread over the zones, never aimed at one, so a pod that requires
+/// a zone is taken as one no new worker is sure to host).
+const NODE_OWN_LABELS: [&str; 4] = [
+    "kubernetes.io/hostname",
+    "topology.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/zone",
+    "node.kubernetes.io/instance-id",
+];
+
+/// Taints a node carries for its state, not by design (cordoned, not ready, unreachable…),
+/// under these prefixes: not the template's.
+const STATE_TAINT_PREFIXES: [&str; 3] = [
+    "node.kubernetes.io/",
+    "node.cloudprovider.kubernetes.io/",
+    "ToBeDeletedByClusterAutoscaler",
+];
+
+impl NodeInfo {
+    /// This node as the template of a new worker.
+    pub fn template(&self) -> Template {
+        Template {
+            cpu_milli: self.allocatable_cpu_milli,
+            memory_bytes: self.allocatable_memory_bytes,
+            pods: self
+                .allocatable_pods
+                .unwrap_or(crate::decide::up::DEFAULT_MAX_PODS),
+            labels: self
+                .labels
+                .iter()
+                .filter(|(k, _)| !NODE_OWN_LABELS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            taints: self
+                .taints
+                .iter()
+                .filter(|t| !STATE_TAINT_PREFIXES.iter().any(|p| t.key.starts_with(p)))
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 impl ClusterView {
@@ -103,12 +152,7 @@ pub fn view(nodes: Vec<Node>, pods: Vec<Pod>, pdbs: &[PodDisruptionBudget]) -> C
         }
         match pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
             Some(node) => by_node.entry(node).or_default().push(pod),
-            None => {
-                let (cpu, mem) = requests(&pod);
-                out.pending_pods += 1;
-                out.pending_cpu_milli += cpu;
-                out.pending_memory_bytes += mem;
-            }
+            None => out.unschedulable.extend(pending::unschedulable(&pod)),
         }
     }
     for node in nodes {
@@ -140,6 +184,18 @@ pub fn view(nodes: Vec<Node>, pods: Vec<Pod>, pdbs: &[PodDisruptionBudget]) -> C
             allocatable_memory_bytes: alloc("memory")
                 .and_then(|q| quantity::bytes(&q))
                 .unwrap_or(0),
+            allocatable_pods: alloc("pods").and_then(|q| q.parse().ok()),
+            labels: node.metadata.labels.clone().unwrap_or_default(),
+            taints: spec
+                .and_then(|s| s.taints.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|t| Taint {
+                    key: t.key.clone(),
+                    value: t.value.clone().unwrap_or_default(),
+                    effect: t.effect.clone(),
+                })
+                .collect(),
             requested_cpu_milli: pods.iter().map(|p| requests(p).0).sum(),
             blocked: (!review.removable()).then(|| {
                 review
@@ -231,14 +287,19 @@ mod tests {
                 "metadata": {"name": name, "namespace": "default",
                              "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u", "controller": true}]},
                 "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": mem}}}]},
-                "status": {"phase": if node.is_some() { "Running" } else { "Pending" }}
+                "status": {"phase": if node.is_some() { "Running" } else { "Pending" },
+                           "conditions": if name == "b" { json!([{"type": "PodScheduled", "status": "False",
+                               "reason": "Unschedulable", "lastTransitionTime": "2027-01-01T00:00:00Z"}]) } else { json!([]) }}
             }))
             .unwrap()
         };
         let node: Node = serde_json::from_value(json!({
-            "metadata": {"name": "n1"},
-            "spec": {"providerID": "aws:///us-east-1a/i-1"},
-            "status": {"allocatable": {"cpu": "2", "memory": "4Gi"},
+            "metadata": {"name": "n1", "labels": {"pool": "general", "kubernetes.io/hostname": "n1",
+                                                  "topology.kubernetes.io/zone": "us-east-1a"}},
+            "spec": {"providerID": "aws:///us-east-1a/i-1",
+                     "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"},
+                                {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": "2", "memory": "4Gi", "pods": "58"},
                        "conditions": [{"type": "Ready", "status": "True"}],
                        "addresses": [{"type": "InternalIP", "address": "10.0.0.5"}]}
         }))
@@ -252,11 +313,26 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!(
-            (v.pending_pods, v.pending_cpu_milli, v.pending_memory_bytes),
-            (2, 2500, (2 << 30) + (512 << 20))
-        );
+        // `c` is Pending but the scheduler has not said it is unschedulable: not demand.
+        let names: Vec<&str> = v.unschedulable.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["b"]);
         let n = &v.nodes[0];
+        let t = n.template();
+        assert_eq!((t.cpu_milli, t.memory_bytes, t.pods), (2000, 4 << 30, 58));
+        assert_eq!(
+            t.labels,
+            BTreeMap::from([("pool".to_owned(), "general".to_owned())]),
+            "its name and zone are its own"
+        );
+        assert_eq!(
+            t.taints,
+            [Taint {
+                key: "dedicated".into(),
+                value: "web".into(),
+                effect: "NoSchedule".into()
+            }],
+            "the cordon's taint is its state"
+        );
         assert_eq!(n.instance_id.as_deref(), Some("i-1"));
         assert!(n.ready && n.blocked.is_none());
         assert_eq!(

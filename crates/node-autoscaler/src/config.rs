@@ -62,7 +62,9 @@ pub struct Config {
     pub prometheus_url: Option<String>,
     pub prom_nodeport: u16,
     pub cpu_query: String,
-    pub pending_query: String,
+    /// `PROM_PENDING_QUERY`, only when set: a scale-down guard (nothing Pending over
+    /// `IDLE_DOWN_SEC`). Scale-up never reads it: it reads the unschedulable pods from the API.
+    pub pending_query: Option<String>,
     pub state_table: String,
     pub logs_table: String,
     pub log_ttl: Duration,
@@ -84,8 +86,6 @@ pub const NO_CA: &str = "CERT_AUTHORITY or K8S_CA_PARAM is missing (expected one
 /// Default PromQL: node-exporter's CPU busy percentage over every node.
 pub const DEFAULT_CPU_QUERY: &str =
     r#"100 * (1 - avg(rate(node_cpu_seconds_total{mode="idle"}[2m])))"#;
-/// Default PromQL: pods Pending (kube-state-metrics).
-pub const DEFAULT_PENDING_QUERY: &str = r#"sum(kube_pod_status_phase{phase="Pending"})"#;
 
 fn list(v: &str) -> Option<Vec<String>> {
     let items: Vec<String> = v
@@ -221,11 +221,7 @@ impl Config {
         let prometheus_url = env.optional("PROMETHEUS_URL", "an http:// URL");
         let prom_nodeport = env.or_default("PROM_NODEPORT", 30090, "a port number");
         let cpu_query = env.or_default("PROM_CPU_QUERY", DEFAULT_CPU_QUERY.to_owned(), "PromQL");
-        let pending_query = env.or_default(
-            "PROM_PENDING_QUERY",
-            DEFAULT_PENDING_QUERY.to_owned(),
-            "PromQL",
-        );
+        let pending_query = env.optional("PROM_PENDING_QUERY", "PromQL");
         let state_table = env.required("STATE_TABLE", "a DynamoDB table name");
         let logs_table = env.required("LOGS_TABLE", "a DynamoDB table name");
         let log_ttl = Duration::from_secs(

@@ -1,24 +1,25 @@
-//! The scaling policy, pure: (metrics, pending demand, workers, last actions, now) → a plan.
-//! The Lambda and the simulator (`src/bin/simulate.rs`) both run exactly this.
+//! The scaling policy, pure: (metrics, unschedulable pods, workers, last actions, now) → a
+//! plan. The Lambda and the simulator (`src/bin/simulate.rs`) both run exactly this.
 //!
 //! - **Bounds first**: fewer workers than `MIN_WORKERS` → launch the difference; more than
 //!   `MAX_WORKERS` → remove the excess (removable workers only). Cooldowns do not apply.
 //!   Workers still joining count as workers; workers being removed do not.
-//! - **Up** when pods have been Pending for `PENDING_UP_SEC` (Prometheus: the minimum over
-//!   the window is > 0) or cluster CPU > `CPU_UP`. The size follows what the pending pods
-//!   request: max(⌈Σ CPU requests / a worker's allocatable CPU⌉, ⌈Σ memory / allocatable
-//!   memory⌉, ⌈pods / `PODS_PER_NODE`⌉ when set, 1), minus the workers already joining; for
-//!   CPU, enough workers to bring the utilisation back to `CPU_UP` (at least one). Not
-//!   within `COOLDOWN_UP_SEC` of the last launch; at most `SCALE_UP_BATCH` per run; never
-//!   above `MAX_WORKERS`.
+//! - **Up** for pods the scheduler could not place (PodScheduled False, reason
+//!   Unschedulable, from the API) for at least `PENDING_UP_SEC`: as many workers as
+//!   first-fit-decreasing onto the worker template says ([`binpack`], [`up`]), after the
+//!   joining workers' room; a pod no worker could host (too big, selector, affinity, taint)
+//!   counts for nothing. Or cluster CPU > `CPU_UP`: enough workers to bring the utilisation
+//!   back to `CPU_UP` (at least one). Not within `COOLDOWN_UP_SEC` of the last launch; at
+//!   most `SCALE_UP_BATCH` per run; never above `MAX_WORKERS`.
 //! - **Down** when the cluster has been idle for `IDLE_DOWN_SEC` (CPU below `CPU_DOWN` over
-//!   the whole window, nothing Pending) and CPU is below `CPU_DOWN` now, nothing is joining,
-//!   and `COOLDOWN_DOWN_SEC` has passed since the last removal *and* the last launch. At most
-//!   `SCALE_DOWN_BATCH` per run, never below `MIN_WORKERS`. Victims: Ready workers the
-//!   safe-to-evict review does not block, from the zone with the most workers first (zones
-//!   stay balanced), emptiest first (least CPU requested), and only while the requests of the
-//!   remaining workers still fit their allocatable CPU (and their pods, `PODS_PER_NODE` each
-//!   when set).
+//!   the whole window, and nothing Pending by `PROM_PENDING_QUERY` when it is set) and CPU is
+//!   below `CPU_DOWN` now, no unschedulable pod a worker could host waits, nothing is
+//!   joining, and `COOLDOWN_DOWN_SEC` has passed since the last removal *and* the last
+//!   launch. At most `SCALE_DOWN_BATCH` per run, never below `MIN_WORKERS`. Victims: Ready
+//!   workers the safe-to-evict review does not block, from the zone with the most workers
+//!   first (zones stay balanced), emptiest first (least CPU requested), and only while the
+//!   requests of the remaining workers still fit their allocatable CPU (and their pods,
+//!   `PODS_PER_NODE` each when set).
 //! - The control plane and instances without the worker tag never reach this function: they
 //!   are not workers.
 //!
@@ -29,8 +30,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+pub mod binpack;
 mod spot;
+pub mod up;
+pub use binpack::{PodNeeds, Template};
 pub use spot::{Ownership, RebalanceMode, SpotAction, SpotKind, may_replace, spot_action};
+pub use up::PendingPod;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Policy {
@@ -78,55 +83,22 @@ pub struct Worker {
 pub struct Metrics {
     /// Cluster CPU busy percentage; `None` when Prometheus has no data (no CPU decisions).
     pub cpu_percent: Option<f64>,
+    /// Pods Pending now by `PROM_PENDING_QUERY`; 0 when it is not set. Blocks scale-down
+    /// only; scale-up reads the API's unschedulable pods.
     pub pending_pods: u32,
-    /// Pods have been Pending for the whole `PENDING_UP_SEC`.
-    pub pending_sustained: bool,
-    /// CPU below `CPU_DOWN` and nothing Pending for the whole `IDLE_DOWN_SEC`.
+    /// CPU below `CPU_DOWN` (and nothing Pending by `PROM_PENDING_QUERY` when it is set)
+    /// for the whole `IDLE_DOWN_SEC`.
     pub idle_sustained: bool,
-}
-
-/// From the Kubernetes API: what the pending pods request, and what one new worker offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Demand {
-    pub pending_cpu_milli: u64,
-    pub pending_memory_bytes: u64,
-    pub node_cpu_milli: u64,
-    pub node_memory_bytes: u64,
-}
-
-/// CPU and memory: what pods request, what a node offers. Ordered by CPU, then memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Resources {
-    pub cpu_milli: u64,
-    pub memory_bytes: u64,
-}
-
-impl Demand {
-    /// What the `pending` pods request, against what one new worker offers: the largest
-    /// allocatable among the Ready workers' nodes (most CPU, then most memory: one node's
-    /// figures, never mixed, as a new worker is launched from the same instance types), or
-    /// `configured` (`WORKER_NODE_CPU`, `WORKER_NODE_MEMORY`) while no worker is Ready to
-    /// learn it from.
-    pub fn new(
-        pending: Resources,
-        ready_nodes: impl IntoIterator<Item = Resources>,
-        configured: Resources,
-    ) -> Demand {
-        let node = ready_nodes.into_iter().max().unwrap_or(configured);
-        Demand {
-            pending_cpu_milli: pending.cpu_milli,
-            pending_memory_bytes: pending.memory_bytes,
-            node_cpu_milli: node.cpu_milli,
-            node_memory_bytes: node.memory_bytes,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observed {
     pub now: Timestamp,
     pub metrics: Metrics,
-    pub demand: Demand,
+    /// What one new worker offers.
+    pub template: Template,
+    /// Pods the scheduler could not place (however recent: `decide` applies the delay).
+    pub unschedulable: Vec<PendingPod>,
     pub workers: Vec<Worker>,
     pub last_up: Option<Timestamp>,
     pub last_down: Option<Timestamp>,
@@ -170,10 +142,6 @@ fn cooling(now: Timestamp, last: Option<Timestamp>, cooldown: Duration) -> Optio
         .map(|elapsed| cooldown - elapsed)
 }
 
-fn div_ceil(a: u64, b: u64) -> u64 {
-    if b == 0 { 0 } else { a.div_ceil(b) }
-}
-
 pub fn decide(policy: &Policy, o: &Observed) -> Plan {
     let count = |s: WorkerState| o.workers.iter().filter(|w| w.state == s).count() as u32;
     let current = o.workers.len() as u32 - count(WorkerState::Leaving);
@@ -211,28 +179,11 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
     }
 
     let m = &o.metrics;
-    let d = &o.demand;
     let mut up_need = 0u64;
     let mut up_reasons = Vec::new();
-    if m.pending_sustained && m.pending_pods > 0 {
-        let by_cpu = div_ceil(d.pending_cpu_milli, d.node_cpu_milli);
-        let by_memory = div_ceil(d.pending_memory_bytes, d.node_memory_bytes);
-        let by_pods = policy
-            .pods_per_node
-            .map_or(0, |per| div_ceil(m.pending_pods.into(), per.into()));
-        let nodes = by_cpu.max(by_memory).max(by_pods).max(1);
-        up_need = up_need.max(nodes.saturating_sub(joining.into()));
-        let per_node = policy
-            .pods_per_node
-            .map(|per| format!(", {per} per worker"))
-            .unwrap_or_default();
-        up_reasons.push(format!(
-            "{} pods pending for {}s requesting {}m CPU and {} MiB{per_node}: {nodes} workers",
-            m.pending_pods,
-            policy.pending_up.as_secs(),
-            d.pending_cpu_milli,
-            d.pending_memory_bytes >> 20,
-        ));
+    if let Some((nodes, reason)) = up::need(policy, o) {
+        up_need = nodes;
+        up_reasons.push(reason);
     }
     if let Some(cpu) = m.cpu_percent.filter(|&c| c > policy.cpu_up) {
         let base = u64::from(ready.max(1));
@@ -273,11 +224,12 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
     let Some(cpu) = m.cpu_percent else {
         return hold("no_metrics", "no CPU data from Prometheus");
     };
-    if !(m.idle_sustained && m.pending_pods == 0 && cpu < policy.cpu_down) {
+    let waiting = up::hostable_waiting(policy, o);
+    if !(m.idle_sustained && m.pending_pods == 0 && !waiting && cpu < policy.cpu_down) {
         return hold(
             "steady",
             format!(
-                "CPU {cpu:.1}%, {} pending, idle for IDLE_DOWN_SEC: {}",
+                "CPU {cpu:.1}%, {} pending, unschedulable pods a worker could host: {waiting}, idle for IDLE_DOWN_SEC: {}",
                 m.pending_pods, m.idle_sustained
             ),
         );
@@ -390,10 +342,10 @@ pub fn spread(subnets: &[(String, String)], workers: &[Worker], count: u32) -> V
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(super) fn policy() -> Policy {
+    pub(crate) fn policy() -> Policy {
         Policy {
             cpu_up: 70.0,
             cpu_down: 30.0,
@@ -421,19 +373,10 @@ mod tests {
         }
     }
 
-    /// `cpu_milli` millicores and `gib` GiB of memory.
-    fn r(cpu_milli: u64, gib: u64) -> Resources {
-        Resources {
-            cpu_milli,
-            memory_bytes: gib << 30,
-        }
+    /// The worker the tests configure (`WORKER_NODE_CPU` 2, `WORKER_NODE_MEMORY` 4Gi).
+    fn configured() -> Template {
+        Template::configured(2000, 4 << 30)
     }
-
-    /// The worker size the tests configure (`WORKER_NODE_CPU`, `WORKER_NODE_MEMORY`).
-    const CONFIGURED: Resources = Resources {
-        cpu_milli: 2000,
-        memory_bytes: 4 << 30,
-    };
 
     const T: i64 = 1_800_000_000;
 
@@ -441,34 +384,56 @@ mod tests {
         Timestamp::from_second(T + s).unwrap()
     }
 
-    fn observed(workers: Vec<Worker>) -> Observed {
+    pub(crate) fn observed(workers: Vec<Worker>) -> Observed {
         Observed {
             now: at(0),
             metrics: Metrics {
                 cpu_percent: Some(50.0),
                 pending_pods: 0,
-                pending_sustained: false,
                 idle_sustained: false,
             },
-            demand: Demand::new(r(0, 0), [], CONFIGURED),
+            template: configured(),
+            unschedulable: Vec::new(),
             workers,
             last_up: None,
             last_down: None,
         }
     }
 
-    fn two() -> Vec<Worker> {
+    pub(crate) fn two() -> Vec<Worker> {
         vec![
             w("i-a", "us-east-1a", WorkerState::Ready, 500),
             w("i-b", "us-east-1b", WorkerState::Ready, 100),
         ]
     }
 
-    fn pending(o: &mut Observed, pods: u32, cpu: u64, mem: u64) {
-        o.metrics.pending_pods = pods;
-        o.metrics.pending_sustained = true;
-        o.demand.pending_cpu_milli = cpu;
-        o.demand.pending_memory_bytes = mem;
+    /// `pods` unschedulable for `PENDING_UP_SEC` (180 s), requesting `cpu` millicores and
+    /// `mem` bytes in all, alike.
+    pub(crate) fn pending(o: &mut Observed, pods: u32, cpu: u64, mem: u64) {
+        o.unschedulable = (0..pods)
+            .map(|i| {
+                unschedulable(
+                    &format!("p{i}"),
+                    -180,
+                    cpu / u64::from(pods),
+                    mem / u64::from(pods),
+                )
+            })
+            .collect();
+    }
+
+    pub(crate) fn unschedulable(name: &str, since: i64, cpu: u64, mem: u64) -> PendingPod {
+        PendingPod {
+            namespace: "default".into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            since: at(since),
+            needs: PodNeeds {
+                cpu_milli: cpu,
+                memory_bytes: mem,
+                ..PodNeeds::default()
+            },
+        }
     }
 
     fn idle(o: &mut Observed) {
@@ -535,8 +500,8 @@ mod tests {
                 up(3, 2),
             ),
             (
-                "pending sized by memory: 10 GiB on 4 GiB workers → 3",
-                Box::new(|o| pending(o, 2, 100, 10 << 30)),
+                "pending sized by memory: 5 × 2 GiB on 4 GiB workers → 3",
+                Box::new(|o| pending(o, 5, 100, 10 << 30)),
                 up(3, 2),
             ),
             (
@@ -545,12 +510,36 @@ mod tests {
                 up(1, 2),
             ),
             (
-                "pending not yet sustained: hold",
+                "unschedulable for 179 s of PENDING_UP_SEC's 180: hold",
                 Box::new(|o| {
                     pending(o, 5, 4000, 0);
-                    o.metrics.pending_sustained = false;
+                    for p in &mut o.unschedulable {
+                        p.since = at(-179);
+                    }
                 }),
                 held("steady"),
+            ),
+            (
+                "only the pods past the delay count: 2 of 1500m → 2",
+                Box::new(|o| {
+                    pending(o, 4, 6000, 0);
+                    o.unschedulable[0].since = at(-10);
+                    o.unschedulable[1].since = at(-10);
+                }),
+                up(2, 2),
+            ),
+            (
+                "a pod no worker could host triggers nothing",
+                Box::new(|o| pending(o, 1, 2500, 0)),
+                held("steady"),
+            ),
+            (
+                "beside a pod no worker could host, the others count",
+                Box::new(|o| {
+                    pending(o, 2, 1000, 0);
+                    o.unschedulable.push(unschedulable("huge", -600, 8000, 0));
+                }),
+                up(1, 2),
             ),
             (
                 "batch bound: 20 cores pending → 3 (SCALE_UP_BATCH)",
@@ -643,6 +632,22 @@ mod tests {
                     o.metrics.pending_pods = 1;
                 }),
                 held("steady"),
+            ),
+            (
+                "idle, an unschedulable pod a worker could host, however recent: hold",
+                Box::new(|o| {
+                    idle(o);
+                    o.unschedulable.push(unschedulable("new", 0, 100, 0));
+                }),
+                held("steady"),
+            ),
+            (
+                "idle, only a pod no worker could host waits: the emptiest goes",
+                Box::new(|o| {
+                    idle(o);
+                    o.unschedulable.push(unschedulable("huge", -600, 8000, 0));
+                }),
+                down(&["i-b"], 2),
             ),
             (
                 "idle not sustained: hold",
@@ -850,11 +855,12 @@ mod tests {
                         let mut o = observed(workers);
                         o.metrics = Metrics {
                             cpu_percent: Some(cpu),
-                            pending_pods: pend,
-                            pending_sustained: pend > 0,
+                            pending_pods: 0,
                             idle_sustained: idle_s,
                         };
-                        o.demand.pending_cpu_milli = u64::from(pend) * 500;
+                        if pend > 0 {
+                            pending(&mut o, pend, u64::from(pend) * 500, 0);
+                        }
                         let to = match decide(&p, &o) {
                             Plan::ScaleUp { to, from, .. } => {
                                 assert!(to > from);
@@ -900,57 +906,81 @@ mod tests {
     }
 
     #[test]
-    fn a_new_worker_offers_what_the_largest_ready_node_offers() {
+    fn a_new_worker_is_the_largest_ready_node_or_the_configured_one() {
+        let node = |cpu_milli: u64, gib: u64, pool: &str| Template {
+            cpu_milli,
+            memory_bytes: gib << 30,
+            pods: 20,
+            labels: [("pool".to_owned(), pool.to_owned())].into(),
+            taints: vec![],
+        };
         let table = [
             (
-                "no Ready worker yet: the configured size",
+                "no Ready worker yet: the configured one",
                 vec![],
-                r(2000, 4),
+                configured(),
             ),
-            ("one node", vec![r(4000, 8)], r(4000, 8)),
+            ("one node", vec![node(4000, 8, "a")], node(4000, 8, "a")),
             (
-                "most CPU wins, with its own memory",
-                vec![r(2000, 16), r(4000, 8)],
-                r(4000, 8),
+                "most CPU wins, with its own memory and labels",
+                vec![node(2000, 16, "a"), node(4000, 8, "b")],
+                node(4000, 8, "b"),
             ),
             (
                 "equal CPU: most memory",
-                vec![r(4000, 8), r(4000, 16)],
-                r(4000, 16),
+                vec![node(4000, 8, "a"), node(4000, 16, "b")],
+                node(4000, 16, "b"),
             ),
         ];
         for (name, nodes, want) in table {
-            let d = Demand::new(r(700, 1), nodes, CONFIGURED);
-            assert_eq!(
-                (d.node_cpu_milli, d.node_memory_bytes),
-                (want.cpu_milli, want.memory_bytes),
-                "{name}"
-            );
-            assert_eq!(
-                (d.pending_cpu_milli, d.pending_memory_bytes),
-                (700, 1 << 30)
-            );
+            assert_eq!(Template::learnt(nodes, configured()), want, "{name}");
         }
+        let c = configured();
+        assert_eq!(
+            (c.pods, c.labels["kubernetes.io/os"].as_str()),
+            (110, "linux")
+        );
+        assert!(c.taints.is_empty());
     }
 
     #[test]
     fn pending_pods_are_sized_on_the_learned_worker() {
+        let sized = |cpu_milli: u64, gib: u64| Template {
+            cpu_milli,
+            memory_bytes: gib << 30,
+            ..configured()
+        };
         let table = [
             (
-                "4.5 cores on the configured 2-core size",
-                r(4500, 1),
-                vec![],
+                "3 × 1.5 cores on the configured 2-core size",
+                3,
+                4500,
+                1,
+                configured(),
                 3,
             ),
-            ("4.5 cores on 4-core nodes", r(4500, 1), vec![r(4000, 8)], 2),
-            ("10 GiB on the configured 4 GiB", r(100, 10), vec![], 3),
-            ("10 GiB on 16 GiB nodes", r(100, 10), vec![r(4000, 16)], 1),
+            (
+                "3 × 1.5 cores on 4-core nodes",
+                3,
+                4500,
+                1,
+                sized(4000, 8),
+                2,
+            ),
+            (
+                "5 × 2 GiB on the configured 4 GiB",
+                5,
+                100,
+                10,
+                configured(),
+                3,
+            ),
+            ("5 × 2 GiB on 16 GiB nodes", 5, 100, 10, sized(4000, 16), 1),
         ];
-        for (name, pending, nodes, want) in table {
+        for (name, pods, cpu, gib, template, want) in table {
             let mut o = observed(two());
-            o.demand = Demand::new(pending, nodes, CONFIGURED);
-            o.metrics.pending_pods = 3;
-            o.metrics.pending_sustained = true;
+            o.template = template;
+            pending(&mut o, pods, cpu, gib << 30);
             assert_eq!(shape(&decide(&policy(), &o)), up(want, 2), "{name}");
         }
     }

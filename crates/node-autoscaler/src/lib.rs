@@ -1,12 +1,12 @@
-//! node-autoscaler: scales the EC2 workers of a self-managed k3s cluster from Prometheus
-//! metrics and the pending pods' requests, drains before terminating, handles Spot
+//! node-autoscaler: scales the EC2 workers of a self-managed k3s cluster for the pods the
+//! scheduler could not place (and, optionally, Prometheus's CPU), drains before terminating, handles Spot
 //! interruption and rebalance events, and keeps a lease, its state and a decision log in
 //! DynamoDB. The Lambda is `src/main.rs`; `src/bin/simulate.rs` replays workload traces
 //! through the same [`decide`].
 //!
 //! `event` → [`decide`] (pure) → [`apply`] (the shell, by lifecycle), answering an
 //! [`answer::Answer`] or an [`error::Error`]. Adapters: [`ec2`], [`store`] (DynamoDB),
-//! [`ssm`], [`cluster`] and [`kube_client`] (Kubernetes), [`prometheus`].
+//! [`ssm`], [`cluster`], [`pending`] and [`kube_client`] (Kubernetes), [`prometheus`].
 pub mod answer;
 pub mod apply;
 pub mod cluster;
@@ -16,6 +16,7 @@ pub mod ec2;
 pub mod error;
 pub mod event;
 pub mod kube_client;
+pub mod pending;
 pub mod prometheus;
 pub mod quantity;
 pub mod ssm;

@@ -24,11 +24,12 @@ pub struct Prometheus {
     timeout: Duration,
 }
 
-/// The queries the policy needs, built from the configured CPU and pending expressions.
+/// The queries the policy needs, built from the configured CPU and (optional) pending
+/// expressions.
 pub struct Queries<'a> {
     pub cpu: &'a str,
-    pub pending: &'a str,
-    pub pending_up: Duration,
+    /// `PROM_PENDING_QUERY` when set: a scale-down guard only.
+    pub pending: Option<&'a str>,
     pub idle_down: Duration,
     pub cpu_down: f64,
 }
@@ -83,38 +84,36 @@ impl Prometheus {
         parse_scalar(&json["data"]).map_err(query_err)
     }
 
-    /// CPU now, pending now, and whether pending / idleness lasted their windows.
+    /// CPU now and whether it stayed low over `IDLE_DOWN_SEC`; with a pending query, pending
+    /// now and whether it stayed 0 over that window too.
     pub async fn metrics(
         &self,
         base: &str,
         q: &Queries<'_>,
         at: Timestamp,
     ) -> Result<Metrics, PromError> {
-        let sustained = pending_sustained_query(q);
         let idle_cpu = over_window("max", q.cpu, "100", q.idle_down);
-        let idle_pending = over_window("max", q.pending, "0", q.idle_down);
-        let (cpu, pending, pending_min, cpu_max, pending_max) = futures_util::try_join!(
+        let (cpu, cpu_max) = futures_util::try_join!(
             self.scalar(base, q.cpu, at),
-            self.scalar(base, q.pending, at),
-            self.scalar(base, &sustained, at),
             self.scalar(base, &idle_cpu, at),
-            self.scalar(base, &idle_pending, at),
         )?;
-        let pending = pending.unwrap_or(0.0).max(0.0).round() as u32;
+        let (pending, pending_max) = match q.pending {
+            Some(query) => {
+                let idle_pending = over_window("max", query, "0", q.idle_down);
+                futures_util::try_join!(
+                    self.scalar(base, query, at),
+                    self.scalar(base, &idle_pending, at),
+                )?
+            }
+            None => (Some(0.0), Some(0.0)),
+        };
         Ok(Metrics {
             cpu_percent: cpu.filter(|c| c.is_finite()),
-            pending_pods: pending,
-            pending_sustained: pending_min.is_some_and(|v| v >= 1.0),
+            pending_pods: pending.unwrap_or(0.0).max(0.0).round() as u32,
             idle_sustained: cpu_max.is_some_and(|v| v < q.cpu_down)
                 && pending_max.is_some_and(|v| v == 0.0),
         })
     }
-}
-
-/// `min_over_time` of the pending count over `PENDING_UP_SEC`: ≥ 1 when pods were pending
-/// at every step of the window (gaps count as 0).
-pub fn pending_sustained_query(q: &Queries<'_>) -> String {
-    over_window("min", q.pending, "0", q.pending_up)
 }
 
 /// `<agg>_over_time` of `expr` over `window` at 15 s steps, missing samples as `missing`.

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use super::Context;
 use crate::cluster::{self, ClusterView};
 use crate::config::Config;
-use crate::decide::{Demand, Observed, Resources, Worker, WorkerState};
+use crate::decide::{Observed, Template, Worker, WorkerState};
 use crate::ec2::Instance;
 use crate::error::Error;
 use crate::prometheus::Queries;
@@ -37,8 +37,7 @@ pub(super) async fn observe(
     let c = &ctx.config;
     let queries = Queries {
         cpu: &c.cpu_query,
-        pending: &c.pending_query,
-        pending_up: c.policy.pending_up,
+        pending: c.pending_query.as_deref(),
         idle_down: c.policy.idle_down,
         cpu_down: c.policy.cpu_down,
     };
@@ -55,21 +54,15 @@ pub(super) async fn observe(
         async { ctx.store.actions().await.map_err(Error::from) },
     )?;
     let (workers, unjoined) = classify(c, &instances, &view, &actions, now);
-    let demand = Demand::new(
-        Resources {
-            cpu_milli: view.pending_cpu_milli,
-            memory_bytes: view.pending_memory_bytes,
-        },
+    let template = Template::learnt(
         ready_nodes(&view, &workers),
-        Resources {
-            cpu_milli: c.worker_cpu_milli,
-            memory_bytes: c.worker_memory_bytes,
-        },
+        Template::configured(c.worker_cpu_milli, c.worker_memory_bytes),
     );
     let observed = Observed {
         now,
         metrics,
-        demand,
+        template,
+        unschedulable: view.unschedulable.clone(),
         workers,
         last_up: state.last_up.and_then(|s| Timestamp::from_second(s).ok()),
         last_down: state.last_down.and_then(|s| Timestamp::from_second(s).ok()),
@@ -83,24 +76,22 @@ pub(super) async fn observe(
     })
 }
 
-/// The allocatable of the Ready workers' nodes (matched by provider id).
+/// The Ready workers' nodes as templates (matched by provider id; cordoned ones left out).
 fn ready_nodes<'a>(
     view: &'a ClusterView,
     workers: &'a [Worker],
-) -> impl Iterator<Item = Resources> + 'a {
+) -> impl Iterator<Item = Template> + 'a {
     view.nodes
         .iter()
         .filter(|n| {
             n.ready
+                && !n.unschedulable
                 && workers.iter().any(|w| {
                     w.state == WorkerState::Ready
                         && n.instance_id.as_deref() == Some(&w.instance_id)
                 })
         })
-        .map(|n| Resources {
-            cpu_milli: n.allocatable_cpu_milli,
-            memory_bytes: n.allocatable_memory_bytes,
-        })
+        .map(|n| n.template())
 }
 
 /// Workers as `decide` sees them, and the instances that never joined in time.
@@ -188,6 +179,9 @@ mod tests {
             unschedulable: false,
             allocatable_cpu_milli: 4000,
             allocatable_memory_bytes: 8 << 30,
+            allocatable_pods: None,
+            labels: Default::default(),
+            taints: Vec::new(),
             requested_cpu_milli: 300,
             blocked: None,
             pods: 1,
@@ -266,6 +260,10 @@ mod tests {
             .collect();
         assert_eq!(orphans, [("i-never", Some("n-never")), ("i-lost", None)]);
         let nodes: Vec<_> = ready_nodes(&view, &workers).collect();
-        assert_eq!(nodes.len(), 3, "Ready workers' nodes only: {nodes:?}");
+        assert_eq!(
+            nodes.len(),
+            2,
+            "Ready, schedulable workers' nodes only: {nodes:?}"
+        );
     }
 }

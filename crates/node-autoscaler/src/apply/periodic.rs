@@ -8,6 +8,7 @@ use super::action::{self, PERIODIC};
 use super::context::ControlPlane;
 use super::launch::launch;
 use super::observe::{self, Observation, Unjoined};
+use super::pod_events;
 use crate::answer::{Aborted, Launched, Periodic, Removal, Removed, Resumed, Seen};
 use crate::cluster;
 use crate::decide::{self, Plan};
@@ -53,11 +54,25 @@ async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result
     let seen = Seen {
         workers: observation.observed.workers.len(),
         cpu: observation.observed.metrics.cpu_percent,
-        pending: observation.observed.metrics.pending_pods,
+        pending: observation.observed.unschedulable.len() as u32,
         resumed,
         unjoined_terminated,
     };
-    act(ctx, event, lease, &cp, &observation, plan, seen).await
+    let periodic = act(ctx, event, lease, &cp, &observation, plan, seen).await?;
+    if lease.is_some() {
+        let launch = match &periodic {
+            Periodic::ScaleUp {
+                from,
+                to,
+                launched: Some(l),
+                ..
+            } if !l.launched.is_empty() => Some((*from, *to)),
+            _ => None,
+        };
+        let events = pod_events::verdicts(&ctx.config.policy, &observation.observed, launch);
+        pod_events::record(&cp.kube, events, event.now).await;
+    }
+    Ok(periodic)
 }
 
 /// Finishes (or rolls back) every action an earlier run recorded.

@@ -5,18 +5,24 @@
 //! ```sh
 //! cargo run -p node-autoscaler --bin simulate -- [--out DIR] [TRACE.csv ...]
 //! ```
-//! Default: the three shipped traces (`crates/node-autoscaler/traces/`), SVGs beside them.
+//! Default: the five shipped traces (`crates/node-autoscaler/traces/`), SVGs beside them.
+//! A trace line is `minute,pods,interruptions[,stuck]`: `stuck` pods request more CPU than a
+//! worker has and never schedule.
 //!
-//! Model (one step per minute, the schedule's rate): pods request 500m CPU; a worker offers
-//! 2 CPU, so 4 pods; a pod uses 60 % of its request. A launched worker is Ready 3 minutes
-//! later. Pods beyond the Ready workers' room are Pending. A drained worker goes at once.
+//! Model (one step per minute, the schedule's rate): pods request 500m CPU and 768 MiB; a
+//! worker offers 2 CPU and 4 GiB, so 4 pods (CPU binds before memory's 5); a pod uses 60 %
+//! of its CPU request. A launched worker is Ready 3 minutes later. Pods beyond the Ready
+//! workers' room are unschedulable (as the scheduler marks them), from the minute they
+//! arrive. A drained worker goes at once.
 //! A Spot interruption warning takes a worker away 2 minutes later; this policy cordons it
 //! and launches a replacement at the warning, the baselines notice nothing until the pods
 //! are Pending. Baselines, as `decide` parameters:
 //! - **seed**: the seed's policy — a fixed guess of 8 pods per node (the real fit is 4),
-//!   one cooldown (300 s) for both directions, pending 180 s, idle 600 s below 30 % CPU.
-//! - **ca**: Cluster-Autoscaler-like defaults — scale up as soon as pods are pending, sized
-//!   by requests, no batch limit and no CPU trigger; scale down a node when utilisation has
+//!   whatever a pod requests (so it sizes a stuck pod as a small one and launches for it:
+//!   it read Prometheus's Pending count), one cooldown (300 s) for both directions,
+//!   pending 180 s, idle 600 s below 30 % CPU.
+//! - **ca**: Cluster-Autoscaler-like defaults — scale up as soon as pods are unschedulable,
+//!   by the same first-fit-decreasing estimate, no batch limit and no CPU trigger; scale down a node when utilisation has
 //!   been under 50 % for 10 minutes (scale-down-unneeded-time), 10 minutes after any
 //!   scale-up (scale-down-delay-after-add), one at a time.
 use std::fmt::Write as _;
@@ -24,11 +30,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use node_autoscaler::decide::{self, Demand, Metrics, Observed, Plan, Policy, Worker, WorkerState};
+use node_autoscaler::decide::{
+    self, Metrics, Observed, PendingPod, Plan, PodNeeds, Policy, Template, Worker, WorkerState,
+};
 
 const POD_CPU: u64 = 500;
+const POD_MEMORY: u64 = 768 << 20;
 const NODE_CPU: u64 = 2000;
-const PODS_PER_NODE: u64 = NODE_CPU / POD_CPU;
+const NODE_MEMORY: u64 = 4 << 30;
+/// What the scheduler fits on a worker: CPU and memory both.
+const PODS_PER_NODE: u64 = {
+    let (by_cpu, by_memory) = (NODE_CPU / POD_CPU, NODE_MEMORY / POD_MEMORY);
+    if by_cpu < by_memory {
+        by_cpu
+    } else {
+        by_memory
+    }
+};
+/// What a stuck pod requests: more than any worker has.
+const STUCK_CPU: u64 = 2 * NODE_CPU;
 const USAGE: f64 = 0.6;
 const JOIN_DELAY: i64 = 180;
 const NOTICE: i64 = 120;
@@ -122,10 +142,13 @@ impl Node {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
 struct Step {
     minute: i64,
     pods: u64,
     interruptions: u32,
+    /// Pods no worker could host (never scheduled).
+    stuck: u64,
 }
 
 #[derive(Default, Clone)]
@@ -133,6 +156,8 @@ struct Report {
     pending_pod_seconds: u64,
     node_seconds: u64,
     ups: u32,
+    /// Workers launched (scale-ups and Spot replacements).
+    launched: u32,
     downs: u32,
     max_nodes: usize,
     /// (minute, nodes) for the plot.
@@ -150,18 +175,22 @@ fn read_trace(path: &Path) -> Result<Vec<Step>, String> {
         let f: Vec<&str> = line.split(',').collect();
         let bad = || {
             format!(
-                "{}:{}: expected minute,pods,interruptions",
+                "{}:{}: expected minute,pods,interruptions[,stuck]",
                 path.display(),
                 n + 1
             )
         };
-        if f.len() != 3 {
+        if !(3..=4).contains(&f.len()) {
             return Err(bad());
         }
         steps.push(Step {
             minute: f[0].trim().parse().map_err(|_| bad())?,
             pods: f[1].trim().parse().map_err(|_| bad())?,
             interruptions: f[2].trim().parse().map_err(|_| bad())?,
+            stuck: match f.get(3) {
+                Some(v) => v.trim().parse().map_err(|_| bad())?,
+                None => 0,
+            },
         });
     }
     Ok(steps)
@@ -213,6 +242,7 @@ fn simulate(kind: Kind, trace: &[Step]) -> Report {
                         .unwrap_or_else(|| "a".into());
                     nodes.push(Node::launched(&mut next_id, zone, t));
                     report.ups += 1;
+                    report.launched += 1;
                 }
             }
         }
@@ -235,32 +265,48 @@ fn simulate(kind: Kind, trace: &[Step]) -> Report {
             let covered = history.first().is_some_and(|h| h.0 <= from);
             (covered, history.iter().filter(move |h| h.0 >= from))
         };
-        let (covered, mut w) = window(policy.pending_up.as_secs());
-        let pending_sustained = covered && w.all(|h| h.1 > 0);
         let (covered, mut w) = window(policy.idle_down.as_secs());
         let idle_sustained = covered && w.all(|h| h.1 == 0 && h.2 < policy.cpu_down);
 
         let workers = workers_of(&nodes, t, scheduled);
-        let pending_cpu = match kind {
+        let needs = |cpu_milli: u64, memory_bytes: u64| match kind {
             // The seed's guess: 8 pods fill a node, whatever they request.
-            Kind::Seed => pending * NODE_CPU / 8,
-            _ => pending * POD_CPU,
+            Kind::Seed => PodNeeds {
+                cpu_milli: NODE_CPU / 8,
+                ..PodNeeds::default()
+            },
+            _ => PodNeeds {
+                cpu_milli,
+                memory_bytes,
+                ..PodNeeds::default()
+            },
         };
+        let pod = |name: String, since: i64, needs: PodNeeds| PendingPod {
+            namespace: "default".into(),
+            uid: name.clone(),
+            name,
+            since: ts(base, since),
+            needs,
+        };
+        let mut unschedulable: Vec<PendingPod> = (1..=pending)
+            .map(|k| {
+                let since = pending_since(&history, k);
+                pod(format!("p{k}"), since, needs(POD_CPU, POD_MEMORY))
+            })
+            .collect();
+        unschedulable.extend((1..=step.stuck).map(|k| {
+            let since = stuck_since(trace, step.minute, k) * 60;
+            pod(format!("stuck{k}"), since, needs(STUCK_CPU, POD_MEMORY))
+        }));
         let observed = Observed {
             now: ts(base, t),
             metrics: Metrics {
                 cpu_percent: Some(cpu),
-                pending_pods: pending as u32,
-                pending_sustained: pending_sustained
-                    || (policy.pending_up.is_zero() && pending > 0),
+                pending_pods: 0,
                 idle_sustained,
             },
-            demand: Demand {
-                pending_cpu_milli: pending_cpu,
-                pending_memory_bytes: 0,
-                node_cpu_milli: NODE_CPU,
-                node_memory_bytes: 4 << 30,
-            },
+            template: Template::configured(NODE_CPU, NODE_MEMORY),
+            unschedulable,
             workers: workers.clone(),
             last_up: last_up.map(|s| ts(base, s)),
             last_down: last_down.map(|s| ts(base, s)),
@@ -272,6 +318,7 @@ fn simulate(kind: Kind, trace: &[Step]) -> Report {
                 }
                 last_up = Some(t);
                 report.ups += 1;
+                report.launched += count;
             }
             Plan::ScaleDown { instances, .. } => {
                 nodes.retain(|n| !instances.contains(&n.id));
@@ -286,6 +333,32 @@ fn simulate(kind: Kind, trace: &[Step]) -> Report {
         report.series.push((step.minute, nodes.len()));
     }
     report
+}
+
+/// The minute the `k`-th stuck pod of the step at `minute` arrived: the start of the latest
+/// run of steps with at least `k` stuck.
+fn stuck_since(trace: &[Step], minute: i64, k: u64) -> i64 {
+    let mut since = minute;
+    for s in trace.iter().rev().filter(|s| s.minute <= minute) {
+        if s.stuck < k {
+            break;
+        }
+        since = s.minute;
+    }
+    since
+}
+
+/// When the `k`-th pending pod became pending: the start of the latest run of steps with at
+/// least `k` pending.
+fn pending_since(history: &[(i64, u64, f64)], k: u64) -> i64 {
+    let mut since = history.last().map_or(0, |h| h.0);
+    for h in history.iter().rev() {
+        if h.1 < k {
+            break;
+        }
+        since = h.0;
+    }
+    since
 }
 
 fn ts(base: Timestamp, secs: i64) -> Timestamp {
@@ -430,15 +503,15 @@ fn main() -> Result<(), String> {
     }
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces");
     if traces.is_empty() {
-        traces = ["diurnal", "spike", "spot-storm"]
+        traces = ["diurnal", "spike", "spot-storm", "batch", "stuck"]
             .iter()
             .map(|t| shipped.join(format!("{t}.csv")))
             .collect();
     }
     println!(
-        "| trace | policy | pending-pod-seconds | node-hours | scale-ups | scale-downs | max nodes |"
+        "| trace | policy | pending-pod-seconds | node-hours | scale-ups | launched | scale-downs | max nodes |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for path in traces {
         let trace = read_trace(&path)?;
         let name = path
@@ -450,11 +523,12 @@ fn main() -> Result<(), String> {
             .collect();
         for (kind, r) in &runs {
             println!(
-                "| {name} | {} | {} | {:.1} | {} | {} | {} |",
+                "| {name} | {} | {} | {:.1} | {} | {} | {} | {} |",
                 kind.name(),
                 r.pending_pod_seconds,
                 r.node_seconds as f64 / 3600.0,
                 r.ups,
+                r.launched,
                 r.downs,
                 r.max_nodes
             );
@@ -502,6 +576,24 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_no_worker_can_host_costs_this_policy_and_ca_no_launch() {
+        let trace = shipped("stuck");
+        assert!(trace.iter().any(|s| s.stuck > 0));
+        let without: Vec<Step> = trace.iter().map(|s| Step { stuck: 0, ..*s }).collect();
+        for kind in [Kind::This, Kind::Ca] {
+            let (with, alone) = (simulate(kind, &trace), simulate(kind, &without));
+            assert_eq!(
+                (with.launched, with.node_seconds),
+                (alone.launched, alone.node_seconds),
+                "{kind:?}: the stuck pod changes nothing"
+            );
+        }
+        // The seed read Prometheus's Pending count: the stuck pod launches workers.
+        let seed = simulate(Kind::Seed, &trace);
+        assert!(seed.launched > simulate(Kind::Seed, &without).launched);
+    }
+
+    #[test]
     fn a_bad_trace_line_is_named() {
         let dir = std::env::temp_dir().join(format!("sim-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -509,7 +601,7 @@ mod tests {
         std::fs::write(&f, "# minute,pods,interruptions\n0,10,0\n1,ten,0\n").unwrap();
         let err = read_trace(&f).err().unwrap();
         assert!(
-            err.ends_with("bad.csv:3: expected minute,pods,interruptions"),
+            err.ends_with("bad.csv:3: expected minute,pods,interruptions[,stuck]"),
             "{err}"
         );
         std::fs::remove_dir_all(dir).unwrap();

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
 use jiff::Timestamp;
 use node_autoscaler::cluster;
-use node_autoscaler::decide::{
-    self, Demand, Metrics, Observed, Policy, Resources, Worker, WorkerState,
-};
+use node_autoscaler::decide::{self, Metrics, Observed, Policy, Template, Worker, WorkerState};
 use node_autoscaler::ec2::{Ec2, Tags};
 use serde_json::json;
 use testbed::harness::cluster::KWOK_NODE_ANNOTATION;
@@ -188,21 +186,11 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
             metrics: Metrics {
                 cpu_percent: Some(10.0),
                 pending_pods: 0,
-                pending_sustained: false,
                 idle_sustained: true,
             },
             // Nothing pending; a new worker of the configured size (none learned).
-            demand: Demand::new(
-                Resources {
-                    cpu_milli: 0,
-                    memory_bytes: 0,
-                },
-                [],
-                Resources {
-                    cpu_milli: 2000,
-                    memory_bytes: 4 << 30,
-                },
-            ),
+            template: Template::configured(2000, 4 << 30),
+            unschedulable: view.unschedulable.clone(),
             workers,
             last_up: None,
             last_down: None,

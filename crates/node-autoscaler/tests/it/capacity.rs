@@ -6,6 +6,8 @@ use serde_json::json;
 use testbed::world::k3s::{FUNCTION, K3s, steady_metrics};
 use testbed::world::{at, scheduled, t0};
 
+use crate::support::DUE_AT_T0;
+
 fn no_capacity(contains: &[&str]) -> serde_json::Value {
     json!({"operation": "RunInstances", "contains": contains,
            "fault": {"status": 500, "code": "InsufficientInstanceCapacity",
@@ -18,7 +20,7 @@ async fn spot_falls_back_by_type_then_to_on_demand_and_no_capacity_is_an_error()
     w.worker(0, "worker-a").await;
     // 5 pods × 1.5 CPU pending → 3 launches (SCALE_UP_BATCH), as in scale_up.rs.
     w.deployment("web", 6, "1500m", 0);
-    let _function = w.spawn(FUNCTION, &[]);
+    let _function = w.spawn(FUNCTION, &[DUE_AT_T0]);
     let t0 = t0();
 
     // No Spot m5.large anywhere: Spot m5a.large, the next configured type.

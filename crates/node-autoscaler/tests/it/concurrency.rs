@@ -5,7 +5,7 @@
 use testbed::world::k3s::{FUNCTION, K3s, steady_metrics};
 use testbed::world::{scheduled, t0};
 
-use crate::support::{decision_of, hold_lease_writes};
+use crate::support::{DUE_AT_T0, decision_of, hold_lease_writes};
 
 const INVOCATIONS: usize = 10;
 
@@ -16,7 +16,12 @@ async fn ten_concurrent_invocations_one_acts() {
     w.deployment("web", 6, "1500m", 0);
     // No retry of a lease write held at the barrier (a retry is not another party).
     let _sandboxes: Vec<_> = (0..INVOCATIONS)
-        .map(|_| w.spawn(FUNCTION, &[("AWS_ATTEMPT_TIMEOUT_SECONDS", "90")]))
+        .map(|_| {
+            w.spawn(
+                FUNCTION,
+                &[("AWS_ATTEMPT_TIMEOUT_SECONDS", "90"), DUE_AT_T0],
+            )
+        })
         .collect();
     hold_lease_writes(&w, INVOCATIONS);
     let t0 = t0();

@@ -13,3 +13,4 @@ mod scale_down;
 mod scale_up;
 mod spot;
 mod support;
+mod unschedulable;

@@ -1,5 +1,5 @@
-//! Scale-up end to end: pods pending for PENDING_UP_SEC (real PromQL over backfilled
-//! series), sized by their CPU requests from the API server; instances launched in moto with
+//! Scale-up end to end: pods the scheduler could not place for PENDING_UP_SEC, sized by
+//! first-fit-decreasing of their requests from the API server; instances launched in moto with
 //! the worker tags, Spot, across the least populated subnets; joined nodes counted; an
 //! instance whose node never becomes Ready is terminated after JOIN_TIMEOUT_SEC and its Node
 //! deleted; DRY_RUN changes nothing;
@@ -14,7 +14,7 @@ use testbed::world::k3s::{
 use testbed::world::leaks::{self, Secret};
 use testbed::world::{at, scheduled, t0};
 
-use crate::support::{Scenarios, hold_lease_writes};
+use crate::support::{DUE_AT_T0, Scenarios, hold_lease_writes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_terminated() {
@@ -35,7 +35,7 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
 
     // DRY_RUN decides and logs; nothing is launched or written.
     {
-        let mut dry = w.spawn(FUNCTION, &[("DRY_RUN", "true")]);
+        let mut dry = w.spawn(FUNCTION, &[("DRY_RUN", "true"), DUE_AT_T0]);
         let out = w.invoke(FUNCTION, &scheduled(t0)).expect("dry run");
         assert_eq!(
             (
@@ -69,6 +69,7 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
                 ("RUST_LOG", "trace"),
                 // No retry of a lease write held at the barrier.
                 ("AWS_ATTEMPT_TIMEOUT_SECONDS", "90"),
+                DUE_AT_T0,
             ],
         )
     };
@@ -192,7 +193,7 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
     w.join_with(&launched[2], "worker-new-2", false).await;
 
     // JOIN_TIMEOUT_SEC (300 s) after launch, the instance that never became a Ready node is
-    // terminated and its Node removed. (Pending still reads 5 in Prometheus, so the run
+    // terminated and its Node removed. (Three web pods are still unschedulable, so the run
     // scales up again: the up cooldown is over.)
     let out = w.invoke(FUNCTION, &scheduled(at(t0, 400))).expect("run 4");
     assert_eq!(

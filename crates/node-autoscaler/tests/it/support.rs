@@ -34,7 +34,17 @@ pub trait Scenarios {
     async fn log_items(&self) -> Vec<Value>;
     /// Adds `tags` to each of the instances `ids` (as an operator tagging a cluster would).
     async fn tag(&self, ids: &[&str], tags: &[(&str, &str)]);
+    /// A bare pod `name` (label `app=<name>`) requesting `cpu`, with `spec` (YAML lines of
+    /// its spec at two spaces, e.g. `  nodeSelector: {pool: gpu}`); returns once the
+    /// scheduler has bound it or found it unschedulable.
+    fn pod(&self, name: &str, cpu: &str, spec: &str);
+    /// The Events about pod `name` in `default`: (reason, type, message).
+    fn pod_events(&self, name: &str) -> Vec<(String, String, String)>;
 }
+
+/// Scenarios invoke at `t0()` (now + 60 s) with pods the scheduler has just found
+/// unschedulable: with PENDING_UP_SEC at 60 they are due at `t0`.
+pub const DUE_AT_T0: (&str, &str) = ("PENDING_UP_SEC", "60");
 
 impl Scenarios for K3s {
     async fn slow_worker(&self, zone_index: usize, node: &str, cpu: &str) -> String {
@@ -178,6 +188,25 @@ impl Scenarios for K3s {
             .send()
             .await
             .expect("tagged");
+    }
+
+    fn pod(&self, name: &str, cpu: &str, spec: &str) {
+        self.cluster
+            .load_yaml(&format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default, labels: {{app: {name}}}}}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers: [{{name: app, image: busybox, resources: {{requests: {{cpu: \"{cpu}\", memory: 256Mi}}}}}}]\n{spec}\n"
+            ))
+            .expect("pod");
+        self.settle(name, 1);
+    }
+
+    fn pod_events(&self, name: &str) -> Vec<(String, String, String)> {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        self.cluster
+            .list("events", Some("default"))
+            .into_iter()
+            .filter(|e| e["involvedObject"]["kind"] == "Pod" && e["involvedObject"]["name"] == name)
+            .map(|e| (text(&e["reason"]), text(&e["type"]), text(&e["message"])))
+            .collect()
     }
 
     async fn log_items(&self) -> Vec<Value> {

@@ -10,7 +10,7 @@ use testbed::world::k3s::{FUNCTION, K3s, SETTLE, steady_metrics};
 use testbed::world::{scheduled, t0};
 
 use super::{LAUNCHED_BY, all_instances, decision_of, ids, is_worker, live, tag};
-use crate::support::{Scenarios, spot_warning};
+use crate::support::{DUE_AT_T0, Scenarios, spot_warning};
 
 const DELIVERIES: usize = 100;
 
@@ -128,7 +128,7 @@ async fn one_scheduled_tick_delivered_100_times_scales_up_once() {
     let w = K3s::start(&steady_metrics(0.5, 5)).await;
     w.worker(0, "worker-a").await;
     w.deployment("web", 6, "1500m", 0);
-    let mut function = w.spawn(FUNCTION, &[]);
+    let mut function = w.spawn(FUNCTION, &[DUE_AT_T0]);
     count_ec2_calls(&w);
     let t0 = t0();
     let tick = scheduled(t0);

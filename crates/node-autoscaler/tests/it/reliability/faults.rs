@@ -330,7 +330,8 @@ impl Scenario<'_> {
 /// times under 20 % Kubernetes and 20 % AWS faults.
 async fn scenario(faults: bool) -> (EndState, Counts) {
     let base = Timestamp::now().as_second() + 60;
-    // Pods pending (50% CPU) until base + 300, then idle (10% CPU, nothing pending).
+    // 50 % CPU until base + 300, then idle (10 % CPU). (Prometheus's Pending series is not
+    // read: PROM_PENDING_QUERY is unset; the pods' demand is the API's.)
     let w = K3s::start(&phased_metrics(base + 300, (0.5, 5), (0.1, 0))).await;
     let a = w.worker(0, "worker-a").await;
     // One web pod runs on worker-a (2 CPU); one web and three burst pods pend: 6 CPU, three
@@ -339,7 +340,8 @@ async fn scenario(faults: bool) -> (EndState, Counts) {
     w.deployment("burst", 3, "1500m", 0);
     // Small pods, so that the scale-downs evict something.
     w.deployment("small", 4, "100m", 0);
-    let _function = w.spawn(FUNCTION, &[]);
+    // The burst is due at once (this test is about faults, not the delay).
+    let _function = w.spawn(FUNCTION, &[("PENDING_UP_SEC", "0")]);
     let mut s = Scenario {
         w: &w,
         faults,
@@ -357,7 +359,10 @@ async fn scenario(faults: bool) -> (EndState, Counts) {
         s.arm_faults();
     }
 
-    s.phase("scale-up", &scheduled(ts(base))).await;
+    // Not before the scheduler found the pods unschedulable (the world took a while to
+    // start): the delay counts from then.
+    let up = base.max(Timestamp::now().as_second() + 1);
+    s.phase("scale-up", &scheduled(ts(up))).await;
     s.join_new().await;
     // The burst ends.
     kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(w.admin.clone(), "default")
