@@ -1,12 +1,17 @@
-//! concurrency-scaler's part of the scaler pass ([`sqs_depth::pass`] lists the scalers, reads
-//! each queue once, records each verdict and summarises): for each scaler, read its
-//! function's reserved concurrency, check once per spec generation that the queue feeds the
-//! function, decide, and set the reserved concurrency; the status and Event say so.
+//! concurrency-scaler's part of the scaler pass ([`sqs_depth::pass`] reads each queue once,
+//! records each verdict and summarises; [`crate::run`] lists the scalers and finds who owns
+//! each function): for each scaler, check its spec, pause and ownership, read the function's
+//! reserved concurrency and event source mappings, decide, and set the reserved concurrency
+//! and/or the mapping's maximum concurrency ([`crate::scaled`]); the status and Event say so.
 //!
-//! A problem with one scaler (its spec, queue, function, mapping, the account floor) is its
-//! verdict: state ERROR with a message, and a Warning Event.
+//! A problem with one scaler (its spec, annotations, owner, queue, function, mapping, the
+//! account floor) is its verdict: state ERROR with a message, and a Warning Event.
+use std::collections::HashMap;
+
 use jiff::Timestamp;
-use k8s_ops::crd::lambda_concurrency::{ConcurrencyState, LambdaConcurrencyScaler};
+use k8s_ops::crd::lambda_concurrency::{ConcurrencyState, LambdaConcurrencyScaler, Scale};
+use k8s_ops::owner::Controller;
+use k8s_ops::pause::{self, Pause, PauseError};
 use kube::ResourceExt;
 use serde::Serialize;
 use sqs_depth::pass::{self, Pass, Scaling, Verdict};
@@ -14,16 +19,24 @@ use sqs_depth::{QueueReading, QueueRef, SqsError};
 
 use crate::decide::{self, Observed, Plan, Policy, Settings, SpecError};
 use crate::lambda_api::{LambdaApi, LambdaError};
+use crate::scaled::{self, Conflict, Function, Write};
 
 mod verdict;
 
 /// The component name on Events, and the function's name.
 pub const COMPONENT: &str = "concurrency-scaler";
 
-/// How concurrency-scaler carries a decision out: the function's reserved concurrency.
-pub struct ReservedConcurrency {
+/// How concurrency-scaler carries a decision out, built once at init.
+pub struct Concurrency {
     pub lambda: LambdaApi,
     pub settings: Settings,
+}
+
+/// One pass's judge: the scalers refused as another owns their function (`namespace/name`
+/// → the owner).
+pub struct Judge<'a> {
+    pub concurrency: &'a Concurrency,
+    pub refused: HashMap<String, Controller>,
 }
 
 /// What the summary counts, from each scaler's state.
@@ -31,6 +44,7 @@ pub struct ReservedConcurrency {
 pub struct Tally {
     pub adjusted: usize,
     pub pending: usize,
+    pub paused: usize,
     pub errors: usize,
 }
 
@@ -41,6 +55,7 @@ impl pass::Tally for Tally {
         match state {
             ConcurrencyState::Adjusting => self.adjusted += 1,
             ConcurrencyState::Pending => self.pending += 1,
+            ConcurrencyState::Paused => self.paused += 1,
             ConcurrencyState::Error => self.errors += 1,
             ConcurrencyState::Adjusted => {}
         }
@@ -53,11 +68,23 @@ enum ScalerError {
     #[error(transparent)]
     Spec(#[from] SpecError),
     #[error(transparent)]
+    Pause(#[from] PauseError),
+    #[error(
+        "function {function} is already scaled by {} {}; this {} writes nothing while it does",
+        owner.kind, owner.name, owner.kind
+    )]
+    Owned { function: String, owner: Controller },
+    #[error(transparent)]
     Queue(#[from] SqsError),
     #[error(transparent)]
     Lambda(#[from] LambdaError),
     #[error("function {function}: no event source mapping from queue {queue_arn}")]
     NoMapping { function: String, queue_arn: String },
+    #[error("function {function}: {conflict}")]
+    Conflict {
+        function: String,
+        conflict: Conflict,
+    },
 }
 
 impl ScalerError {
@@ -65,12 +92,15 @@ impl ScalerError {
     fn reason(&self) -> &'static str {
         match self {
             ScalerError::Spec(_) => "InvalidSpec",
+            ScalerError::Pause(_) => "InvalidPause",
+            ScalerError::Owned { .. } => "AmbiguousOwner",
             ScalerError::Queue(SqsError::NotFound { .. }) => "QueueNotFound",
             ScalerError::Queue(_) => "FailedGetQueueDepth",
             ScalerError::Lambda(LambdaError::NotFound { .. }) => "FunctionNotFound",
             ScalerError::Lambda(LambdaError::AccountFloor { .. }) => "AccountConcurrencyFloor",
             ScalerError::Lambda(_) => "FailedAdjust",
             ScalerError::NoMapping { .. } => "NoEventSourceMapping",
+            ScalerError::Conflict { .. } => "ConcurrencyConflict",
         }
     }
 }
@@ -78,12 +108,18 @@ impl ScalerError {
 /// What was found and decided for a scaler whose checks passed.
 struct Assessed {
     policy: Policy,
+    pause: Pause,
+    scaled: Scale,
     depth: i64,
-    reserved: Option<i32>,
+    /// The function before the writes.
+    found: Function,
     plan: Plan,
+    /// Why the bounds were narrowed ([`scaled::limits`]).
+    notes: Vec<String>,
+    writes: Vec<Write>,
 }
 
-impl Scaling for ReservedConcurrency {
+impl Scaling for Judge<'_> {
     type Scaler = LambdaConcurrencyScaler;
     type Tally = Tally;
 
@@ -97,7 +133,7 @@ impl Scaling for ReservedConcurrency {
         scaler: &LambdaConcurrencyScaler,
         reading: Result<QueueReading, SqsError>,
         now: Timestamp,
-    ) -> Verdict<ReservedConcurrency> {
+    ) -> Verdict<Self> {
         let dry_run = pass.options.dry_run;
         match self.assess(scaler, reading, dry_run, now).await {
             Ok(assessed) => {
@@ -113,17 +149,18 @@ impl Scaling for ReservedConcurrency {
     }
 
     fn other_calls(&self) -> Vec<(&'static str, u64)> {
-        vec![("lambda", self.lambda.calls())]
+        vec![("lambda", self.concurrency.lambda.calls())]
     }
 
     fn log(summary: &pass::Summary<Tally>) {
         let Tally {
             adjusted,
             pending,
+            paused,
             errors,
         } = summary.tally;
         let lambda_calls = summary.api_calls.other("lambda");
-        sqs_depth::run_complete!(summary, adjusted, pending, errors, lambda_calls);
+        sqs_depth::run_complete!(summary, adjusted, pending, paused, errors, lambda_calls);
         use lambda_support::metrics::count;
         count("Scalers", summary.scalers);
         count("Adjusted", adjusted);
@@ -131,9 +168,9 @@ impl Scaling for ReservedConcurrency {
     }
 }
 
-impl ReservedConcurrency {
-    /// The steps for one scaler: check its spec and queue, read the function's reserved
-    /// concurrency, check the queue feeds the function, decide, adjust (unless a dry run).
+impl Judge<'_> {
+    /// The steps for one scaler: check its spec, pause annotations, ownership and queue; read
+    /// the function's reserved concurrency and mappings; decide; write (unless a dry run).
     async fn assess(
         &self,
         scaler: &LambdaConcurrencyScaler,
@@ -142,76 +179,111 @@ impl ReservedConcurrency {
         now: Timestamp,
     ) -> Result<Assessed, ScalerError> {
         let policy = Policy::from_spec(&scaler.spec)?;
-        let reading = reading?;
+        let pause = pause::read(scaler.annotations(), pause::SUITE)?;
         let function = scaler.spec.aws_lambda_name.trim();
-        let reserved = self.lambda.reserved_concurrency(function).await?;
-        self.verify_mapping(scaler, function, &reading.arn).await?;
+        if let Some(owner) = self.refused.get(&pass::name(scaler)) {
+            return Err(ScalerError::Owned {
+                function: function.into(),
+                owner: owner.clone(),
+            });
+        }
+        let reading = reading?;
+        let lambda = &self.concurrency.lambda;
+        let reserved = lambda.reserved_concurrency(function).await?;
+        let found = Function::new(reserved, &lambda.mappings(function).await?, &reading.arn);
+        let conflict = |conflict| ScalerError::Conflict {
+            function: function.into(),
+            conflict,
+        };
+        let Some(mine) = &found.mine else {
+            return Err(ScalerError::NoMapping {
+                function: function.into(),
+                queue_arn: reading.arn,
+            });
+        };
+        let scaled = scaled::resolve(scaler.spec.scale, mine).map_err(conflict)?;
         let depth = reading.depth.length(policy.include_in_flight, false);
+        // paused-replicas N: the policy's bounds become [N, N], made safe as any bounds.
+        let bounds = match pause {
+            Pause::At(n) => Policy {
+                min: n,
+                max: n,
+                ..policy
+            },
+            _ => policy,
+        };
+        let (limited, notes) = scaled::limits(&bounds, scaled, &found).map_err(conflict)?;
+        let current = found.current(scaled);
         let last_adjusted = scaler
             .status
             .as_ref()
             .and_then(|s| s.adjusted_timestamp.as_ref());
         let seen = Observed {
             depth,
-            reserved,
+            current,
             last_adjusted: last_adjusted.map(|t| t.0),
         };
-        let plan = decide::decide(&policy, &self.settings, &seen, now);
+        let plan = match pause {
+            Pause::Hold => decide::held(current),
+            _ => decide::decide(&limited, &self.concurrency.settings, &seen, now),
+        };
+        let writes = match pause {
+            Pause::Hold => Vec::new(),
+            _ => scaled::writes(scaled, &plan, &found),
+        };
         if !dry_run {
-            self.adjust(function, &plan).await?;
+            self.write(function, &mine.uuid, &writes).await?;
         }
         Ok(Assessed {
             policy,
+            pause,
+            scaled,
             depth,
-            reserved,
+            found,
             plan,
+            notes,
+            writes,
         })
     }
 
-    /// That an event source mapping from the queue to the function exists: checked once per
-    /// spec generation, and again after any error, so a steady scaler costs one Lambda call
-    /// per run.
-    async fn verify_mapping(
+    /// Carries the writes out in order; the first failure stops them (the order is what
+    /// keeps the poller unthrottled).
+    async fn write(
         &self,
-        scaler: &LambdaConcurrencyScaler,
         function: &str,
-        queue_arn: &str,
-    ) -> Result<(), ScalerError> {
-        let verified = scaler.status.as_ref().is_some_and(|old| {
-            old.verified_generation.is_some()
-                && old.verified_generation == scaler.metadata.generation
-                && old.state != Some(ConcurrencyState::Error)
-        });
-        if verified || self.lambda.has_mapping(function, queue_arn).await? {
-            return Ok(());
+        mapping: &str,
+        writes: &[Write],
+    ) -> Result<(), LambdaError> {
+        let lambda = &self.concurrency.lambda;
+        for write in writes {
+            match *write {
+                Write::Reserved(to) => lambda.set_reserved_concurrency(function, to).await?,
+                Write::Maximum(to) => {
+                    lambda
+                        .set_maximum_concurrency(function, mapping, to)
+                        .await?
+                }
+            }
         }
-        Err(ScalerError::NoMapping {
-            function: function.into(),
-            queue_arn: queue_arn.into(),
-        })
-    }
-
-    /// Sets the reserved concurrency the plan wants now, if it wants a change.
-    async fn adjust(&self, function: &str, plan: &Plan) -> Result<(), LambdaError> {
-        match plan.set {
-            Some(to) => self.lambda.set_reserved_concurrency(function, to).await,
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 
 fn log_decision(scaler: &LambdaConcurrencyScaler, assessed: &Assessed, dry_run: bool) {
     let plan = &assessed.plan;
+    let current = assessed.found.current(assessed.scaled);
     tracing::info!(
-        decision = plan.decision(assessed.reserved),
+        decision = if assessed.pause == Pause::Hold { "paused" } else { plan.decision(current) },
         scaler = %pass::name(scaler),
         function = %scaler.spec.aws_lambda_name,
         queue = %scaler.spec.aws_sqs_name,
+        scaled = ?assessed.scaled,
         depth = assessed.depth,
         threshold = assessed.policy.threshold,
-        from = %verdict::shown(assessed.reserved),
+        from = %verdict::shown(current),
         to = plan.wanted,
-        state = ?plan.state,
+        writes = ?assessed.writes,
+        state = ?verdict::state(assessed),
         reason = %plan.why,
         dry_run,
     );

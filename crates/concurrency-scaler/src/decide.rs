@@ -1,5 +1,6 @@
-//! The concurrency policy, pure: (queue depth, reserved concurrency, spec, last adjustment,
-//! now) → what to set and why.
+//! The concurrency policy, pure: (queue depth, the concurrency scaled, spec, last adjustment,
+//! now) → what to set and why. What the concurrency is applied to (reserved concurrency, the
+//! SQS mapping's maximum concurrency) and the bounds that keep that safe are [`crate::scaled`]'s.
 //!
 //! - Depth above `awsSQSMsgCountThreshold` steps up by `awsLambdaStepConcurrency`.
 //! - Depth *clearly* below it steps down: below `threshold × down_ratio` (default one half),
@@ -107,8 +108,8 @@ impl Policy {
 pub struct Observed {
     /// The depth the policy judges (visible, plus in-flight when asked).
     pub depth: i64,
-    /// `None`: no reserved concurrency set.
-    pub reserved: Option<i32>,
+    /// The concurrency stepped (reserved, or the mapping's maximum); `None`: none set.
+    pub current: Option<i32>,
     /// When the scaler last changed it (status.adjustedTimestamp).
     pub last_adjusted: Option<Timestamp>,
 }
@@ -123,8 +124,10 @@ pub enum Why {
     DeadBand,
     AboveMax,
     BelowMin,
-    /// No reserved concurrency yet.
+    /// No concurrency set yet.
     Unset,
+    /// Held by the paused annotation.
+    Paused,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,8 +144,8 @@ pub struct Plan {
 
 impl Plan {
     /// The `decision` field of the log line.
-    pub fn decision(&self, reserved: Option<i32>) -> &'static str {
-        match (self.set, reserved) {
+    pub fn decision(&self, current: Option<i32>) -> &'static str {
+        match (self.set, current) {
             (Some(_), None) => "adopt",
             (Some(to), Some(from)) if to > from => "scale_up",
             (Some(_), Some(_)) => "scale_down",
@@ -161,8 +164,8 @@ pub fn decide(policy: &Policy, settings: &Settings, seen: &Observed, now: Timest
         ..
     } = *policy;
     let clamp = |v: i32| v.clamp(min, max);
-    let base = seen.reserved.unwrap_or(min);
-    let (wanted, why) = match seen.reserved {
+    let base = seen.current.unwrap_or(min);
+    let (wanted, why) = match seen.current {
         Some(c) if c > max => (max, Why::AboveMax),
         Some(c) if c < min => (min, Why::BelowMin),
         _ => {
@@ -175,13 +178,13 @@ pub fn decide(policy: &Policy, settings: &Settings, seen: &Observed, now: Timest
             } else {
                 (base, Why::DeadBand)
             };
-            match seen.reserved {
+            match seen.current {
                 None => (to, Why::Unset),
                 Some(_) => (to, why),
             }
         }
     };
-    if seen.reserved == Some(wanted) {
+    if seen.current == Some(wanted) {
         return Plan {
             set: None,
             wanted,
@@ -212,16 +215,35 @@ pub fn decide(policy: &Policy, settings: &Settings, seen: &Observed, now: Timest
     }
 }
 
+/// Paused (`…/paused: "true"`): nothing set, the concurrency left as found.
+pub fn held(current: Option<i32>) -> Plan {
+    Plan {
+        set: None,
+        wanted: current.unwrap_or_default(),
+        state: ConcurrencyState::Paused,
+        why: Why::Paused,
+        not_before: None,
+    }
+}
+
+impl Why {
+    /// The reason, naming what is scaled (`knob`: "reserved concurrency", …).
+    pub fn describe(self, knob: &str) -> String {
+        match self {
+            Why::Backlog => "queue depth above the threshold".into(),
+            Why::Drained => "queue depth clearly below the threshold".into(),
+            Why::DeadBand => "queue depth within the dead band".into(),
+            Why::AboveMax => format!("{knob} above the maximum"),
+            Why::BelowMin => format!("{knob} below the minimum"),
+            Why::Unset => format!("no {knob} set yet"),
+            Why::Paused => "paused".into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Why::Backlog => "queue depth above the threshold",
-            Why::Drained => "queue depth clearly below the threshold",
-            Why::DeadBand => "queue depth within the dead band",
-            Why::AboveMax => "reserved concurrency above the maximum",
-            Why::BelowMin => "reserved concurrency below the minimum",
-            Why::Unset => "no reserved concurrency set yet",
-        })
+        f.write_str(&self.describe("concurrency"))
     }
 }
 
@@ -235,7 +257,7 @@ mod tests {
         min: 50,
         max: 100,
         step: 5,
-        include_in_flight: false,
+        include_in_flight: true,
     };
     const SETTINGS: Settings = Settings {
         interval: Duration::from_secs(300),
@@ -286,7 +308,7 @@ mod tests {
         for &(name, depth, reserved, last, now, set, state, why) in cases {
             let seen = Observed {
                 depth,
-                reserved,
+                current: reserved,
                 last_adjusted: last.map(t),
             };
             let plan = decide(&POLICY, &SETTINGS, &seen, t(now));
@@ -316,7 +338,7 @@ mod tests {
                 &SETTINGS,
                 &Observed {
                     depth,
-                    reserved: Some(5),
+                    current: Some(5),
                     last_adjusted: None,
                 },
                 t(0),
@@ -334,7 +356,7 @@ mod tests {
         };
         let seen = Observed {
             depth: 999,
-            reserved: Some(60),
+            current: Some(60),
             last_adjusted: None,
         };
         assert_eq!(decide(&POLICY, &settings, &seen, t(0)).set, Some(55));

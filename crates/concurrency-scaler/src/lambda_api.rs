@@ -1,5 +1,6 @@
 //! The Lambda API, as far as the scaler uses it: reserved concurrency (read, write) and the
-//! event source mappings that prove a queue feeds a function.
+//! function's event source mappings (which prove a queue feeds it; their maximum concurrency,
+//! read and written).
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -26,6 +27,8 @@ pub enum LambdaError {
         message: String,
     },
 }
+
+pub use crate::scaled::Mapping;
 
 pub struct LambdaApi {
     client: LazyClient<aws_sdk_lambda::Client>,
@@ -90,36 +93,59 @@ impl LambdaApi {
         Ok(())
     }
 
-    /// Whether an event source mapping from `queue_arn` to `function` exists, following every
-    /// page (a function may have many mappings).
-    pub async fn has_mapping(&self, function: &str, queue_arn: &str) -> Result<bool, LambdaError> {
+    /// The function's event source mappings, every page (a function may have many).
+    pub async fn mappings(&self, function: &str) -> Result<Vec<Mapping>, LambdaError> {
         let mut marker: Option<String> = None;
+        let mut found = Vec::new();
         loop {
             self.calls.fetch_add(1, Ordering::Relaxed);
             let page = self
                 .client
                 .list_event_source_mappings()
                 .function_name(function)
-                .event_source_arn(queue_arn)
                 .set_marker(marker.take())
                 .send()
                 .await
                 .map_err(|e| classify(function, "ListEventSourceMappings", e))?;
-            // The filter is the server's; checking the ARN again costs nothing and guards
-            // against a server that ignores it.
-            if page
-                .event_source_mappings()
-                .iter()
-                .any(|m| m.event_source_arn() == Some(queue_arn))
-            {
-                return Ok(true);
-            }
+            found.extend(page.event_source_mappings().iter().map(|m| Mapping {
+                uuid: m.uuid().unwrap_or_default().to_owned(),
+                source_arn: m.event_source_arn().unwrap_or_default().to_owned(),
+                active: m.state().is_some_and(is_active),
+                provisioned: m.provisioned_poller_config().is_some(),
+                maximum: m.scaling_config().and_then(|c| c.maximum_concurrency()),
+            }));
             match page.next_marker() {
                 Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                _ => return Ok(false),
+                _ => return Ok(found),
             }
         }
     }
+
+    /// Sets the mapping's `ScalingConfig.MaximumConcurrency`.
+    pub async fn set_maximum_concurrency(
+        &self,
+        function: &str,
+        uuid: &str,
+        wanted: i32,
+    ) -> Result<(), LambdaError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let config = aws_sdk_lambda::types::ScalingConfig::builder()
+            .maximum_concurrency(wanted)
+            .build();
+        self.client
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .scaling_config(config)
+            .send()
+            .await
+            .map_err(|e| classify(function, "UpdateEventSourceMapping", e))?;
+        Ok(())
+    }
+}
+
+/// A mapping's states in which its poller runs (or is about to).
+fn is_active(state: &str) -> bool {
+    matches!(state, "Creating" | "Enabling" | "Enabled" | "Updating")
 }
 
 fn classify<E, R>(function: &str, operation: &'static str, e: SdkError<E, R>) -> LambdaError

@@ -1,8 +1,8 @@
 //! concurrency-scaler's Lambda entry point: one scaler pass per schedule tick.
 use concurrency_scaler::lambda_api::LambdaApi;
-use concurrency_scaler::{apply, config};
+use concurrency_scaler::{apply, config, run};
 use lambda_support::aws::LazyClient;
-use sqs_depth::pass::{self, Pass};
+use sqs_depth::pass::Pass;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -12,9 +12,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let kube = config.cluster.kube_client(&sdk).await?;
     let pass = Pass::new(kube, &sdk, apply::COMPONENT, config.options);
     let lambda = LambdaApi::new(LazyClient::new(&sdk, aws_sdk_lambda::Client::new));
-    let scaling = apply::ReservedConcurrency {
+    let concurrency = apply::Concurrency {
         lambda,
         settings: config.settings,
     };
-    pass::serve(&pass, &scaling).await
+    run::serve(&pass, &concurrency).await
 }

@@ -28,6 +28,9 @@ async fn scenario() {
     let (orders_url, orders_arn) = w.create_queue("orders").await;
     let (_, other_arn) = w.create_queue("other").await;
     w.create_function("orders-consumer").await;
+    // One function per scaler: a second scaler on a function is refused (pause_and_owner.rs).
+    w.create_function("late-queue-consumer").await;
+    w.create_function("other-consumer").await;
     w.create_function("big-consumer").await;
     w.create_function("hog").await;
     w.map(&orders_arn, "orders-consumer").await;
@@ -41,27 +44,31 @@ async fn scenario() {
         .await
         .unwrap();
 
-    // The original operator's manifest, misspelt key and all.
+    // The original operator's manifest, misspelt key and all, scaling reserved concurrency as
+    // the original did (the default, Auto, scales the mapping: tests/it/scaling.rs).
     let original = json!({
         "awsSQSName": "orders", "awsSQSMsgCountThreshold": 10, "awsLambdaName": "orders-consumer",
-        "awsLambdaMinConcurrency": 2, "awsLamndaMaxConcurrency": 8, "awsLambdaStepConcurrency": 3
+        "awsLambdaMinConcurrency": 2, "awsLamndaMaxConcurrency": 8, "awsLambdaStepConcurrency": 3,
+        "scale": "ReservedConcurrency"
     });
     w.create_scaler("orders", original).await;
     let broken = |queue: &str, function: &str| {
         json!({
             "awsSQSName": queue, "awsSQSMsgCountThreshold": 10, "awsLambdaName": function,
-            "awsLambdaMinConcurrency": 1, "awsLambdaMaxConcurrency": 5, "awsLambdaStepConcurrency": 1
+            "awsLambdaMinConcurrency": 1, "awsLambdaMaxConcurrency": 5, "awsLambdaStepConcurrency": 1,
+            "scale": "ReservedConcurrency"
         })
     };
-    w.create_scaler("missing-queue", broken("late-queue", "orders-consumer"))
+    w.create_scaler("missing-queue", broken("late-queue", "late-queue-consumer"))
         .await;
     w.create_scaler("missing-function", broken("orders", "late-function"))
         .await;
-    w.create_scaler("unmapped", broken("other", "orders-consumer"))
+    w.create_scaler("unmapped", broken("other", "other-consumer"))
         .await;
     w.create_scaler("floor", json!({
         "awsSQSName": "orders", "awsSQSMsgCountThreshold": 10, "awsLambdaName": "big-consumer",
-        "awsLambdaMinConcurrency": 0, "awsLambdaMaxConcurrency": 100, "awsLambdaStepConcurrency": 30
+        "awsLambdaMinConcurrency": 0, "awsLambdaMaxConcurrency": 100, "awsLambdaStepConcurrency": 30,
+        "scale": "ReservedConcurrency"
     }))
     .await;
     w.send(&orders_url, 25).await;
@@ -143,7 +150,7 @@ async fn scenario() {
         (
             "unmapped",
             "NoEventSourceMapping",
-            "function orders-consumer: no event source mapping from queue arn:aws:sqs:us-east-1:123456789012:other",
+            "function other-consumer: no event source mapping from queue arn:aws:sqs:us-east-1:123456789012:other",
         ),
         (
             "floor",
@@ -210,10 +217,10 @@ async fn scenario() {
 
     // Fix every cause: the queue and function appear, the mapping is made, the hog lets go.
     let (_, late_arn) = w.create_queue("late-queue").await;
-    w.map(&late_arn, "orders-consumer").await;
+    w.map(&late_arn, "late-queue-consumer").await;
     w.create_function("late-function").await;
     w.map(&orders_arn, "late-function").await;
-    w.map(&other_arn, "orders-consumer").await;
+    w.map(&other_arn, "other-consumer").await;
     w.lambda()
         .delete_function_concurrency()
         .function_name("hog")

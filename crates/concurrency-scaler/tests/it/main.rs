@@ -3,6 +3,8 @@
 //! with its RBAC file only ([`testbed::world`]).
 mod bench;
 mod end_to_end;
+mod pause_and_owner;
 mod rbac;
 mod samples;
+mod scaling;
 mod support;

@@ -77,7 +77,8 @@ async fn every_rbac_grant_is_needed() {
         "orders",
         json!({
             "awsSQSName": "orders", "awsSQSMsgCountThreshold": 10, "awsLambdaName": "orders-consumer",
-            "awsLambdaMinConcurrency": 2, "awsLambdaMaxConcurrency": 8, "awsLambdaStepConcurrency": 3
+            "awsLambdaMinConcurrency": 2, "awsLambdaMaxConcurrency": 8, "awsLambdaStepConcurrency": 3,
+            "scale": "ReservedConcurrency"
         }),
     )
     .await;

@@ -23,4 +23,15 @@ async fn the_samples_apply_unchanged() {
     let corrected = api.get("orders-consumer").await.unwrap();
     assert_eq!(corrected.spec.max_concurrency(), Some(40));
     assert!(corrected.spec.aws_sqs_include_in_flight);
+    assert_eq!(
+        corrected.spec.scale,
+        k8s_ops::crd::lambda_concurrency::Scale::Both
+    );
+    // Defaulted by the API server from the CRD's schema: the original's manifest now counts
+    // in-flight messages and scales the mapping when it can.
+    assert!(original.spec.aws_sqs_include_in_flight);
+    assert_eq!(
+        original.spec.scale,
+        k8s_ops::crd::lambda_concurrency::Scale::Auto
+    );
 }

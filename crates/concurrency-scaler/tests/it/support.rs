@@ -43,11 +43,20 @@ pub trait Consumers {
     /// Creates a queue; returns (url, arn).
     async fn create_queue(&self, name: &str) -> (String, String);
     /// An event source mapping from the queue `queue_arn` to `function`.
-    async fn map(&self, queue_arn: &str, function: &str);
+    async fn map(&self, queue_arn: &str, function: &str) {
+        self.map_with(queue_arn, function, None).await;
+    }
+    /// The same, with a maximum concurrency.
+    async fn map_with(&self, queue_arn: &str, function: &str, maximum: Option<i32>);
+    /// The maximum concurrency of the mapping from `queue_arn` to `function`.
+    async fn maximum(&self, queue_arn: &str, function: &str) -> Option<i32>;
     async fn send(&self, queue_url: &str, n: usize);
     /// The reserved concurrency of `function`.
     async fn reserved(&self, function: &str) -> Option<i32>;
     async fn create_scaler(&self, name: &str, spec: Value);
+    /// Sets (`Some`) or removes (`None`) an annotation of scaler `name`.
+    async fn annotate(&self, name: &str, key: &str, value: Option<&str>);
+    async fn delete_scaler(&self, name: &str);
     async fn status(&self, name: &str) -> LambdaConcurrencyScalerStatus;
 }
 
@@ -97,14 +106,37 @@ impl Consumers for World {
         (url, arn)
     }
 
-    async fn map(&self, queue_arn: &str, function: &str) {
+    async fn map_with(&self, queue_arn: &str, function: &str, maximum: Option<i32>) {
+        let scaling = maximum.map(|m| {
+            aws_sdk_lambda::types::ScalingConfig::builder()
+                .maximum_concurrency(m)
+                .build()
+        });
         self.lambda()
             .create_event_source_mapping()
             .event_source_arn(queue_arn)
             .function_name(function)
+            .set_scaling_config(scaling)
             .send()
             .await
             .expect("event source mapping");
+    }
+
+    async fn maximum(&self, queue_arn: &str, function: &str) -> Option<i32> {
+        let listed = self
+            .lambda()
+            .list_event_source_mappings()
+            .event_source_arn(queue_arn)
+            .function_name(function)
+            .send()
+            .await
+            .expect("list mappings");
+        let [mapping] = listed.event_source_mappings() else {
+            panic!("one mapping from {queue_arn} to {function}: {listed:?}");
+        };
+        mapping
+            .scaling_config()
+            .and_then(|c| c.maximum_concurrency())
     }
 
     async fn send(&self, queue_url: &str, n: usize) {
@@ -124,6 +156,25 @@ impl Consumers for World {
     async fn create_scaler(&self, name: &str, spec: Value) {
         self.create_resource::<LambdaConcurrencyScaler>("default", name, spec)
             .await;
+    }
+
+    async fn annotate(&self, name: &str, key: &str, value: Option<&str>) {
+        let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+        kube::Api::<LambdaConcurrencyScaler>::namespaced(self.admin.clone(), "default")
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(patch),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("annotate {name}: {e}"));
+    }
+
+    async fn delete_scaler(&self, name: &str) {
+        kube::Api::<LambdaConcurrencyScaler>::namespaced(self.admin.clone(), "default")
+            .delete(name, &Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("delete {name}: {e}"));
     }
 
     async fn status(&self, name: &str) -> LambdaConcurrencyScalerStatus {

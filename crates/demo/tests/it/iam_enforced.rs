@@ -90,6 +90,21 @@ async fn run_flows(w: &mut Stage, function: &str, message: &mut u32) -> String {
                 .function_name("orders-consumer")
                 .send()
                 .await;
+            // The sample scales Both: its mapping's maximum concurrency is unset too, so each
+            // run writes the mapping (UpdateEventSourceMapping) as well.
+            let listed = lambda
+                .list_event_source_mappings()
+                .function_name("orders-consumer")
+                .send()
+                .await;
+            for m in listed.iter().flat_map(|l| l.event_source_mappings()) {
+                let _ = lambda
+                    .update_event_source_mapping()
+                    .uuid(m.uuid().unwrap_or_default())
+                    .scaling_config(aws_sdk_lambda::types::ScalingConfig::builder().build())
+                    .send()
+                    .await;
+            }
             vec![queues::scheduled("events/concurrency-scaler/scheduled.json").unwrap()]
         }
         "queue-scaler" => vec![queues::scheduled("events/queue-scaler/scheduled.json").unwrap()],

@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
     version = "v1alpha1",
     kind = "LambdaConcurrencyScaler",
     namespaced,
-    doc = "Steps a Lambda function's reserved concurrency with the depth of the SQS queue feeding it (concurrency-scaler)",
+    doc = "Steps a Lambda function's reserved concurrency, or its SQS event source mapping's maximum concurrency, with the depth of the SQS queue feeding it (concurrency-scaler)",
     status = "LambdaConcurrencyScalerStatus",
     derive = "PartialEq",
     printcolumn = r#"{"name":"Concurrency","type":"integer","jsonPath":".status.concurrency"}"#,
+    printcolumn = r#"{"name":"Scaled","type":"string","jsonPath":".status.scaled"}"#,
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
     printcolumn = r#"{"name":"AdjustedTimestamp","type":"date","jsonPath":".status.adjustedTimestamp"}"#,
     printcolumn = r#"{"name":"Depth","type":"integer","jsonPath":".status.queueDepth","priority":1}"#,
@@ -51,10 +52,39 @@ pub struct LambdaConcurrencyScalerSpec {
     /// How much one adjustment raises or lowers the reserved concurrency.
     #[schemars(range(min = 1))]
     pub aws_lambda_step_concurrency: i32,
-    /// Count in-flight messages (received, not yet deleted) as depth too. The original counted
-    /// visible messages only, which is the default.
-    #[serde(rename = "awsSQSIncludeInFlight", default)]
+    /// Count in-flight messages (received, not yet deleted) as depth too: the default, as
+    /// KEDA's since kedacore/keda#1663. `false` counts visible messages only, as the original.
+    #[serde(rename = "awsSQSIncludeInFlight", default = "counted")]
     pub aws_sqs_include_in_flight: bool,
+    /// What the policy's concurrency is applied to (default `Auto`).
+    #[serde(default)]
+    pub scale: Scale,
+}
+
+fn counted() -> bool {
+    true
+}
+
+/// What a LambdaConcurrencyScaler scales. Reserved concurrency caps the function, and an SQS
+/// event source mapping's poller does not see it: a poller throttled by it returns messages
+/// to the queue, and after maxReceiveCount they go to the dead-letter queue (the Lambda SQS
+/// scaling guide's warning). The mapping's `ScalingConfig.MaximumConcurrency` (2–1000)
+/// limits the poller itself.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Scale {
+    /// `MaximumConcurrency` when an enabled SQS mapping from the queue to the function
+    /// without provisioned pollers exists, else `ReservedConcurrency`.
+    #[default]
+    Auto,
+    /// The function's reserved concurrency, as the original; never below the total maximum
+    /// concurrency of the function's SQS mappings.
+    ReservedConcurrency,
+    /// The mapping's maximum concurrency (clamped to 2–1000); never above the function's
+    /// reserved concurrency, if one is set, less the other SQS mappings' maxima.
+    MaximumConcurrency,
+    /// The mapping's maximum concurrency, and the reserved concurrency kept at it plus the
+    /// other SQS mappings' maxima.
+    Both,
 }
 
 impl LambdaConcurrencyScalerSpec {
@@ -77,6 +107,8 @@ pub enum ConcurrencyState {
     Adjusted,
     /// Something is wrong; `message` says what. Retried next run.
     Error,
+    /// Held by the `autoscaling.k8s-lambda.dev/paused` or `…/paused-replicas` annotation.
+    Paused,
 }
 
 /// What concurrency-scaler last found and did.
@@ -85,8 +117,18 @@ pub enum ConcurrencyState {
 #[serde(rename_all = "camelCase")]
 pub struct LambdaConcurrencyScalerStatus {
     pub state: Option<ConcurrencyState>,
-    /// The function's reserved concurrency as last seen or set (absent: none reserved).
+    /// The concurrency the policy steps, as last seen or set: the reserved concurrency, or the
+    /// mapping's maximum concurrency (`scaled` says which; absent: none set).
     pub concurrency: Option<i32>,
+    /// What `concurrency` was applied to (`scale: Auto` resolved).
+    #[serde(default)]
+    pub scaled: Option<Scale>,
+    /// The function's reserved concurrency as last seen or set (absent: none reserved).
+    #[serde(default)]
+    pub reserved_concurrency: Option<i32>,
+    /// The maximum concurrency of the mapping from the queue, as last seen or set.
+    #[serde(default)]
+    pub maximum_concurrency: Option<i32>,
     /// When the reserved concurrency was last changed by the scaler.
     pub adjusted_timestamp: Option<Time>,
     /// Why the state is what it is (the error, for ERROR).
@@ -115,13 +157,25 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(original.max_concurrency(), Some(100));
-        assert!(!original.aws_sqs_include_in_flight);
+        assert!(
+            original.aws_sqs_include_in_flight,
+            "in-flight messages count by default"
+        );
+        assert_eq!(original.scale, Scale::Auto);
         let corrected: LambdaConcurrencyScalerSpec = serde_json::from_value(serde_json::json!({
             "awsSQSName": "q", "awsSQSMsgCountThreshold": 10, "awsLambdaName": "f",
             "awsLambdaMinConcurrency": 1, "awsLambdaMaxConcurrency": 7, "awsLambdaStepConcurrency": 2
         }))
         .unwrap();
         assert_eq!(corrected.max_concurrency(), Some(7));
+        let old_count: LambdaConcurrencyScalerSpec = serde_json::from_value(serde_json::json!({
+            "awsSQSName": "q", "awsSQSMsgCountThreshold": 10, "awsLambdaName": "f",
+            "awsLambdaMinConcurrency": 1, "awsLambdaMaxConcurrency": 7, "awsLambdaStepConcurrency": 2,
+            "awsSQSIncludeInFlight": false, "scale": "ReservedConcurrency"
+        }))
+        .unwrap();
+        assert!(!old_count.aws_sqs_include_in_flight);
+        assert_eq!(old_count.scale, Scale::ReservedConcurrency);
     }
 
     #[test]
