@@ -52,6 +52,8 @@ pub async fn replicas(api: &Api<Deployment>, name: &str) -> Result<i32, ScaleErr
 /// to its scale subresource.
 pub struct ScaleTarget {
     api: Api<DynamicObject>,
+    /// Its resource (plural, group), for callers naming the grant a refusal lacks.
+    resource: ApiResource,
     name: String,
     /// `<kind> <name>`, for errors.
     label: String,
@@ -63,6 +65,13 @@ const WELL_KNOWN: [(&str, &str, &str); 3] = [
     ("apps", "StatefulSet", "statefulsets"),
     ("apps", "ReplicaSet", "replicasets"),
 ];
+
+/// Whether [`ScaleTarget::resolve`] makes a discovery call for `kind` of `api_version` (so a
+/// caller that counts its API calls can count it).
+pub fn needs_discovery(api_version: &str, kind: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    !WELL_KNOWN.iter().any(|(g, k, _)| *g == group && *k == kind)
+}
 
 impl ScaleTarget {
     /// Resolves `kind` of `api_version`: the apps workloads directly, anything else by
@@ -98,6 +107,7 @@ impl ScaleTarget {
         };
         Ok(ScaleTarget {
             api: Api::namespaced_with(client.clone(), namespace, &resource),
+            resource,
             name: name.to_owned(),
             label: label(kind, name),
         })
@@ -108,6 +118,21 @@ impl ScaleTarget {
         read(&self.api, &self.name, &self.label)
             .await
             .map(|s| spec_replicas(&s))
+    }
+
+    /// Its API, for a caller that reads the scale once and writes it guarded by that read's
+    /// resourceVersion (`get_scale`, `replace_scale` with [`ScaleTarget::name`]).
+    pub fn api(&self) -> &Api<DynamicObject> {
+        &self.api
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its resource: `plural` (`statefulsets`) and `group` name its `/scale` in RBAC.
+    pub fn resource(&self) -> &ApiResource {
+        &self.resource
     }
 
     /// As [`rescale`], for this target.

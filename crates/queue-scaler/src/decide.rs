@@ -19,12 +19,22 @@
 //!   zero at once when it has never seen activity), which never removes replicas earlier.
 //! - Replicas outside [min, max] are brought inside whatever the queue says (HPA behaviour).
 //!
-//! Not reproduced: the HPA's 5-minute scale-down stabilization window (scale-down follows the
-//! queue at each run; `cooldownPeriod` still guards the step to zero).
+//! - Between one replica and more, the HPA's `behavior` (`spec.behavior`; a ScaledObject's
+//!   `advanced.horizontalPodAutoscalerConfig.behavior`) normalizes the metric's count: its
+//!   stabilization windows and rate policies, HPA's defaults where unset — so by default a
+//!   scale-down follows the highest recommendation of the last 300 s, as under KEDA's HPA.
+//!   The steps to and from zero are KEDA's own (activation, cooldown) and not rate-limited,
+//!   as KEDA's scale to zero bypasses the HPA. The recommendations the windows need live in
+//!   the status (`behaviorHistory`; a ScaledObject's in an annotation).
+//! - KEDA's pause annotations ([`paused`]): `paused-replicas` sets exactly that count (even
+//!   outside [min, max], as KEDA does) and holds it; `paused` holds the current count.
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_ops::crd::sqs_queue::SqsQueueScalerSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_ops::behavior::{self, Behavior, BehaviorError, History, Sample};
+use k8s_ops::crd::sqs_queue::{Fallback, SqsQueueScalerSpec};
+use k8s_ops::pause::{self, Pause};
 use sqs_depth::QueueDepth;
 use sqs_depth::spec::{TooSmall, at_least};
 
@@ -32,7 +42,7 @@ use sqs_depth::spec::{TooSmall, at_least};
 pub const TOLERANCE_DENOMINATOR: i64 = 10;
 
 /// A scaler's spec, checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub queue_length: i64,
     pub activation: i64,
@@ -46,18 +56,22 @@ pub struct Policy {
     pub idle_to_zero: bool,
     /// A ScaledObject's creation + `initialCooldownPeriod`: never to zero before.
     pub zero_not_before: Option<Timestamp>,
+    /// HPA's `behavior`, its defaults filled in.
+    pub behavior: Behavior,
+    /// KEDA's `fallback`: replicas for a queue that cannot be read.
+    pub fallback: Option<Fallback>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
     #[error(transparent)]
     TooSmall(#[from] TooSmall),
     #[error("spec.minReplicaCount ({min}) exceeds spec.maxReplicaCount ({max})")]
     MinAboveMax { min: i32, max: i32 },
-    #[error("spec.scaleTargetRef: only apps/v1 Deployment is supported, got {api_version} {kind}")]
-    Target { api_version: String, kind: String },
     #[error("spec.queueURL is empty")]
     NoQueue,
+    #[error(transparent)]
+    Behavior(#[from] BehaviorError),
 }
 
 impl Policy {
@@ -74,15 +88,13 @@ impl Policy {
                 max: spec.max_replica_count,
             });
         }
-        let target = &spec.scale_target_ref;
-        if target.kind != "Deployment" || target.api_version != "apps/v1" {
-            return Err(SpecError::Target {
-                api_version: target.api_version.clone(),
-                kind: target.kind.clone(),
-            });
-        }
         if spec.queue_url.trim().is_empty() {
             return Err(SpecError::NoQueue);
+        }
+        let behavior = Behavior::from_spec(spec.behavior.as_ref(), "spec.behavior")?;
+        if let Some(f) = spec.fallback {
+            at_least("fallback.failureThreshold", 0, f.failure_threshold)?;
+            at_least("fallback.replicas", 0, f.replicas)?;
         }
         Ok(Policy {
             queue_length,
@@ -94,8 +106,19 @@ impl Policy {
             cooldown: Duration::from_secs(cooldown as u64),
             idle_to_zero: false,
             zero_not_before: None,
+            behavior,
+            fallback: spec.fallback,
         })
     }
+}
+
+/// What a scaler keeps in its status between runs, for the next decision.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State {
+    /// Since when the queue has been inactive.
+    pub inactive_since: Option<Timestamp>,
+    /// The recommendations and scale events HPA's behavior needs.
+    pub history: History,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,9 +136,16 @@ pub enum Why {
     Metric,
     AboveMax,
     BelowMin,
+    /// HPA's behavior held or limited the change (stabilization window or rate policy).
+    Behavior(behavior::Reason),
+    /// KEDA's pause annotations.
+    Paused(Pause),
+    /// The queue could not be read this many times in a row, more than `fallback
+    /// .failureThreshold`: `fallback.replicas`.
+    Fallback(i32),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub length: i64,
     pub active: bool,
@@ -124,6 +154,10 @@ pub struct Plan {
     pub why: Why,
     /// The status's new `inactiveSince`.
     pub inactive_since: Option<Timestamp>,
+    /// What the queue alone asks (before HPA's behavior and the bounds).
+    pub recommended: i32,
+    /// The status's new `behaviorHistory`.
+    pub history: History,
 }
 
 impl Plan {
@@ -174,9 +208,48 @@ impl Plan {
                 100 / TOLERANCE_DENOMINATOR
             ),
             Why::Metric => format!("queue length {length} / target {per} per replica"),
-            Why::AboveMax => format!("above maxReplicaCount {}", policy.max),
+            Why::AboveMax => format!(
+                "queue length {length} / target {per} per replica asks {}; maxReplicaCount is {}",
+                self.recommended, policy.max
+            ),
             Why::BelowMin => format!("below minReplicaCount {}", policy.min.max(1)),
+            Why::Behavior(reason) => format!(
+                "queue length {length} / target {per} per replica asks {}; {}",
+                self.recommended,
+                limited(reason, &policy.behavior)
+            ),
+            Why::Fallback(failures) => {
+                let f = policy.fallback.unwrap_or(Fallback {
+                    failure_threshold: 0,
+                    replicas: 0,
+                });
+                format!(
+                    "queue unread {failures} times in a row (fallback.failureThreshold {}): fallback.replicas {}",
+                    f.failure_threshold, f.replicas
+                )
+            }
+            Why::Paused(pause) => pause
+                .condition(pause::KEDA)
+                .map_or_else(String::new, |(_, message)| message),
         }
+    }
+}
+
+/// HPA's `ScalingLimited` reason, in words: which rule of `behavior` held the replicas.
+fn limited(reason: behavior::Reason, b: &Behavior) -> String {
+    use behavior::Reason as R;
+    match reason {
+        R::ScaleDownStabilized => format!(
+            "held by the {}s scale-down stabilization window (ScaleDownStabilized)",
+            b.scale_down.stabilization_window_seconds
+        ),
+        R::ScaleUpStabilized => format!(
+            "held by the {}s scale-up stabilization window (ScaleUpStabilized)",
+            b.scale_up.stabilization_window_seconds
+        ),
+        R::ScaleUpLimit => "limited by the scale-up policies (ScaleUpLimit)".into(),
+        R::ScaleDownLimit => "limited by the scale-down policies (ScaleDownLimit)".into(),
+        other => other.as_str().into(),
     }
 }
 
@@ -184,56 +257,112 @@ pub fn decide(
     policy: &Policy,
     depth: &QueueDepth,
     current: i32,
-    inactive_since: Option<Timestamp>,
+    state: &State,
     now: Timestamp,
 ) -> Plan {
-    let length = depth.length(policy.in_flight, policy.delayed);
-    let active = length > policy.activation;
+    let (length, active) = policy.measure(depth);
     let inactive_since = if active {
         None
     } else {
-        Some(inactive_since.unwrap_or(now))
+        Some(state.inactive_since.unwrap_or(now))
     };
-    let plan = |desired, why| Plan {
+    let metric = i32::try_from(ceil_div(length, policy.queue_length)).unwrap_or(i32::MAX);
+    // A step to or from zero: KEDA's, not the HPA's, so not rate-limited; it is remembered
+    // as the HPA would remember it, so the windows see it.
+    let step = |desired, why| Plan {
         length,
         active,
         desired,
         why,
         inactive_since,
+        recommended: desired,
+        history: remember(&state.history, now, current, desired),
     };
-    let metric = || i32::try_from(ceil_div(length, policy.queue_length)).unwrap_or(i32::MAX);
     let floor = policy.min.max(1);
     let rests_at_zero = policy.min == 0 || policy.idle_to_zero;
 
     // KEDA's activation (from zero, or from idle below the minimum) and the HPA's first
     // step in one go.
     if active && (current == 0 || (policy.idle_to_zero && current < policy.min)) {
-        return plan(metric().clamp(floor, policy.max), Why::Activated);
+        return step(metric.clamp(floor, policy.max), Why::Activated);
     }
     if current == 0 {
         return if rests_at_zero {
-            plan(0, Why::Inactive)
+            Plan {
+                history: state.history.clone(),
+                ..step(0, Why::Inactive)
+            }
         } else {
-            plan(policy.min, Why::BelowMin)
+            step(policy.min, Why::BelowMin)
         };
     }
     let cooled = inactive_since
         .is_some_and(|since| now.duration_since(since).unsigned_abs() >= policy.cooldown)
         && policy.zero_not_before.is_none_or(|t| now >= t);
     if !active && rests_at_zero && cooled {
-        return plan(0, Why::CooledDown);
+        return step(0, Why::CooledDown);
     }
-    if current > policy.max {
-        return plan(policy.max, Why::AboveMax);
+    // The HPA: the metric's count (the current one within the tolerance), normalized by
+    // the behavior within [max(min, 1), max].
+    let tolerated = within_tolerance(length, i64::from(current) * policy.queue_length);
+    let recommended = if tolerated { current } else { metric };
+    let n = normalize(policy, state, now, current, recommended);
+    use behavior::Reason as R;
+    let why = match n.reason {
+        R::DesiredWithinRange if !active => Why::Inactive,
+        R::DesiredWithinRange if tolerated => Why::WithinTolerance,
+        R::DesiredWithinRange => Why::Metric,
+        R::TooManyReplicas => Why::AboveMax,
+        R::TooFewReplicas if !active => Why::Inactive,
+        R::TooFewReplicas => Why::BelowMin,
+        limited => Why::Behavior(limited),
+    };
+    Plan {
+        length,
+        active,
+        desired: n.replicas,
+        why,
+        inactive_since,
+        recommended,
+        history: n.history,
     }
-    if current < floor {
-        return plan(floor, Why::BelowMin);
+}
+
+/// HPA's normalization of `recommended` for a target at `current` replicas, within the
+/// bounds the HPA has while replicas run: [max(min, 1), max].
+fn normalize(
+    policy: &Policy,
+    state: &State,
+    now: Timestamp,
+    current: i32,
+    recommended: i32,
+) -> behavior::Normalized {
+    behavior::normalize(
+        &policy.behavior,
+        &state.history,
+        now,
+        current,
+        recommended,
+        policy.min.max(1),
+        policy.max,
+    )
+}
+
+/// `history` with a step from `current` to `desired` at `now` recorded, as
+/// [`behavior::normalize`] records a recommendation and its scale event.
+fn remember(history: &History, now: Timestamp, current: i32, desired: i32) -> History {
+    let mut history = history.clone();
+    let sample = |replicas| Sample {
+        time: Time(now),
+        replicas,
+    };
+    history.recommendations.push(sample(desired));
+    match desired.cmp(&current) {
+        std::cmp::Ordering::Greater => history.scale_ups.push(sample(desired - current)),
+        std::cmp::Ordering::Less => history.scale_downs.push(sample(current - desired)),
+        std::cmp::Ordering::Equal => {}
     }
-    let inactive_why = |why| if active { why } else { Why::Inactive };
-    if within_tolerance(length, i64::from(current) * policy.queue_length) {
-        return plan(current, inactive_why(Why::WithinTolerance));
-    }
-    plan(metric().clamp(floor, policy.max), inactive_why(Why::Metric))
+    history
 }
 
 /// |length / target − 1| ≤ 10 %, in integers: exact at the boundary (33 messages for 3 × 10
@@ -247,193 +376,9 @@ fn ceil_div(a: i64, b: i64) -> i64 {
     (a + b - 1).div_euclid(b)
 }
 
+mod controls;
+
+pub use controls::{fallback, paused};
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const POLICY: Policy = Policy {
-        queue_length: 10,
-        activation: 0,
-        in_flight: true,
-        delayed: false,
-        min: 0,
-        max: 100,
-        cooldown: Duration::from_secs(300),
-        idle_to_zero: false,
-        zero_not_before: None,
-    };
-
-    fn t(s: i64) -> Timestamp {
-        Timestamp::from_second(1_700_000_000 + s).unwrap()
-    }
-
-    fn visible(n: i64) -> QueueDepth {
-        QueueDepth {
-            visible: n,
-            ..QueueDepth::default()
-        }
-    }
-
-    /// (name, policy, depth, current, inactive since (s), now (s)) → (desired, why, inactive since).
-    type Case = (
-        &'static str,
-        Policy,
-        QueueDepth,
-        i32,
-        Option<i64>,
-        i64,
-        i32,
-        Why,
-        Option<i64>,
-    );
-
-    #[test]
-    fn table() {
-        let p = POLICY;
-        let min2 = Policy { min: 2, ..POLICY };
-        let max5 = Policy { max: 5, ..POLICY };
-        let act5 = Policy {
-            activation: 5,
-            ..POLICY
-        };
-        let keda_default = Policy {
-            queue_length: 5,
-            ..POLICY
-        };
-        // A ScaledObject's idleReplicaCount 0 with minReplicaCount 2; its initialCooldownPeriod.
-        let idle = Policy {
-            min: 2,
-            max: 10,
-            idle_to_zero: true,
-            ..POLICY
-        };
-        let initial = Policy {
-            zero_not_before: Some(t(1000)),
-            ..POLICY
-        };
-        let none = None;
-        #[rustfmt::skip]
-        let cases: &[Case] = &[
-            // KEDA's documented example: 30 messages, queueLength 10 → 3 replicas.
-            ("KEDA: 30 msgs / 10 → 3",          p, visible(30), 1, none, 0,    3, Why::Metric, none),
-            ("KEDA: from zero to 3 at once",     p, visible(30), 0, none, 0,    3, Why::Activated, none),
-            ("default queueLength 5: 30 → 6",    keda_default, visible(30), 2, none, 0, 6, Why::Metric, none),
-            ("ceil: 31 → 4",                     p, visible(31), 1, none, 0,    4, Why::Metric, none),
-            ("in-flight counts by default",      p, QueueDepth { visible: 10, in_flight: 20, delayed: 5 }, 1, none, 0, 3, Why::Metric, none),
-            ("delayed not counted by default",   p, QueueDepth { visible: 0, in_flight: 0, delayed: 50 }, 0, none, 0, 0, Why::Inactive, Some(0)),
-            ("scaleOnDelayed counts them",       Policy { delayed: true, ..POLICY }, QueueDepth { visible: 0, in_flight: 0, delayed: 50 }, 0, none, 0, 5, Why::Activated, none),
-            ("scaleOnInFlight false",            Policy { in_flight: false, ..POLICY }, QueueDepth { visible: 10, in_flight: 90, delayed: 0 }, 4, none, 0, 1, Why::Metric, none),
-            // HPA tolerance: ratio within [0.9, 1.1] holds.
-            ("tolerance: 33 for 3×10 holds",     p, visible(33), 3, none, 0,    3, Why::WithinTolerance, none),
-            ("tolerance: 27 for 3×10 holds",     p, visible(27), 3, none, 0,    3, Why::WithinTolerance, none),
-            ("tolerance edge: 34 → 4",           p, visible(34), 3, none, 0,    4, Why::Metric, none),
-            ("tolerance edge: 26 → 3 (ceil)",    p, visible(26), 3, none, 0,    3, Why::Metric, none),
-            ("tolerance edge: 19 for 3 → 2",     p, visible(19), 3, none, 0,    2, Why::Metric, none),
-            // Bounds.
-            ("clamped to max",                   max5, visible(1000), 1, none, 0, 5, Why::Metric, none),
-            ("above max comes down",             max5, visible(50), 9, none, 0,  5, Why::AboveMax, none),
-            ("below min goes up",                min2, visible(10), 1, none, 0,  2, Why::BelowMin, none),
-            ("min 2 at zero, inactive → 2",      min2, visible(0), 0, none, 0,   2, Why::BelowMin, Some(0)),
-            ("min 2 never goes to zero",         min2, visible(0), 3, Some(0), 9999, 2, Why::Inactive, Some(0)),
-            // Activation.
-            ("length = activation is inactive",  act5, visible(5), 0, none, 0,   0, Why::Inactive, Some(0)),
-            ("length > activation activates",    act5, visible(6), 0, none, 0,   1, Why::Activated, none),
-            ("inactive but not cooled: ≥ 1",     act5, visible(5), 4, none, 0,   1, Why::Inactive, Some(0)),
-            // Cooldown.
-            ("inactive starts the clock",        p, visible(0), 2, none, 100,   1, Why::Inactive, Some(100)),
-            ("the clock keeps its start",        p, visible(0), 1, Some(100), 399, 1, Why::Inactive, Some(100)),
-            ("cooldown elapsed → zero",          p, visible(0), 1, Some(100), 400, 0, Why::CooledDown, Some(100)),
-            ("activity resets the clock",        p, visible(1), 1, Some(100), 400, 1, Why::Metric, none),
-            ("zero cooldown: zero at once",      Policy { cooldown: Duration::ZERO, ..POLICY }, visible(0), 3, none, 0, 0, Why::CooledDown, Some(0)),
-            ("at zero and inactive stays",       p, visible(0), 0, Some(0), 9999, 0, Why::Inactive, Some(0)),
-            // idleReplicaCount (KEDA: to minReplicaCount on activity, to idle after the cooldown).
-            ("idle: from zero to the metric",    idle, visible(30), 0, none, 0, 3, Why::Activated, none),
-            ("idle: from zero at least min",     idle, visible(5), 0, none, 0,  2, Why::Activated, none),
-            ("idle: active below min → min",     idle, visible(5), 1, none, 0,  2, Why::Activated, none),
-            ("idle: inactive at zero stays",     idle, visible(0), 0, none, 0,  0, Why::Inactive, Some(0)),
-            ("idle: cooling down keeps min",     idle, visible(0), 3, Some(0), 100, 2, Why::Inactive, Some(0)),
-            ("idle: cooled → zero below min",    idle, visible(0), 2, Some(0), 300, 0, Why::CooledDown, Some(0)),
-            ("no idle: min 2 never to zero",     min2, visible(0), 2, Some(0), 300, 2, Why::Inactive, Some(0)),
-            // initialCooldownPeriod: never to zero before creation + it.
-            ("initial cooldown holds",           initial, visible(0), 1, Some(0), 999, 1, Why::Inactive, Some(0)),
-            ("initial cooldown over → zero",     initial, visible(0), 1, Some(0), 1000, 0, Why::CooledDown, Some(0)),
-        ];
-        for &(name, policy, depth, current, since, now, desired, why, new_since) in cases {
-            let plan = decide(&policy, &depth, current, since.map(t), t(now));
-            assert_eq!(
-                (plan.desired, plan.why, plan.inactive_since),
-                (desired, why, new_since.map(t)),
-                "{name}"
-            );
-            assert_eq!(plan.active, plan.inactive_since.is_none(), "{name}");
-        }
-    }
-
-    #[test]
-    fn decisions_and_reasons_read_well() {
-        let plan = decide(&POLICY, &visible(30), 1, None, t(0));
-        assert_eq!(plan.decision(1), "scale_up");
-        assert_eq!(
-            plan.reason(&POLICY, 1),
-            "queue length 30 / target 10 per replica"
-        );
-        let cooled = decide(&POLICY, &visible(0), 1, Some(t(0)), t(300));
-        assert_eq!(cooled.decision(1), "scale_to_zero");
-        assert_eq!(
-            cooled.reason(&POLICY, 1),
-            "queue inactive (length 0 ≤ activation 0) for the cooldown of 300s"
-        );
-        let waiting = decide(&POLICY, &visible(0), 1, Some(t(0)), t(120));
-        assert_eq!(
-            (waiting.decision(1), waiting.reason(&POLICY, 1).as_str()),
-            (
-                "hold",
-                "queue inactive (length 0 ≤ activation 0) since 2023-11-14T22:13:20Z; cooldown 300s"
-            )
-        );
-        let idle = decide(&POLICY, &visible(0), 0, Some(t(0)), t(120));
-        assert_eq!(
-            idle.reason(&POLICY, 0),
-            "queue inactive (length 0 ≤ activation 0)"
-        );
-        assert_eq!(
-            decide(&POLICY, &visible(5), 0, None, t(0)).decision(0),
-            "scale_from_zero"
-        );
-        assert_eq!(
-            decide(&POLICY, &visible(5), 3, None, t(0)).decision(3),
-            "scale_down"
-        );
-    }
-
-    #[test]
-    fn invalid_specs_name_the_field() {
-        let spec = |v: serde_json::Value| -> SqsQueueScalerSpec {
-            let mut base = serde_json::json!({"scaleTargetRef": {"name": "w"}, "queueURL": "q"});
-            for (k, val) in v.as_object().unwrap() {
-                base[k] = val.clone();
-            }
-            serde_json::from_value(base).unwrap()
-        };
-        let err = |v| Policy::from_spec(&spec(v)).unwrap_err().to_string();
-        use serde_json::json;
-        assert_eq!(
-            err(json!({"queueLength": 0})),
-            "spec.queueLength must be ≥ 1, got 0"
-        );
-        assert_eq!(
-            err(json!({"minReplicaCount": 5, "maxReplicaCount": 2})),
-            "spec.minReplicaCount (5) exceeds spec.maxReplicaCount (2)"
-        );
-        assert_eq!(
-            err(json!({"scaleTargetRef": {"name": "w", "kind": "StatefulSet"}})),
-            "spec.scaleTargetRef: only apps/v1 Deployment is supported, got apps/v1 StatefulSet"
-        );
-        assert_eq!(err(json!({"queueURL": ""})), "spec.queueURL is empty");
-        let ok = Policy::from_spec(&spec(json!({}))).unwrap();
-        assert_eq!(
-            (ok.queue_length, ok.max, ok.cooldown.as_secs()),
-            (5, 100, 300)
-        );
-    }
-}
+mod tests;

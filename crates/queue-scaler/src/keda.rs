@@ -14,6 +14,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_ops::crd::keda::{ScaledObject, TriggerAuthentication};
 use k8s_ops::list::ListError;
+use k8s_ops::owner::Controller;
 use kube::Resource;
 use kube::api::Api;
 use serde::de::DeserializeOwned;
@@ -32,12 +33,11 @@ use scaler::KedaScaler;
 use triage::Triage;
 
 /// What a run reads before deciding anything: the ScaledObjects, and (when there is one)
-/// the TriggerAuthentications and HPAs that say how to read its queue and whether it is
-/// another autoscaler's.
+/// the TriggerAuthentications that say how to read its queue; the HPAs that say whether it
+/// is another autoscaler's are the run's ([`crate::owners`]).
 pub struct Found {
     pub scaled_objects: Vec<ScaledObject>,
     pub auths: Vec<TriggerAuthentication>,
-    pub hpas: Vec<HorizontalPodAutoscaler>,
     /// Kubernetes calls made to list them.
     pub calls: u64,
 }
@@ -47,18 +47,14 @@ pub struct Found {
 pub async fn list(pass: &Pass) -> Result<Found, ListError> {
     let mut calls = 0;
     let scaled_objects: Vec<ScaledObject> = list_all(pass, &mut calls).await?;
-    let (auths, hpas) = if scaled_objects.is_empty() {
-        (Vec::new(), Vec::new())
+    let auths = if scaled_objects.is_empty() {
+        Vec::new()
     } else {
-        (
-            list_all(pass, &mut calls).await?,
-            list_all(pass, &mut calls).await?,
-        )
+        list_all(pass, &mut calls).await?
     };
     Ok(Found {
         scaled_objects,
         auths,
-        hpas,
         calls,
     })
 }
@@ -81,9 +77,16 @@ where
     .await
 }
 
-/// One run over the ScaledObjects found: triaged, the paused ones held, the rest judged by
-/// the scaler pass. The summary's tally is the response's `scaledObjects`.
-pub async fn run(pass: &Pass, found: Found, now: Timestamp) -> Result<Summary<Report>, RunError> {
+/// One run over the ScaledObjects found: triaged (`hpas`: the cluster's), the paused ones
+/// held, the rest judged by the scaler pass, none writing a target another controller owns
+/// (`owners`). The summary's tally is the response's `scaledObjects`.
+pub async fn run(
+    pass: &Pass,
+    found: Found,
+    hpas: &[HorizontalPodAutoscaler],
+    owners: Vec<Controller>,
+    now: Timestamp,
+) -> Result<Summary<Report>, RunError> {
     let mut report = Report {
         listed: found.scaled_objects.len(),
         ..Report::default()
@@ -92,12 +95,20 @@ pub async fn run(pass: &Pass, found: Found, now: Timestamp) -> Result<Summary<Re
     let mut scalers = Vec::new();
     for so in found.scaled_objects {
         let name = pass::name(&so);
-        match triage::triage(&so, &found.auths, &found.hpas) {
+        let refused =
+            crate::owners::scaled_object(&so).and_then(|me| crate::owners::refused(&me, &owners));
+        match triage::triage(&so, &found.auths, hpas) {
+            Triage::Scale(_) | Triage::Paused { .. } if refused.is_some() => {
+                let (reason, message) = refused.expect("refused");
+                tracing::warn!(decision = "refused", kind = "ScaledObject", scaler = %name, reason, error = %message);
+                report.errors += 1;
+                report.notes.insert(name, format!("{reason}: {message}"));
+                apply::warn_once(pass, &so, reason, &message, now).await;
+            }
             Triage::Scale(converted) => scalers.push(KedaScaler::new(so, *converted)),
-            Triage::Paused {
-                deployment,
-                replicas,
-            } => apply::hold_paused(pass, &so, &deployment, replicas, now, &mut report).await,
+            Triage::Paused { target, replicas } => {
+                apply::hold_paused(pass, &so, &target, replicas, now, &mut report).await
+            }
             Triage::LeftAlone(why) => {
                 tracing::info!(decision = "left_alone", kind = "ScaledObject", scaler = %name, reason = %why);
                 report.left_alone += 1;

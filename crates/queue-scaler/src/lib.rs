@@ -9,4 +9,5 @@ pub mod apply;
 pub mod config;
 pub mod decide;
 pub mod keda;
+pub mod owners;
 pub mod run;

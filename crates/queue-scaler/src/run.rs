@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use sqs_depth::pass::{self, Pass, RunError, Summary};
 
 use crate::apply::{Deployments, Tally};
-use crate::keda;
+use crate::{keda, owners};
 
 /// The function's runtime loop: each schedule tick, one run.
 pub async fn serve(pass: &Pass, keda: bool) -> Result<(), lambda_runtime::Error> {
@@ -18,25 +18,30 @@ pub async fn serve(pass: &Pass, keda: bool) -> Result<(), lambda_runtime::Error>
     .await
 }
 
-/// One run. ScaledObjects (and what they need) are listed first, so that a list refused
-/// fails the run before anything is changed; a status left unwritten fails it after both
-/// passes.
+/// One run. Everything is listed first — the ScaledObjects (and what they need), the
+/// SqsQueueScalers, and the owners' check's HPAs and K8sMetricAlarms — so that a list
+/// refused fails the run before anything is changed; a status left unwritten fails it after
+/// both passes.
 pub async fn run(pass: &Pass, keda: bool, now: Timestamp) -> Result<Summary<Tally>, RunError> {
     let began = Instant::now();
     let found = match keda {
         true => Some(keda::list(pass).await?),
         false => None,
     };
-    let queue_scalers = pass::run(pass, &Deployments, now).await;
-    if matches!(queue_scalers, Err(RunError::List(_))) {
-        // Nothing was changed yet: the run fails as a whole.
-        return queue_scalers;
-    }
+    let listed = owners::list(pass).await?;
+    let scaled_objects = found.as_ref().map_or(&[][..], |f| &f.scaled_objects);
+    let controllers = owners::controllers(&listed, scaled_objects);
+    let deployments = Deployments {
+        owners: controllers.clone(),
+    };
+    let queue_scalers = pass::run_listed(pass, &deployments, listed.scalers, now).await;
     let scaled_objects = match found {
-        Some(found) => Some(keda::run(pass, found, now).await?),
+        Some(found) => Some(keda::run(pass, found, &listed.hpas, controllers, now).await?),
         None => None,
     };
     let mut summary = queue_scalers?;
+    // Listing happened before the pass; its calls count too.
+    summary.api_calls.kubernetes += listed.calls;
     if let Some(keda) = scaled_objects {
         summary.api_calls.kubernetes += keda.api_calls.kubernetes;
         summary.api_calls.sqs += keda.api_calls.sqs;

@@ -2,12 +2,16 @@
 //! without KEDA. Field names are KEDA's (ScaledObject + trigger metadata, flattened into one
 //! spec) so a ScaledObject translates key for key; the group is the suite's own, since the
 //! kind is new. Status follows the HPA (`currentReplicas`, `desiredReplicas`,
-//! `lastScaleTime`, conditions) plus what scale-to-zero needs to survive between runs
-//! (`inactiveSince`).
+//! `lastScaleTime`, conditions) plus what the next run needs, since the function keeps
+//! nothing between runs: `inactiveSince` (scale to zero), `behaviorHistory` (HPA's
+//! `behavior`), `queueHealth` (KEDA's `fallback`).
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerBehavior;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::behavior::History;
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -15,7 +19,7 @@ use serde::{Deserialize, Serialize};
     version = "v1alpha1",
     kind = "SqsQueueScaler",
     namespaced,
-    doc = "Scales a Deployment on the length of an SQS queue with KEDA's aws-sqs-queue semantics (queue-scaler)",
+    doc = "Scales a Deployment (or any /scale target) on the length of an SQS queue with KEDA's aws-sqs-queue semantics (queue-scaler)",
     status = "SqsQueueScalerStatus",
     derive = "PartialEq",
     shortname = "sqsscaler",
@@ -31,7 +35,9 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SqsQueueScalerSpec {
-    /// The Deployment to scale, in the scaler's namespace.
+    /// What to scale, in the scaler's namespace: any kind with a `/scale` subresource
+    /// (Deployment by default; StatefulSet; a custom resource), as HPA's and KEDA's
+    /// `scaleTargetRef`.
     pub scale_target_ref: ScaleTargetRef,
     /// The queue: its URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`) or its name.
     #[serde(rename = "queueURL")]
@@ -68,9 +74,45 @@ pub struct SqsQueueScalerSpec {
     /// `podIdentity.roleArn`): access to the queue is granted per scaler, not to the function.
     #[serde(default)]
     pub role_arn: Option<String>,
+    /// HPA's `behavior` (autoscaling/v2, as KEDA's `advanced.horizontalPodAutoscalerConfig
+    /// .behavior`): stabilization windows and rate policies between one replica and more.
+    /// Unset: HPA's defaults (scale-down to the highest recommendation of the last 300 s).
+    /// The steps to and from zero are KEDA's (activation, `cooldownPeriod`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<HorizontalPodAutoscalerBehavior>,
+    /// KEDA's `fallback`: once the queue could not be read more than `failureThreshold` runs
+    /// in a row, scale to `replicas`. Unset: a failing queue holds the replicas. An error
+    /// never scales to zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
 }
 
-/// As KEDA's `scaleTargetRef`; only `apps/v1` Deployments are scaled.
+/// KEDA's `fallback` (ScaledObject `spec.fallback`), same names and meaning.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Fallback {
+    /// Failed queue reads in a row tolerated; the next one falls back (KEDA: failures >
+    /// failureThreshold).
+    #[schemars(range(min = 0))]
+    pub failure_threshold: i32,
+    /// The replicas to scale to while falling back (at least 1: never zero on an error).
+    #[schemars(range(min = 0))]
+    pub replicas: i32,
+}
+
+/// How the queue's reads have gone (KEDA's `status.health` entry for a trigger).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueHealth {
+    /// Failed reads in a row; 0 after a read that worked.
+    pub number_of_failures: i32,
+    /// `Happy` (the last read worked) or `Failing`.
+    pub status: String,
+}
+
+/// As KEDA's and HPA's `scaleTargetRef` (`apiVersion` defaults to `apps/v1`, `kind` to
+/// `Deployment`). queue-scaler's role needs `get` and `update` on the kind's `scale`
+/// subresource: Deployments and StatefulSets are granted; another kind needs one more rule.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleTargetRef {
@@ -117,7 +159,13 @@ pub struct SqsQueueScalerStatus {
     /// active. Scale to zero happens once it is `cooldownPeriod` old.
     pub inactive_since: Option<Time>,
     pub observed_generation: Option<i64>,
-    /// `Ready` (the last run could read the queue and scale the target) and `Active`.
+    /// What `spec.behavior` remembers between runs (HPA keeps it in memory): the recent
+    /// recommendations and scale events.
+    pub behavior_history: Option<History>,
+    /// The queue's reads, for `spec.fallback` (KEDA's `status.health` entry, one trigger).
+    pub queue_health: Option<QueueHealth>,
+    /// `Ready` (the last run could read the queue and scale the target), `Active`, and
+    /// `Paused` (KEDA's pause annotations).
     #[serde(default)]
     pub conditions: Vec<Condition>,
 }

@@ -7,10 +7,11 @@
 //! while the API server keeps it (an hour by default: [`k8s_ops::events::publish_once`]),
 //! where an SqsQueueScaler's status would tell a new problem from a lasting one.
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_ops::behavior::History;
 use k8s_ops::crd::keda::ScaledObject;
+use k8s_ops::crd::sqs_queue::ScaleTargetRef;
 use k8s_ops::events::{self, EventSpec};
-use k8s_ops::scale::{self, ScaleError};
+use k8s_ops::scale::ScaleError;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
@@ -18,9 +19,12 @@ use sqs_depth::pass::{self, Pass, Scaling, Verdict};
 use sqs_depth::{QueueReading, QueueRef, SqsError};
 
 use super::report::{Outcome, Report};
-use super::scaler::{INACTIVE_SINCE, KedaScaler};
+use super::scaler::{BEHAVIOR_HISTORY, INACTIVE_SINCE, KedaScaler, QUEUE_FAILURES};
 use super::triage::PAUSED_REPLICAS;
-use crate::apply::{About, COMPONENT, Scaled, carry_out, log_decision, queue_of};
+use crate::apply::{
+    About, COMPONENT, Scaled, carry_out_scaled, describe, log_decision, queue_of, resolve,
+};
+use crate::decide::Plan;
 
 /// How queue-scaler carries out a ScaledObject's decision: the Deployment's scale
 /// subresource, as for an SqsQueueScaler.
@@ -35,7 +39,9 @@ enum Problem {
     Queue(#[from] SqsError),
     #[error(transparent)]
     Scale(#[from] ScaleError),
-    #[error("recording when the queue went inactive ({INACTIVE_SINCE}): {0}")]
+    #[error(
+        "recording what the next run needs ({INACTIVE_SINCE}, {BEHAVIOR_HISTORY}, {QUEUE_FAILURES}): {0}"
+    )]
     Clock(String),
 }
 
@@ -43,7 +49,9 @@ impl Problem {
     fn reason(&self) -> &'static str {
         match self {
             Problem::Queue(_) => "FailedGetQueueLength",
-            Problem::Scale(ScaleError::NotFound(_)) => "FailedGetScale",
+            Problem::Scale(ScaleError::NotFound(_) | ScaleError::Unscalable { .. }) => {
+                "FailedGetScale"
+            }
             Problem::Scale(_) => "FailedRescale",
             Problem::Clock(_) => "FailedRecordInactivity",
         }
@@ -66,9 +74,20 @@ impl Scaling for ScaledObjects {
         now: Timestamp,
     ) -> Verdict<ScaledObjects> {
         let name = pass::name(scaler);
+        let failures = match &reading {
+            Ok(_) => 0,
+            Err(_) => scaler.failures() + 1,
+        };
         let scaled = match reading {
             Ok(reading) => scale(pass, scaler, reading, now).await,
-            Err(e) => Err(Problem::from(e)),
+            Err(e) if scaler.converted.policy.falls_back(failures) => {
+                fall_back(pass, scaler, e, failures, now).await
+            }
+            Err(e) => {
+                // The count is kept for the next run; the queue's problem is the one told.
+                let _ = record_state(pass, scaler, None, failures).await;
+                Err(Problem::from(e))
+            }
         };
         let (event, clock) = match scaled {
             Ok(scaled) => {
@@ -77,14 +96,19 @@ impl Scaling for ScaledObjects {
                 let about = About {
                     kind: "ScaledObject",
                     scaler: &name,
-                    deployment: &spec.scale_target_ref.name,
+                    target: describe(&spec.scale_target_ref),
                     queue: &spec.queue_url,
                 };
                 log_decision(&about, &scaled, &reason, pass.options.dry_run);
                 let event = scaled
                     .changed
                     .then(|| rescaled(scaled.plan.desired, &reason));
-                let clock = record_inactivity(pass, scaler, &scaled).await;
+                let clock = record_state(pass, scaler, Some(&scaled.plan), failures).await;
+                // Falling back, the queue's problem stands.
+                let clock = match (scaled.unread, clock) {
+                    (Some(e), Ok(())) => Err(Problem::from(e)),
+                    (_, clock) => clock,
+                };
                 (event, clock.map(|()| scaled.changed))
             }
             Err(e) => (None, Err(e)),
@@ -93,8 +117,8 @@ impl Scaling for ScaledObjects {
             Ok(true) => Outcome::Rescaled,
             Ok(false) => Outcome::Held,
             Err(e) => {
-                let deployment = &scaler.converted.spec.scale_target_ref.name;
-                tracing::warn!(decision = "error", kind = "ScaledObject", scaler = %name, deployment = %deployment, reason = e.reason(), error = %e);
+                let target = describe(&scaler.converted.spec.scale_target_ref);
+                tracing::warn!(decision = "error", kind = "ScaledObject", scaler = %name, target = %target, reason = e.reason(), error = %e);
                 warn_once(pass, &scaler.object, e.reason(), &e.to_string(), now).await;
                 Outcome::Failed {
                     scaler: name,
@@ -132,36 +156,57 @@ async fn scale(
 ) -> Result<Scaled, Problem> {
     let namespace = scaler.namespace().unwrap_or_default();
     let converted = &scaler.converted;
-    let target = &converted.spec.scale_target_ref.name;
-    let since = scaler.inactive_since();
-    Ok(carry_out(
-        pass,
-        &namespace,
-        target,
-        converted.policy,
-        &reading.depth,
-        since,
-        now,
-    )
-    .await?)
+    let policy = converted.policy.clone();
+    let state = scaler.state();
+    let decide = |current| crate::decide::decide(&policy, &reading.depth, current, &state, now);
+    let target = &converted.spec.scale_target_ref;
+    Ok(carry_out_scaled(pass, &namespace, target, &policy, None, decide).await?)
 }
 
-/// Keeps the inactivity's start in queue-scaler's annotation when it changed (set when the
-/// queue goes inactive, removed when it is active again): a merge patch of that annotation
-/// alone, so nothing else of the ScaledObject is touched.
-async fn record_inactivity(
+/// KEDA's fallback for a queue unread `failures` times in a row (more than its threshold).
+async fn fall_back(
     pass: &Pass,
     scaler: &KedaScaler,
-    scaled: &Scaled,
+    unread: SqsError,
+    failures: i32,
+    now: Timestamp,
+) -> Result<Scaled, Problem> {
+    let namespace = scaler.namespace().unwrap_or_default();
+    let policy = scaler.converted.policy.clone();
+    let state = scaler.state();
+    let decide = |current| crate::decide::fallback(&policy, failures, current, &state, now);
+    let target = &scaler.converted.spec.scale_target_ref;
+    Ok(carry_out_scaled(pass, &namespace, target, &policy, Some(unread), decide).await?)
+}
+
+/// Keeps what the next run needs in queue-scaler's annotations when it changed: the
+/// inactivity's start (set when the queue goes inactive, removed when it is active again),
+/// the behavior's history (`plan`'s; `None`: as it was) and the failed reads in a row: a
+/// merge patch of those annotations alone, so nothing else of the ScaledObject is touched.
+async fn record_state(
+    pass: &Pass,
+    scaler: &KedaScaler,
+    plan: Option<&Plan>,
+    failures: i32,
 ) -> Result<(), Problem> {
-    let wanted = scaled.plan.inactive_since;
-    if pass.options.dry_run || wanted == scaler.inactive_since() {
+    let wanted = plan.map_or(scaler.inactive_since(), |p| p.inactive_since);
+    let history = plan.map_or_else(|| scaler.history(), |p| p.history.clone());
+    let history = &history;
+    let unchanged = wanted == scaler.inactive_since()
+        && *history == scaler.history()
+        && failures == scaler.failures();
+    if pass.options.dry_run || unchanged {
         return Ok(());
     }
     let api: Api<ScaledObject> =
         Api::namespaced(pass.kube.clone(), &scaler.namespace().unwrap_or_default());
+    let history = (*history != History::default())
+        .then(|| serde_json::to_string(history).expect("a history is plain data"));
     let value = wanted.map(|t| t.to_string());
-    let patch = json!({"metadata": {"annotations": {INACTIVE_SINCE: value}}});
+    let failures = (failures > 0).then(|| failures.to_string());
+    let patch = json!({"metadata": {"annotations": {
+        INACTIVE_SINCE: value, BEHAVIOR_HISTORY: history, QUEUE_FAILURES: failures
+    }}});
     pass.count_kube_calls(1);
     match api
         .patch(
@@ -183,15 +228,17 @@ async fn record_inactivity(
 pub(super) async fn hold_paused(
     pass: &Pass,
     so: &ScaledObject,
-    deployment: &str,
+    target: &ScaleTargetRef,
     replicas: Option<i32>,
     now: Timestamp,
     report: &mut Report,
 ) {
     let name = pass::name(so);
+    let described = describe(target);
+    let deployment = described.as_str();
     report.paused += 1;
     let Some(count) = replicas else {
-        tracing::info!(decision = "paused", kind = "ScaledObject", scaler = %name, deployment, reason = "autoscaling.keda.sh/paused");
+        tracing::info!(decision = "paused", kind = "ScaledObject", scaler = %name, target = deployment, reason = "autoscaling.keda.sh/paused");
         report
             .notes
             .insert(name, "paused (autoscaling.keda.sh/paused)".into());
@@ -201,22 +248,8 @@ pub(super) async fn hold_paused(
         name.clone(),
         format!("paused at {count} replicas ({PAUSED_REPLICAS})"),
     );
-    let deployments: Api<Deployment> =
-        Api::namespaced(pass.kube.clone(), &so.namespace().unwrap_or_default());
     let reason = format!("paused at {count} replicas by {PAUSED_REPLICAS}");
-    let result = if pass.options.dry_run {
-        pass.count_kube_calls(1);
-        scale::replicas(&deployments, deployment)
-            .await
-            .map(|current| (current != count).then_some(current))
-    } else {
-        let result = scale::rescale(&deployments, deployment, |_| Some(count)).await;
-        pass.count_kube_calls(match &result {
-            Ok(Some(r)) => 2 * u64::from(r.attempts),
-            _ => 1,
-        });
-        result.map(|r| r.map(|r| r.from))
-    };
+    let result = set_paused(pass, &so.namespace().unwrap_or_default(), target, count).await;
     match result {
         Ok(changed) => {
             let from = changed.unwrap_or(count);
@@ -224,7 +257,7 @@ pub(super) async fn hold_paused(
                 Some(_) => "scale_paused",
                 None => "paused",
             };
-            tracing::info!(decision, kind = "ScaledObject", scaler = %name, deployment, from, to = count, reason = %reason, dry_run = pass.options.dry_run);
+            tracing::info!(decision, kind = "ScaledObject", scaler = %name, target = deployment, from, to = count, reason = %reason, dry_run = pass.options.dry_run);
             if changed.is_some() {
                 report.rescaled += 1;
                 if !pass.options.dry_run {
@@ -234,7 +267,7 @@ pub(super) async fn hold_paused(
         }
         Err(e) => {
             let problem = Problem::from(e);
-            tracing::warn!(decision = "error", kind = "ScaledObject", scaler = %name, deployment, reason = problem.reason(), error = %problem);
+            tracing::warn!(decision = "error", kind = "ScaledObject", scaler = %name, target = deployment, reason = problem.reason(), error = %problem);
             report.errors += 1;
             report
                 .notes
@@ -242,6 +275,28 @@ pub(super) async fn hold_paused(
             warn_once(pass, so, problem.reason(), &problem.to_string(), now).await;
         }
     }
+}
+
+/// Sets `target` to `count` (in a dry run, only reads it): the replicas it had, if they
+/// changed.
+async fn set_paused(
+    pass: &Pass,
+    namespace: &str,
+    target: &ScaleTargetRef,
+    count: i32,
+) -> Result<Option<i32>, ScaleError> {
+    let target = resolve(pass, namespace, target).await?;
+    if pass.options.dry_run {
+        pass.count_kube_calls(1);
+        let current = target.replicas().await?;
+        return Ok((current != count).then_some(current));
+    }
+    let result = target.rescale(|_| Some(count)).await;
+    pass.count_kube_calls(match &result {
+        Ok(Some(r)) => 2 * u64::from(r.attempts),
+        _ => 1,
+    });
+    result.map(|r| r.map(|r| r.from))
 }
 
 /// The Event of a rescale, as the HPA words it.

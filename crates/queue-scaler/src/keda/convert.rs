@@ -3,8 +3,10 @@
 //! ([`Policy`]). Pure: the values as KEDA reads them (metadata strings, its defaults, its
 //! checks), and one error naming the field for anything queue-scaler cannot do as KEDA would.
 use jiff::SignedDuration;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerBehavior;
+use k8s_ops::behavior::Behavior;
 use k8s_ops::crd::keda::{ScaleTrigger, ScaledObject, TriggerAuthentication};
-use k8s_ops::crd::sqs_queue::{ScaleTargetRef, SqsQueueScalerSpec};
+use k8s_ops::crd::sqs_queue::{Fallback, ScaleTargetRef, SqsQueueScalerSpec};
 use kube::ResourceExt;
 
 use crate::decide::Policy;
@@ -75,7 +77,7 @@ pub fn convert(so: &ScaledObject, auths: &[TriggerAuthentication]) -> Result<Con
         ));
     }
     let meta = Metadata(trigger);
-    let target = deployment(so)?;
+    let target = target(so)?;
     let queue_url = meta.queue_url()?;
     let queue_length = meta.integer("queueLength", DEFAULT_QUEUE_LENGTH, 1)?;
     let activation = meta.integer("activationQueueLength", 0, 0)?;
@@ -86,12 +88,10 @@ pub fn convert(so: &ScaledObject, auths: &[TriggerAuthentication]) -> Result<Con
     meta.no_static_keys()?;
     let role_arn = role(so, trigger, auths)?;
     let replicas = Replicas::of(so)?;
+    let behavior = behavior(so)?;
+    let fallback = fallback(so)?;
     let spec = SqsQueueScalerSpec {
-        scale_target_ref: ScaleTargetRef {
-            name: target.to_owned(),
-            kind: "Deployment".into(),
-            api_version: "apps/v1".into(),
-        },
+        scale_target_ref: target,
         queue_url,
         queue_length,
         activation_queue_length: activation,
@@ -102,6 +102,8 @@ pub fn convert(so: &ScaledObject, auths: &[TriggerAuthentication]) -> Result<Con
         cooldown_period: i64::from(replicas.cooldown),
         aws_region: Some(aws_region),
         role_arn,
+        behavior,
+        fallback,
     };
     // Every value is checked above with the ScaledObject's own field names; this is the
     // check both kinds share.
@@ -122,27 +124,68 @@ pub fn convert(so: &ScaledObject, auths: &[TriggerAuthentication]) -> Result<Con
     })
 }
 
-/// The name of the Deployment `so` scales: KEDA's `scaleTargetRef` defaults to an `apps/v1`
-/// Deployment; queue-scaler scales nothing else.
-pub fn deployment(so: &ScaledObject) -> Result<&str, KedaError> {
+/// What `so` scales: KEDA's `scaleTargetRef`, whose `apiVersion` and `kind` default to an
+/// `apps/v1` Deployment; any kind with a scale subresource.
+pub fn target(so: &ScaledObject) -> Result<ScaleTargetRef, KedaError> {
     let target = &so.spec.scale_target_ref;
-    let api_version = target.api_version.as_deref().unwrap_or("apps/v1");
-    let kind = target.kind.as_deref().unwrap_or("Deployment");
-    if (api_version, kind) != ("apps/v1", "Deployment") {
-        return Err(error(
-            "spec.scaleTargetRef",
-            format!(
-                "expected an apps/v1 Deployment (queue-scaler scales Deployments only), got {api_version} {kind}"
-            ),
-        ));
-    }
     if target.name.trim().is_empty() {
         return Err(error(
             "spec.scaleTargetRef.name",
-            "expected the Deployment's name, got nothing",
+            "expected the target's name, got nothing",
         ));
     }
-    Ok(&target.name)
+    Ok(ScaleTargetRef {
+        name: target.name.clone(),
+        kind: nonempty(&target.kind).unwrap_or("Deployment").to_owned(),
+        api_version: nonempty(&target.api_version)
+            .unwrap_or("apps/v1")
+            .to_owned(),
+    })
+}
+
+/// The HPA `behavior` KEDA gives its HPA (`advanced.horizontalPodAutoscalerConfig.behavior`),
+/// checked as the API server would check it there.
+fn behavior(so: &ScaledObject) -> Result<Option<HorizontalPodAutoscalerBehavior>, KedaError> {
+    const AT: &str = "spec.advanced.horizontalPodAutoscalerConfig.behavior";
+    let written = so
+        .spec
+        .advanced
+        .as_ref()
+        .and_then(|a| a.horizontal_pod_autoscaler_config.as_ref())
+        .and_then(|c| c.behavior.clone())
+        .filter(|b| !b.is_null());
+    let Some(written) = written else {
+        return Ok(None);
+    };
+    let behavior: HorizontalPodAutoscalerBehavior = serde_json::from_value(written)
+        .map_err(|e| error(AT, format!("expected HPA's behavior: {e}")))?;
+    Behavior::from_spec(Some(&behavior), AT).map_err(|e| error(e.field, e.expected))?;
+    Ok(Some(behavior))
+}
+
+/// KEDA's `fallback`: both numbers, neither negative (KEDA's own check).
+fn fallback(so: &ScaledObject) -> Result<Option<Fallback>, KedaError> {
+    let Some(written) = so.spec.fallback.clone().filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    let f: Fallback = serde_json::from_value(written).map_err(|e| {
+        error(
+            "spec.fallback",
+            format!("expected {{failureThreshold, replicas}}: {e}"),
+        )
+    })?;
+    for (field, value) in [
+        ("failureThreshold", f.failure_threshold),
+        ("replicas", f.replicas),
+    ] {
+        if value < 0 {
+            return Err(error(
+                format!("spec.fallback.{field}"),
+                format!("expected at least 0, got {value}"),
+            ));
+        }
+    }
+    Ok(Some(f))
 }
 
 /// KEDA's replica bounds, defaults and checks (`CheckReplicaCountBoundsAreValid`).
@@ -491,6 +534,8 @@ mod tests {
         let s = so(json!({
             "minReplicaCount": 1, "maxReplicaCount": 20, "cooldownPeriod": 60,
             "idleReplicaCount": 0, "initialCooldownPeriod": 120, "pollingInterval": 15,
+            "fallback": {"failureThreshold": 3, "replicas": 2},
+            "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}}},
             "triggers": [{"type": "aws-sqs-queue", "authenticationRef": {"name": "keda-trigger-auth-aws-credentials"},
                           "metadata": {"queueURL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
                                        "awsRegion": "us-east-1", "queueLength": " 10 ", "activationQueueLength": "3",
@@ -521,6 +566,17 @@ mod tests {
         assert_eq!(
             spec.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/orders-queue-reader")
+        );
+        assert_eq!(
+            spec.fallback,
+            Some(Fallback {
+                failure_threshold: 3,
+                replicas: 2
+            })
+        );
+        assert_eq!(
+            c.policy.behavior.scale_down.stabilization_window_seconds,
+            60
         );
         assert!(c.policy.idle_to_zero);
         assert_eq!(
@@ -603,8 +659,8 @@ mod tests {
              format!("spec.triggers[0].metadata.awsAccessKeyID: {NO_STATIC_KEYS}")),
             (with_metadata(json!({"identityOwner": "me"})), sample_auth.clone(),
              r#"spec.triggers[0].metadata.identityOwner: expected pod or operator, got "me""#.into()),
-            (so(json!({"scaleTargetRef": {"name": "db", "kind": "StatefulSet"}})), sample_auth.clone(),
-             "spec.scaleTargetRef: expected an apps/v1 Deployment (queue-scaler scales Deployments only), got apps/v1 StatefulSet".into()),
+            (so(json!({"scaleTargetRef": {"name": " "}})), sample_auth.clone(),
+             "spec.scaleTargetRef.name: expected the target's name, got nothing".into()),
             (so(json!({"minReplicaCount": 5, "maxReplicaCount": 2})), sample_auth.clone(),
              "spec.minReplicaCount: expected at most maxReplicaCount (2), got 5".into()),
             (so(json!({"idleReplicaCount": 0})), sample_auth.clone(),
@@ -631,6 +687,12 @@ mod tests {
              "TriggerAuthentication keda-test/keda-trigger-auth-aws-credentials spec.podIdentity.provider: aws-eks reads the role from the workload's service account, which queue-scaler does not read: use {provider: aws, roleArn: <the role>} (KEDA 2.13+), or identityOwner: operator in the trigger".into()),
             (so(json!({})), vec![ta(json!({"podIdentity": {"provider": "gcp"}}))],
              r#"TriggerAuthentication keda-test/keda-trigger-auth-aws-credentials spec.podIdentity.provider: expected aws or aws-eks, got "gcp""#.into()),
+            (so(json!({"fallback": {"failureThreshold": 3}})), sample_auth.clone(),
+             "spec.fallback: expected {failureThreshold, replicas}: missing field `replicas`".into()),
+            (so(json!({"fallback": {"failureThreshold": -1, "replicas": 2}})), sample_auth.clone(),
+             "spec.fallback.failureThreshold: expected at least 0, got -1".into()),
+            (so(json!({"advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {"selectPolicy": "Sometimes"}}}}})), sample_auth.clone(),
+             r#"spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.selectPolicy: Max, Min or Disabled, got "Sometimes""#.into()),
             (so(json!({})), vec![ta(json!({}))],
              "TriggerAuthentication keda-test/keda-trigger-auth-aws-credentials spec.podIdentity: expected {provider: aws}, got nothing".into()),
         ];

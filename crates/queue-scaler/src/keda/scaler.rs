@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_ops::behavior::History;
 use k8s_ops::crd::keda::ScaledObject;
 use kube::core::object::HasStatus;
 use kube::{Resource, ResourceExt};
@@ -14,11 +15,21 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
 use super::convert::Converted;
+use crate::decide::State;
 
 /// Where queue-scaler keeps, on a ScaledObject it scales, since when its queue has been
 /// inactive (what an SqsQueueScaler keeps in `status.inactiveSince`, and KEDA in
 /// `status.lastActiveTime`): the one thing it writes to a ScaledObject, in its own annotation.
 pub const INACTIVE_SINCE: &str = "autoscaling.k8s-lambda.dev/inactive-since";
+
+/// Where queue-scaler keeps, on a ScaledObject it scales, what its HPA `behavior` remembers
+/// between runs (an SqsQueueScaler's `status.behaviorHistory`), as JSON.
+pub const BEHAVIOR_HISTORY: &str = "autoscaling.k8s-lambda.dev/behavior-history";
+
+/// Where queue-scaler counts, on a ScaledObject it scales, the failed reads of its queue in a
+/// row (KEDA's `status.health` `numberOfFailures`), for `spec.fallback`; absent when the last
+/// read worked.
+pub const QUEUE_FAILURES: &str = "autoscaling.k8s-lambda.dev/queue-failures";
 
 #[derive(Clone, Debug)]
 pub struct KedaScaler {
@@ -44,6 +55,33 @@ impl KedaScaler {
             .annotations()
             .get(INACTIVE_SINCE)
             .and_then(|t| t.parse().ok())
+    }
+
+    /// What the ScaledObject's behavior remembers. One that does not read (edited by hand)
+    /// counts as none: the windows start anew.
+    pub fn history(&self) -> History {
+        self.object
+            .annotations()
+            .get(BEHAVIOR_HISTORY)
+            .and_then(|h| serde_json::from_str(h).ok())
+            .unwrap_or_default()
+    }
+
+    /// The failed reads in a row the annotation counts (one that does not read: none).
+    pub fn failures(&self) -> i32 {
+        self.object
+            .annotations()
+            .get(QUEUE_FAILURES)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// What the next decision needs from the previous ones.
+    pub fn state(&self) -> State {
+        State {
+            inactive_since: self.inactive_since(),
+            history: self.history(),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! never partly applied), or invalid (the error names the field).
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_ops::crd::keda::{ScaledObject, TriggerAuthentication};
+use k8s_ops::crd::sqs_queue::ScaleTargetRef;
 use kube::ResourceExt;
 
 use super::convert::{self, Converted, KedaError, SQS_TRIGGER};
@@ -24,9 +25,9 @@ const UNSUPPORTED: [&str; 3] = [
 pub enum Triage {
     /// Scaled as an SqsQueueScaler with this spec would be.
     Scale(Box<Converted>),
-    /// Paused by annotation: the Deployment is scaled to this count (`Some`), or held.
+    /// Paused by annotation: the target is scaled to this count (`Some`), or held.
     Paused {
-        deployment: String,
+        target: ScaleTargetRef,
         replicas: Option<i32>,
     },
     /// An HPA scales its Deployment; why.
@@ -51,11 +52,8 @@ pub fn triage(
     match paused(so) {
         Ok(None) => {}
         Ok(Some(replicas)) => {
-            return match convert::deployment(so) {
-                Ok(deployment) => Triage::Paused {
-                    deployment: deployment.to_owned(),
-                    replicas,
-                },
+            return match convert::target(so) {
+                Ok(target) => Triage::Paused { target, replicas },
                 Err(e) => Triage::Invalid(e),
             };
         }
@@ -80,6 +78,12 @@ fn scaled_by_an_hpa(so: &ScaledObject, hpas: &[HorizontalPodAutoscaler]) -> Opti
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| format!("keda-hpa-{}", so.name_any()));
     let target = &so.spec.scale_target_ref.name;
+    let kind = so
+        .spec
+        .scale_target_ref
+        .kind
+        .as_deref()
+        .unwrap_or("Deployment");
     let same_namespace = hpas.iter().filter(|h| h.namespace() == namespace);
     for hpa in same_namespace {
         let name = hpa.name_any();
@@ -87,11 +91,17 @@ fn scaled_by_an_hpa(so: &ScaledObject, hpas: &[HorizontalPodAutoscaler]) -> Opti
             return Some(format!("HPA {name} exists: KEDA runs this ScaledObject"));
         }
         let scales = hpa.spec.as_ref().map(|s| &s.scale_target_ref);
-        if scales.is_some_and(|r| r.kind == "Deployment" && r.name == *target) {
-            return Some(format!("HPA {name} scales Deployment {target} already"));
+        if scales.is_some_and(|r| r.kind == kind && r.name == *target) {
+            return Some(format!("HPA {name} scales {kind} {target} already"));
         }
     }
     None
+}
+
+/// Whether `so` is one queue-scaler scales (when no HPA does): one `aws-sqs-queue` trigger
+/// and no KEDA feature queue-scaler lacks.
+pub fn is_ours(so: &ScaledObject) -> bool {
+    not_ours(so).is_none()
 }
 
 /// Why `so` is not queue-scaler's to scale, if it is not.
@@ -187,10 +197,9 @@ mod tests {
     fn outcome(t: Triage) -> String {
         match t {
             Triage::Scale(c) => format!("scale {}", c.spec.queue_url),
-            Triage::Paused {
-                deployment,
-                replicas,
-            } => format!("paused {deployment} at {replicas:?}"),
+            Triage::Paused { target, replicas } => {
+                format!("paused {} {} at {replicas:?}", target.kind, target.name)
+            }
             Triage::LeftAlone(why) => format!("left alone: {why}"),
             Triage::Skipped(why) => format!("skipped: {why}"),
             Triage::Invalid(e) => format!("invalid: {e}"),
@@ -229,16 +238,16 @@ mod tests {
              "scale q"),
             ("scaling modifiers", so(none.clone(), json!({"advanced": {"scalingModifiers": {"formula": "a + b", "target": "5"}}})), vec![],
              "skipped: spec.advanced.scalingModifiers is not supported"),
-            ("paused-replicas scales and holds", so(json!({"autoscaling.keda.sh/paused-replicas": "0"}), none.clone()), vec![], "paused worker at Some(0)"),
-            ("paused holds", so(json!({"autoscaling.keda.sh/paused": "true"}), none.clone()), vec![], "paused worker at None"),
-            ("paused: any value but false pauses", so(json!({"autoscaling.keda.sh/paused": "yes"}), none.clone()), vec![], "paused worker at None"),
+            ("paused-replicas scales and holds", so(json!({"autoscaling.keda.sh/paused-replicas": "0"}), none.clone()), vec![], "paused Deployment worker at Some(0)"),
+            ("paused holds", so(json!({"autoscaling.keda.sh/paused": "true"}), none.clone()), vec![], "paused Deployment worker at None"),
+            ("paused: any value but false pauses", so(json!({"autoscaling.keda.sh/paused": "yes"}), none.clone()), vec![], "paused Deployment worker at None"),
             ("paused: false does not", so(json!({"autoscaling.keda.sh/paused": "false"}), none.clone()), vec![], "scale q"),
             ("paused-replicas wins over paused", so(json!({"autoscaling.keda.sh/paused": "true", "autoscaling.keda.sh/paused-replicas": "3"}), none.clone()), vec![],
-             "paused worker at Some(3)"),
+             "paused Deployment worker at Some(3)"),
             ("paused-replicas must be a count", so(json!({"autoscaling.keda.sh/paused-replicas": "two"}), none.clone()), vec![],
              r#"invalid: metadata.annotations["autoscaling.keda.sh/paused-replicas"]: expected a replica count (an integer ≥ 0) as a string, got "two""#),
-            ("a paused StatefulSet is not ours either", so(json!({"autoscaling.keda.sh/paused": "true"}), json!({"scaleTargetRef": {"name": "db", "kind": "StatefulSet"}})), vec![],
-             "invalid: spec.scaleTargetRef: expected an apps/v1 Deployment (queue-scaler scales Deployments only), got apps/v1 StatefulSet"),
+            ("a paused StatefulSet is held", so(json!({"autoscaling.keda.sh/paused": "true"}), json!({"scaleTargetRef": {"name": "db", "kind": "StatefulSet"}})), vec![],
+             "paused StatefulSet db at None"),
             ("a bad value is invalid", so(none.clone(), json!({"triggers": [{"type": "aws-sqs-queue", "metadata": {"queueURL": "q", "awsRegion": "r", "queueLength": "abc"}}]})), vec![],
              r#"invalid: spec.triggers[0].metadata.queueLength: expected an integer as a string, got "abc""#),
         ];

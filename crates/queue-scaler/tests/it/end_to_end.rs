@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use jiff::{Timestamp, ToSpan};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_ops::crd::sqs_queue::SqsQueueScalerStatus;
+use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use testbed::harness::rbac::Grant;
@@ -23,15 +25,16 @@ async fn keda_semantics_from_and_to_zero_with_status_events_and_per_scaler_error
     // A queue in another account, readable only through the role the scaler names.
     let partner_sqs = w.sqs_as(PARTNER_ROLE).await;
     let partner_jobs = create_queue(&partner_sqs, "partner-jobs").await;
-    for (name, replicas) in [("worker", 0), ("twin", 1), ("partner", 1)] {
+    for (name, replicas) in [("worker", 0), ("twin", 1), ("partner", 1), ("lone", 1)] {
         w.create_deployment("default", name, replicas).await;
     }
     let keda = |target: &str, queue: &str| json!({"scaleTargetRef": {"name": target}, "queueURL": queue, "queueLength": 10, "maxReplicaCount": 5});
     w.create_scaler("worker", keda("worker", &jobs)).await;
     w.create_scaler("twin", keda("twin", &jobs)).await; // same queue: read once
     w.create_scaler("ghost", keda("ghost", &jobs)).await; // no such Deployment yet
-    w.create_scaler("no-role", keda("partner", "partner-jobs"))
-        .await; // not in our account
+    // Not in our account. (Its own Deployment: one target has one owner.)
+    w.create_scaler("no-role", keda("lone", "partner-jobs"))
+        .await;
     w.create_scaler(
         "partner",
         json!({"scaleTargetRef": {"name": "partner"}, "queueURL": "partner-jobs", "roleArn": PARTNER_ROLE,
@@ -123,7 +126,7 @@ async fn keda_semantics_from_and_to_zero_with_status_events_and_per_scaler_error
         (
             "ghost",
             "FailedGetScale",
-            "deployment ghost not found".to_owned(),
+            "Deployment ghost not found".to_owned(),
         ),
         (
             "no-role",
@@ -144,10 +147,13 @@ async fn keda_semantics_from_and_to_zero_with_status_events_and_per_scaler_error
         );
     }
 
-    // The queue drains: inactive from now on; down to one replica while cooling down.
+    // The queue drains: inactive from now on; HPA's default 300 s scale-down window holds
+    // the 3 replicas recommended at t0 until they leave it.
     w.sqs().purge_queue().queue_url(&jobs).send().await.unwrap();
     w.run(t0 + 60.seconds()).expect("run 2");
-    assert_eq!(w.replicas("default", "worker").await, 1);
+    assert_eq!(w.replicas("default", "worker").await, 3);
+    let (_, _, ready) = w.condition("worker", "Ready").await;
+    assert!(ready.contains("ScaleDownStabilized"), "{ready}");
     let s = w.status("worker").await;
     assert_eq!(s.inactive_since.map(|t| t.0), Some(t0 + 60.seconds()));
     assert_eq!(w.condition("worker", "Active").await.0, "False");
@@ -157,7 +163,7 @@ async fn keda_semantics_from_and_to_zero_with_status_events_and_per_scaler_error
         "a lasting error is not re-announced"
     );
 
-    // 4 of the 5 cooldown minutes: still one.
+    // 4 of the 5 cooldown minutes, t0's recommendation out of the window: down to one.
     w.run(t0 + 300.seconds()).expect("run 3");
     assert_eq!(w.replicas("default", "worker").await, 1);
     assert_eq!(
@@ -258,8 +264,9 @@ async fn the_sample_applies_and_keda_defaults_are_filled_in() {
 
 /// The Deployment `worker` of the scaler of that name: every run from one replica (30
 /// messages, 10 per replica) rescales it to 3. Beside it, KEDA ScaledObject [`IDLE_SO`]
-/// (`KEDA_SCALED_OBJECTS=true`), whose queue is empty and Deployment at one replica: every
-/// run from [`reset`](ScalerPass::reset) holds it and records when its queue went inactive.
+/// (`KEDA_SCALED_OBJECTS=true`), whose queue is empty and whose StatefulSet is at one replica,
+/// below its minReplicaCount of 2: every run from [`reset`](ScalerPass::reset) rescales it to
+/// 2 and records when its queue went inactive.
 struct Worker<'w>(&'w World);
 
 const IDLE_SO: &str = "keda-idle";
@@ -282,6 +289,14 @@ impl ScalerPass for Worker<'_> {
             )
             .await
             .expect("replicas back to 1");
+        Api::<StatefulSet>::namespaced(self.0.admin.clone(), "default")
+            .patch(
+                IDLE_SO,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 1}})),
+            )
+            .await
+            .expect("StatefulSet back to 1");
         self.0
             .annotate_so("default", IDLE_SO, &[(INACTIVE_SINCE, None)])
             .await;
@@ -332,10 +347,20 @@ async fn every_rbac_grant_is_needed() {
         json!({"scaleTargetRef": {"name": "worker"}, "queueURL": jobs, "queueLength": 10, "maxReplicaCount": 5}),
     )
     .await;
-    w.create_deployment("default", IDLE_SO, 1).await;
+    let mut statefulset = testbed::harness::manifests::deployment(
+        "default",
+        IDLE_SO,
+        1,
+        json!({"name": "app", "image": "busybox"}),
+    );
+    statefulset["kind"] = json!("StatefulSet");
+    statefulset["spec"]["serviceName"] = json!(IDLE_SO);
+    w.cluster
+        .load_yaml(&statefulset.to_string())
+        .expect("StatefulSet");
     let so = json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
                     "metadata": {"name": IDLE_SO, "namespace": "default"},
-                    "spec": {"scaleTargetRef": {"name": IDLE_SO},
+                    "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": IDLE_SO}, "minReplicaCount": 2,
                              "triggers": [{"type": "aws-sqs-queue",
                                            "metadata": {"queueURL": idle, "awsRegion": "us-east-1"}}]}});
     w.cluster.load_yaml(&so.to_string()).expect("ScaledObject");
@@ -343,7 +368,7 @@ async fn every_rbac_grant_is_needed() {
     send(&w.sqs(), &jobs, 30).await;
     let mut function = w.spawn(FUNCTION, &[KEDA_ON]);
     let experiment = w.grants_of(FUNCTION, ("default", "worker"), t0() + 3600.seconds());
-    assert_eq!(experiment.grants.len(), 9, "{:?}", experiment.grants);
+    assert_eq!(experiment.grants.len(), 12, "{:?}", experiment.grants);
     let other = async |grant: &Grant, run: &Run| {
         let what = &run.what;
         let keda_errors = |run: &Run| {
@@ -357,6 +382,7 @@ async fn every_rbac_grant_is_needed() {
             ("scaledobjects", "ScaledObjects"),
             ("triggerauthentications", "TriggerAuthentications"),
             ("horizontalpodautoscalers", "HorizontalPodAutoscalers"),
+            ("k8smetricalarms", "K8sMetricAlarms"),
         ]
         .into_iter()
         .find_map(|(resource, kinds)| grant.is("list", resource).then_some(kinds))
@@ -369,16 +395,25 @@ async fn every_rbac_grant_is_needed() {
             run.recorded(&[]);
             return;
         }
-        if grant.is("patch", "scaledobjects") {
-            // The ScaledObject cannot keep its cooldown's start: its problem, reported in
-            // the response and a Warning; the SqsQueueScaler is rescaled as usual.
+        // The ScaledObject cannot keep what the next run needs (patch), or its StatefulSet
+        // cannot be rescaled: its problem, reported in the response and a Warning naming
+        // the denied grant; the SqsQueueScaler is rescaled as usual.
+        let keda_problem = if grant.is("patch", "scaledobjects") {
+            Some("FailedRecordInactivity")
+        } else if grant.is("get", "statefulsets/scale") || grant.is("update", "statefulsets/scale")
+        {
+            Some("FailedRescale")
+        } else {
+            None
+        };
+        if let Some(reason) = keda_problem {
             run.counted(&[("rescaled", 1), ("errors", 0)]);
             assert_eq!(keda_errors(run), Some(1), "{what}");
             assert_eq!(w.replicas("default", "worker").await, 3, "{what}");
             let warning = w.events("default", IDLE_SO).await.pop().expect("a Warning");
             assert_eq!(
                 (warning.0.as_str(), warning.1.as_str()),
-                ("Warning", "FailedRecordInactivity")
+                ("Warning", reason)
             );
             assert!(grant.denied_in(&warning.2), "{what}: {warning:?}");
             return;
@@ -404,9 +439,8 @@ async fn every_rbac_grant_is_needed() {
             "{what}: {:?}",
             run.events
         );
-        // The ScaledObject's Deployment, held at one, needs only the read.
-        let wanted = u64::from(grant.is("get", "deployments/scale"));
-        assert_eq!(keda_errors(run), Some(wanted), "{what}");
+        // The ScaledObject's target is a StatefulSet: not affected.
+        assert_eq!(keda_errors(run), Some(0), "{what}");
     };
     scaler_pass::every_grant_is_needed(&experiment, &Worker(&w), &mut function, other).await;
     // The last run had every grant: it recorded the ScaledObject's inactivity.

@@ -84,11 +84,12 @@ async fn kedas_docs_sample_scales_its_deployment_and_pauses_hold() {
         )]
     );
 
-    // The queue drains: one replica while cooling down, the cooldown's start in
-    // queue-scaler's annotation; the ScaledObject's spec and status untouched.
+    // The queue drains: HPA's default 300 s scale-down window holds the 3 replicas; the
+    // cooldown's start in queue-scaler's annotation; the ScaledObject's spec and status
+    // untouched.
     sqs.purge_queue().queue_url(&queue).send().await.unwrap();
     w.run(t0 + 60.seconds()).expect("run 2");
-    assert_eq!(w.replicas(NS, DEPLOYMENT).await, 1);
+    assert_eq!(w.replicas(NS, DEPLOYMENT).await, 3);
     let since = (t0 + 60.seconds()).to_string();
     assert_eq!(
         w.so_annotation(NS, SO, INACTIVE_SINCE).await,
@@ -96,7 +97,7 @@ async fn kedas_docs_sample_scales_its_deployment_and_pauses_hold() {
     );
     assert_eq!(spec_and_status(&w, NS, SO), (spec.clone(), status.clone()));
 
-    // 4 of the default 300 s: still one; then zero.
+    // 4 of the default 300 s, t0's recommendation out of the window: one; then zero.
     w.run(t0 + 300.seconds()).expect("run 3");
     assert_eq!(w.replicas(NS, DEPLOYMENT).await, 1);
     w.run(t0 + 360.seconds()).expect("run 4");

@@ -61,6 +61,8 @@ pub trait Scalers {
     /// Sets (`Some`) or removes (`None`) annotations of ScaledObject `namespace/name`, as a
     /// user with kubectl annotate would.
     async fn annotate_so(&self, namespace: &str, name: &str, annotations: &[(&str, Option<&str>)]);
+    /// The same, for SqsQueueScaler `default/name`.
+    async fn annotate_scaler(&self, name: &str, annotations: &[(&str, Option<&str>)]);
 }
 
 impl Scalers for World {
@@ -116,19 +118,31 @@ impl Scalers for World {
     }
 
     async fn annotate_so(&self, namespace: &str, name: &str, annotations: &[(&str, Option<&str>)]) {
-        let annotations: serde_json::Map<String, Value> = annotations
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), json!(v)))
-            .collect();
-        self.scaled_objects(namespace)
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("annotate ScaledObject {namespace}/{name}: {e}"));
+        annotate(&self.scaled_objects(namespace), name, annotations).await;
     }
+
+    async fn annotate_scaler(&self, name: &str, annotations: &[(&str, Option<&str>)]) {
+        annotate(&self.scalers(), name, annotations).await;
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) annotations of object `name`, as a user with kubectl
+/// annotate would.
+async fn annotate<K>(api: &Api<K>, name: &str, annotations: &[(&str, Option<&str>)])
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let annotations: serde_json::Map<String, Value> = annotations
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("annotate {name}: {e}"));
 }
 
 pub use testbed::world::sqs::{create_queue, send};
