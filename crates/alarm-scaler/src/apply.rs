@@ -4,11 +4,15 @@
 //! 1. [`look`]: the resources, as remembered by a warm container or listed afresh;
 //! 2. [`find`]: the K8sMetricAlarm that owns the alarm (by name; on a fresh list that names
 //!    it nowhere, through the alarm's tags, `crate::tags`, one ListTagsForResource per
-//!    notification), its Deployment's scale (and, while the resource records no step, the
-//!    Deployment's trigger-time annotation: `deployment`), and the policy's plan
-//!    (`crate::decide`);
+//!    notification), its target (`target`: `spec.deployment` or `spec.scaleTargetRef`; a
+//!    discovery call for a kind other than the apps workloads) and the target's scale, the
+//!    other controllers of that target (`rivals`: HPAs and SqsQueueScalers listed in the
+//!    namespace), its pause annotations (`k8s_ops::pause`), (while the resource records no
+//!    step, a Deployment's trigger-time annotation: `deployment`), and the policy's plan
+//!    (`crate::decide`, with `spec.behavior`);
 //! 3. `crate::attempt` (pure) says what that leads to: look again, [`report`] the finding
-//!    (unknown alarm, missing Deployment, a hold, a dry run's step), or claim the step;
+//!    (unknown alarm, missing target, a refusal or a pause (`held`), a hold, a dry run's
+//!    step), or claim the step;
 //! 4. [`step::claim`]: merge the step's record into the resource's status, guarded by the
 //!    resourceVersion the decision read. Of two deliveries of one message racing, one claim
 //!    fails with 409, and its retry sees the record and holds as a duplicate;
@@ -19,36 +23,42 @@
 //!    style, and re-arm the alarm (SetAlarmState OK in its region), so a lasting breach steps
 //!    again.
 //!
-//! Kubernetes calls per step: warm, get scale, patch status, put scale, patch Deployment
-//! (annotations), create Event (5); cold, one list more; the first step of a resource, one
-//! get of the Deployment more. Plus SetAlarmState (and ListTagsForResource for an alarm no
+//! Kubernetes calls per step: warm, get scale, list HPAs, list SqsQueueScalers, patch status,
+//! put scale, patch Deployment (annotations; Deployments only), create Event (7); cold, one
+//! list more; the first step of a resource, one get of the Deployment more; a target other
+//! than an apps workload, one discovery call more. A redelivered or stale notification lists
+//! no other controller. Plus SetAlarmState (and ListTagsForResource for an alarm no
 //! resource names). A call refused with 403 fails with the grant it lacks (`crate::grant`).
 use aws_config::SdkConfig;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, K8sMetricAlarmStatus, owner_of};
+use k8s_ops::crd::metric_alarm::K8sMetricAlarm;
 use k8s_ops::events::{self, EventSpec};
-use k8s_ops::scale::ScaleError;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Resource};
 use serde::Serialize;
 
-use crate::attempt::{Attempts, Finding, Next};
+use crate::attempt::{Attempts, Next};
 use crate::cloudwatch::{CloudWatch, CloudWatchError};
 use crate::config::Config;
-use crate::decide::{Plan, Situation, decide};
+use crate::decide::{Plan, step_to};
 use crate::error::{Error, KUBERNETES_FAILED};
 use crate::event::{AlarmNotification, AlarmState};
 use crate::grant::{Grant, forbidden};
-use crate::tags;
+use crate::readiness::State;
 
 mod deployment;
+mod find;
+mod held;
 mod memory;
 mod outcome;
+mod rivals;
 mod step;
+mod target;
 
+use find::{Found, Owner, Tags, find};
 use memory::Memory;
 pub use outcome::Outcome;
+use target::{describe, is_deployment};
 
 /// The component named in Events.
 pub const COMPONENT: &str = "alarm-scaler";
@@ -100,6 +110,8 @@ impl Response {
     fn record_metrics(&self, notifications: usize) {
         use lambda_support::metrics::{count, put};
         count("Notifications", notifications);
+        let paused = self.outcomes.iter().filter(|o| o.decision == "paused");
+        count("Paused", paused.count());
         let steps: Vec<(i32, i32)> = self
             .outcomes
             .iter()
@@ -143,14 +155,33 @@ async fn act(ctx: &Context, n: &AlarmNotification, now: jiff::Timestamp) -> Resu
                 Next::Claim,
                 Found::Decided {
                     owner,
+                    target,
                     read,
                     plan: Plan::Step { from, to },
+                    history,
+                    behavior,
                 },
-            ) => match step::claim(ctx, &owner, n, (from, to), now).await? {
-                Some(claimed) => return step::take(ctx, n, &owner, *read, &claimed, now).await,
-                None if attempts.claim_lost() => {}
-                None => return Err(Error::Contended(owner.key())),
-            },
+            ) => {
+                let extra = held::with_step(&owner, history, now);
+                match step::claim(ctx, &owner, n, (from, to), extra, now).await? {
+                    Some(claimed) => {
+                        let kept = owner.history();
+                        let retarget = |current| {
+                            let (spec, d) = (&owner.resource.spec, owner.direction);
+                            let to = step_to(spec, behavior.as_ref(), kept, d, now, current);
+                            to.ok().map(|(to, _)| to)
+                        };
+                        let step = step::Step {
+                            target: &target,
+                            read: *read,
+                            claimed: &claimed,
+                        };
+                        return step::take(ctx, n, &owner, step, retarget, now).await;
+                    }
+                    None if attempts.claim_lost() => {}
+                    None => return Err(Error::Contended(owner.key())),
+                }
+            }
             // Next::Report (attempt::next claims nothing but a step).
             (_, found) => return report(ctx, n, found, now).await,
         }
@@ -187,164 +218,6 @@ async fn look(ctx: &Context, attempts: &mut Attempts) -> Result<Vec<K8sMetricAla
     Ok(listed)
 }
 
-/// The alarm's tags as the fallback reads them, fetched at most once per notification.
-#[derive(Default)]
-struct Tags(Option<Result<tags::Tagged, String>>);
-
-impl Tags {
-    /// Where the tags of `n`'s alarm point, or why they point nowhere.
-    async fn of(
-        &mut self,
-        ctx: &Context,
-        n: &AlarmNotification,
-    ) -> Result<Result<tags::Tagged, String>, Error> {
-        if let Some(known) = &self.0 {
-            return Ok(known.clone());
-        }
-        let tagged = match &n.alarm_arn {
-            Some(arn) => tags::tagged(&ctx.cloudwatch.tags(&n.region, arn).await?),
-            None => Err("the event gives no alarm ARN to read its tags with".into()),
-        };
-        Ok(self.0.insert(tagged).clone())
-    }
-}
-
-/// What one look found.
-enum Found<'r> {
-    /// No resource names the alarm, and why its tags lead to none.
-    NoOwner(String),
-    NoDeployment(Owner<'r>),
-    Decided {
-        owner: Owner<'r>,
-        /// The Deployment's scale as read, boxed: the largest part of what is found.
-        read: Box<Scale>,
-        plan: Plan,
-    },
-}
-
-impl Found<'_> {
-    fn finding(&self) -> Finding {
-        match self {
-            Found::NoOwner(_) => Finding::NoOwner,
-            Found::NoDeployment(_) => Finding::NoDeployment,
-            Found::Decided {
-                plan: Plan::Step { .. },
-                ..
-            } => Finding::Step,
-            Found::Decided { .. } => Finding::Hold,
-        }
-    }
-}
-
-/// The K8sMetricAlarm that names the alarm, and which of its two alarms it is.
-struct Owner<'r> {
-    resource: &'r K8sMetricAlarm,
-    direction: Direction,
-    /// `name` (a config of the resource names the alarm) or `tags` (the alarm's tags led here).
-    found_by: &'static str,
-}
-
-impl Owner<'_> {
-    fn namespace(&self) -> String {
-        self.resource.namespace().unwrap_or_default()
-    }
-
-    /// `namespace/name`.
-    fn key(&self) -> String {
-        format!("{}/{}", self.namespace(), self.resource.name_any())
-    }
-
-    fn deployment(&self) -> &str {
-        &self.resource.spec.deployment
-    }
-
-    /// `namespace/deployment`.
-    fn deployment_key(&self) -> String {
-        format!("{}/{}", self.namespace(), self.deployment())
-    }
-
-    fn deployments(&self, kube: &kube::Client) -> Api<Deployment> {
-        Api::namespaced(kube.clone(), &self.namespace())
-    }
-}
-
-/// The owner of `n`'s alarm among `resources`, its Deployment's scale, and the plan. The
-/// alarm's tags are read only on a `fresh` list that names the alarm nowhere.
-async fn find<'r>(
-    ctx: &Context,
-    resources: &'r [K8sMetricAlarm],
-    n: &AlarmNotification,
-    now: jiff::Timestamp,
-    fresh: bool,
-    tags: &mut Tags,
-) -> Result<Found<'r>, Error> {
-    let owner = match owner_of(resources, &n.alarm_name) {
-        Some((resource, direction)) => Owner {
-            resource,
-            direction,
-            found_by: "name",
-        },
-        None if !fresh => return Ok(Found::NoOwner("not in the remembered list".into())),
-        None => match tags.of(ctx, n).await? {
-            Err(why) => return Ok(Found::NoOwner(why)),
-            Ok(tagged) => {
-                let comparison = n.comparison.as_deref();
-                let (resource, direction) =
-                    tags::resolve(&tagged, resources, &n.alarm_name, comparison)?;
-                Owner {
-                    resource,
-                    direction,
-                    found_by: "tags",
-                }
-            }
-        },
-    };
-    let read = match owner
-        .deployments(&ctx.kube)
-        .get_scale(owner.deployment())
-        .await
-    {
-        Ok(read) => read,
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Found::NoDeployment(owner)),
-        Err(source) => {
-            let grant = Grant::new(
-                &["get"],
-                "deployments/scale",
-                "apps",
-                Some(owner.namespace()),
-            );
-            return Err(match forbidden(source, grant) {
-                Ok(refused) => Error::forbidden(KUBERNETES_FAILED, refused),
-                Err(source) => {
-                    let name = owner.deployment_key();
-                    Error::ReadScale(ScaleError::Api { name, source })
-                }
-            });
-        }
-    };
-    let status = owner.resource.status.as_ref();
-    let migrated = if records_no_step(status) {
-        deployment::trigger_time(ctx, &owner).await?
-    } else {
-        None
-    };
-    let plan = decide(Situation {
-        spec: &owner.resource.spec,
-        status,
-        direction: owner.direction,
-        replicas: replicas(&read),
-        message_id: &n.message_id,
-        published: n.published,
-        migrated,
-        now,
-    });
-    Ok(Found::Decided {
-        owner,
-        read: Box::new(read),
-        plan,
-    })
-}
-
 /// A final finding that takes no step (in a dry run, none is taken): its outcome, the alarm
 /// re-armed unless in a dry run.
 async fn report(
@@ -359,17 +232,47 @@ async fn report(
             let reason = format!("no K8sMetricAlarm names this alarm, and {why}");
             return Ok(Outcome::of(n, dry_run, "unknown_alarm", reason));
         }
-        Found::NoDeployment(owner) => {
-            let reason = format!("deployment {} not found", owner.deployment_key());
+        Found::NoTarget(owner) => {
+            let reference = owner.resource.spec.target().unwrap_or_default();
+            let reason = format!("{} not found", describe(&reference, &owner.namespace()));
             if !dry_run {
                 let regarding = owner.resource.object_ref(&());
                 ctx.publish(&regarding, true, "FailedGetScale", &reason, now)
                     .await;
             }
-            let outcome = Outcome::of(n, dry_run, "no_deployment", &reason).about(&owner);
+            let decision = if is_deployment(&reference) {
+                "no_deployment"
+            } else {
+                "no_target"
+            };
+            let outcome = Outcome::of(n, dry_run, decision, &reason).about(&owner);
             (outcome, reason)
         }
-        Found::Decided { owner, read, plan } => {
+        Found::Refused {
+            owner,
+            reason,
+            message,
+        } => {
+            let outcome = held::refused(ctx, n, &owner, reason, &message, now).await;
+            (outcome, message)
+        }
+        Found::Paused {
+            owner,
+            target,
+            read,
+            pause,
+        } => {
+            let outcome = held::paused(ctx, n, &owner, &target, &read, pause, now).await?;
+            let why = outcome.reason.clone();
+            (outcome, why)
+        }
+        Found::Decided {
+            owner, read, plan, ..
+        } => {
+            // Not for a redelivery: its owner and pause were not checked.
+            if !dry_run && !plan.redelivered() {
+                held::write_conditions(ctx, &owner, State::Scaling, now).await;
+            }
             let decision = plan.decision(owner.direction);
             let mut outcome = Outcome::of(n, dry_run, decision, plan.to_string()).about(&owner);
             outcome.from = Some(replicas(&read));
@@ -391,12 +294,6 @@ async fn report(
 
 fn replicas(read: &Scale) -> i32 {
     read.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
-}
-
-/// Whether the resource's status records no step in either direction (a resource new to
-/// this function, e.g. just migrated from the original).
-fn records_no_step(status: Option<&K8sMetricAlarmStatus>) -> bool {
-    status.is_none_or(|s| s.last_scale_up.is_none() && s.last_scale_down.is_none())
 }
 
 impl Context {

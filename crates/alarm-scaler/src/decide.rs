@@ -16,7 +16,13 @@
 //!   direction, as it kept its cooldown clock) starts the direction's coolDown. Once a step is
 //!   recorded the records alone rule, so the suite's own annotation never delays a step the
 //!   other way.
+//! - `spec.behavior` (HPA's), when set: the step's target is the recommendation, which HPA's
+//!   normalization (`k8s_ops::behavior::normalize`: stabilization windows, rate policies,
+//!   bounds) turns into the replicas set, with the history kept in `status.behaviorHistory`.
+//!   The checks above still run first (coolDown included). Unset: none of this, the
+//!   original's step exactly.
 use jiff::{SignedDuration, Timestamp};
+use k8s_ops::behavior::{Behavior, History, normalize};
 use k8s_ops::crd::metric_alarm::{
     Direction, K8sMetricAlarmSpec, K8sMetricAlarmStatus, PolicyType, ScalingBehavior,
 };
@@ -37,6 +43,8 @@ pub struct Situation<'a> {
     /// The Deployment's `cloudwatch.alarm.trigger.time`, read while `status` records no step.
     pub migrated: Option<Timestamp>,
     pub now: Timestamp,
+    /// `spec.behavior` with HPA's defaults applied (`None`: unset).
+    pub behavior: Option<&'a Behavior>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,9 +68,20 @@ pub enum Hold {
     AtBound { replicas: i32, bound: i32 },
     /// minReplicas > maxReplicas: no target is valid.
     InvalidBounds { min: i32, max: i32 },
+    /// `spec.behavior` keeps the replicas where they are (HPA's reason).
+    Stabilized {
+        recommended: i32,
+        reason: &'static str,
+    },
 }
 
 impl Plan {
+    /// Whether it holds for the notification itself (a redelivery, or stale), whatever the
+    /// resource's target, owner or pause.
+    pub fn redelivered(&self) -> bool {
+        matches!(self, Plan::Hold(Hold::Duplicate | Hold::Stale { .. }))
+    }
+
     /// The name logged as `decision`.
     pub fn decision(&self, direction: Direction) -> &'static str {
         match (self, direction) {
@@ -73,6 +92,7 @@ impl Plan {
             (Plan::Hold(Hold::Cooldown { .. } | Hold::MigratedCooldown { .. }), _) => "cooldown",
             (Plan::Hold(Hold::AtBound { .. }), _) => "at_bound",
             (Plan::Hold(Hold::InvalidBounds { .. }), _) => "invalid_bounds",
+            (Plan::Hold(Hold::Stabilized { .. }), _) => "stabilized",
         }
     }
 }
@@ -97,11 +117,39 @@ impl std::fmt::Display for Plan {
             Plan::Hold(Hold::InvalidBounds { min, max }) => {
                 write!(f, "minReplicas {min} exceeds maxReplicas {max}")
             }
+            Plan::Hold(Hold::Stabilized {
+                recommended,
+                reason,
+            }) => write!(
+                f,
+                "spec.behavior holds the replicas ({reason}; the step recommended {recommended})"
+            ),
         }
     }
 }
 
-pub fn decide(s: Situation<'_>) -> Plan {
+/// The plan, and (a step under `spec.behavior`) the history to keep with it.
+pub fn decide(s: Situation<'_>) -> (Plan, Option<History>) {
+    match checks(&s) {
+        Some(hold) => (Plan::Hold(hold), None),
+        None => {
+            let history = s.status.and_then(|st| st.behavior_history.as_ref());
+            match step_to(s.spec, s.behavior, history, s.direction, s.now, s.replicas) {
+                Ok((to, history)) => (
+                    Plan::Step {
+                        from: s.replicas,
+                        to,
+                    },
+                    history,
+                ),
+                Err(hold) => (Plan::Hold(hold), None),
+            }
+        }
+    }
+}
+
+/// Duplicate, stale, cooldown: what holds before any step is computed.
+fn checks(s: &Situation<'_>) -> Option<Hold> {
     let records = s.status.map_or([None, None], |st| {
         [st.last_scale(Direction::Up), st.last_scale(Direction::Down)]
     });
@@ -110,35 +158,56 @@ pub fn decide(s: Situation<'_>) -> Plan {
         .flatten()
         .any(|r| r.message_id == s.message_id)
     {
-        return Plan::Hold(Hold::Duplicate);
+        return Some(Hold::Duplicate);
     }
     if let Some(last) = records.iter().flatten().map(|r| r.notified_at.0).max()
         && s.published < last
     {
-        return Plan::Hold(Hold::Stale { last });
+        return Some(Hold::Stale { last });
     }
     let cooldown = SignedDuration::from_secs(cool_down(s.spec.behavior(s.direction)));
     let after = |t: Timestamp| t.saturating_add(cooldown).unwrap_or(Timestamp::MAX);
     if let Some(last) = s.status.and_then(|st| st.last_scale(s.direction)) {
         let until = after(last.time.0);
         if s.now < until {
-            return Plan::Hold(Hold::Cooldown { until });
+            return Some(Hold::Cooldown { until });
         }
     } else if records.iter().all(Option::is_none)
         && let Some(migrated) = s.migrated
     {
         let until = after(migrated);
         if s.now < until {
-            return Plan::Hold(Hold::MigratedCooldown { until });
+            return Some(Hold::MigratedCooldown { until });
         }
     }
-    match target(s.spec, s.direction, s.replicas) {
-        Ok(to) => Plan::Step {
-            from: s.replicas,
-            to,
-        },
-        Err(hold) => Plan::Hold(hold),
+    None
+}
+
+/// The replicas a step from `current` sets: [`target`], normalized by `behavior` when set
+/// (with the history to keep). Also used when the scale changed under us and the step is
+/// recomputed from the fresh value.
+pub fn step_to(
+    spec: &K8sMetricAlarmSpec,
+    behavior: Option<&Behavior>,
+    history: Option<&History>,
+    direction: Direction,
+    now: Timestamp,
+    current: i32,
+) -> Result<(i32, Option<History>), Hold> {
+    let recommended = target(spec, direction, current)?;
+    let Some(behavior) = behavior else {
+        return Ok((recommended, None));
+    };
+    let history = history.cloned().unwrap_or_default();
+    let (min, max) = (spec.min_replicas, spec.max_replicas);
+    let n = normalize(behavior, &history, now, current, recommended, min, max);
+    if n.replicas == current {
+        return Err(Hold::Stabilized {
+            recommended,
+            reason: n.reason.as_str(),
+        });
     }
+    Ok((n.replicas, Some(n.history)))
 }
 
 /// The replicas one step in `direction` leads to from `current`, or why there is none. Also
@@ -211,13 +280,12 @@ mod tests {
     fn spec() -> K8sMetricAlarmSpec {
         use PolicyType::*;
         K8sMetricAlarmSpec {
-            deployment: "web".into(),
+            deployment: Some("web".into()),
             min_replicas: 2,
             max_replicas: 10,
             scale_up_behavior: Some(policies(&[(Pods, 2), (Percent, 50)], 150)),
             scale_down_behavior: Some(policies(&[(Pods, 1), (Percent, 25)], 300)),
-            scale_up_alarm_config: None,
-            scale_down_alarm_config: None,
+            ..Default::default()
         }
     }
 
@@ -408,9 +476,115 @@ mod tests {
                 published: t(published),
                 migrated: None,
                 now: t(now),
+                behavior: None,
             });
-            assert_eq!(got, want, "case {i}");
+            assert_eq!(got, (want, None), "case {i}");
         }
+    }
+
+    #[test]
+    fn behavior_normalizes_the_step_with_the_history_in_the_status() {
+        use Direction::*;
+        use k8s_openapi::api::autoscaling::v2::{
+            HPAScalingPolicy, HPAScalingRules, HorizontalPodAutoscalerBehavior,
+        };
+        use k8s_ops::behavior::Sample;
+        // Up: at most 1 pod per 60 s; down: HPA's defaults (300 s window, 100 % per 15 s).
+        let spec = K8sMetricAlarmSpec {
+            behavior: Some(HorizontalPodAutoscalerBehavior {
+                scale_up: Some(HPAScalingRules {
+                    policies: Some(vec![HPAScalingPolicy {
+                        type_: "Pods".into(),
+                        value: 1,
+                        period_seconds: 60,
+                    }]),
+                    ..Default::default()
+                }),
+                scale_down: None,
+            }),
+            ..spec()
+        };
+        let b = Behavior::from_spec(spec.behavior.as_ref(), "spec.behavior").unwrap();
+        let sample = |at: i64, replicas: i32| Sample {
+            time: Time(t(at)),
+            replicas,
+        };
+        let history = |recommendations: Vec<Sample>, scale_ups: Vec<Sample>| History {
+            recommendations,
+            scale_ups,
+            scale_downs: vec![],
+        };
+        // (direction, history, now, plan); 4 replicas; the step recommends 6 up, 3 down.
+        let stabilized = |reason| {
+            Plan::Hold(Hold::Stabilized {
+                recommended: 3,
+                reason,
+            })
+        };
+        let cases: Vec<(Direction, History, i64, Plan)> = vec![
+            // The Pods policy limits the step of 2 (or 50 %) to 1.
+            (Up, History::default(), 1000, Plan::Step { from: 4, to: 5 }),
+            // A pod added 30 s ago uses the period's allowance: held.
+            (
+                Up,
+                history(vec![], vec![sample(970, 1)]),
+                1000,
+                Plan::Hold(Hold::Stabilized {
+                    recommended: 6,
+                    reason: "ScaleUpLimit",
+                }),
+            ),
+            (
+                Up,
+                history(vec![], vec![sample(900, 1)]),
+                1000,
+                Plan::Step { from: 4, to: 5 },
+            ),
+            // A recommendation of 8 100 s ago holds a step down within the 300 s window…
+            (
+                Down,
+                history(vec![sample(900, 8)], vec![]),
+                1000,
+                stabilized("ScaleDownStabilized"),
+            ),
+            // …and no longer once it is older.
+            (
+                Down,
+                history(vec![sample(600, 8)], vec![]),
+                1000,
+                Plan::Step { from: 4, to: 3 },
+            ),
+        ];
+        for (i, (direction, kept, now, want)) in cases.into_iter().enumerate() {
+            let status = K8sMetricAlarmStatus {
+                behavior_history: Some(kept),
+                ..Default::default()
+            };
+            let (plan, history) = decide(Situation {
+                spec: &spec,
+                status: Some(&status),
+                direction,
+                replicas: 4,
+                message_id: "m",
+                published: t(now),
+                migrated: None,
+                now: t(now),
+                behavior: Some(&b),
+            });
+            assert_eq!(plan, want, "case {i}");
+            // A step keeps the history with its recommendation; a hold keeps none.
+            let recommended = history.map(|h| h.recommendations.last().unwrap().replicas);
+            let expected = match (&plan, direction) {
+                (Plan::Step { .. }, Up) => Some(6),
+                (Plan::Step { .. }, Down) => Some(3),
+                _ => None,
+            };
+            assert_eq!(recommended, expected, "case {i}");
+        }
+        assert_eq!(
+            stabilized("ScaleDownStabilized").decision(Down),
+            "stabilized"
+        );
     }
 
     #[test]
@@ -493,8 +667,9 @@ mod tests {
                 published: t(now),
                 migrated: migrated.map(t),
                 now: t(now),
+                behavior: None,
             });
-            assert_eq!(got, want, "case {i}");
+            assert_eq!(got, (want, None), "case {i}");
         }
         let held = Plan::Hold(Hold::MigratedCooldown { until: t(1150) });
         assert_eq!(held.decision(Up), "cooldown");

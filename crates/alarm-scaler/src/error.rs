@@ -147,7 +147,7 @@ mod tests {
                  eu-west-1: Throttling: slow down",
             ),
             (
-                Error::WriteScale(ScaleError::NotFound("web".into())),
+                Error::WriteScale(ScaleError::NotFound("deployment web".into())),
                 "ScaleNotWritten",
                 "deployment web not found",
             ),

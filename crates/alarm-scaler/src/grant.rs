@@ -9,10 +9,10 @@ use std::fmt;
 pub struct Grant {
     /// One verb, or those of a step that uses several (`get` and `update`).
     pub verbs: &'static [&'static str],
-    /// `deployments/scale`, `k8smetricalarms`, …
-    pub resource: &'static str,
+    /// `deployments/scale`, `k8smetricalarms`, … (a target's scale: any kind's).
+    pub resource: String,
     /// The API group (`""` for the core group).
-    pub group: &'static str,
+    pub group: String,
     /// `None`: in every namespace (a cluster-wide list).
     pub namespace: Option<String>,
 }
@@ -20,14 +20,14 @@ pub struct Grant {
 impl Grant {
     pub fn new(
         verbs: &'static [&'static str],
-        resource: &'static str,
-        group: &'static str,
+        resource: impl Into<String>,
+        group: impl Into<String>,
         namespace: Option<String>,
     ) -> Grant {
         Grant {
             verbs,
-            resource,
-            group,
+            resource: resource.into(),
+            group: group.into(),
             namespace,
         }
     }
@@ -55,7 +55,7 @@ impl fmt::Display for Grant {
 #[error(
     "forbidden: alarm-scaler needs {grant}, as infra/k8s/rbac/alarm-scaler.yaml grants it{note}; \
      the API server said: {message}",
-    note = subresource_note(grant.resource)
+    note = subresource_note(&grant.resource)
 )]
 pub struct Forbidden {
     pub grant: Grant,

@@ -5,7 +5,8 @@
 //! the tags (one ListTagsForResource, only when no resource names the alarm).
 //!
 //! The tags name a K8sMetricAlarm; tags naming a Deployment instead are accepted when exactly
-//! one K8sMetricAlarm of that namespace scales it. The resource carries the scaling spec
+//! one K8sMetricAlarm of that namespace scales it through `spec.deployment` (the original's
+//! field: a resource with `spec.scaleTargetRef` is found by its own name only). The resource carries the scaling spec
 //! (bounds, policies, cooldowns): an alarm whose tags lead to none is an error naming what is
 //! missing, never a guess.
 use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm};
@@ -91,7 +92,7 @@ pub fn resolve<'r>(
             let scaling: Vec<&K8sMetricAlarm> = resources
                 .iter()
                 .filter(in_namespace)
-                .filter(|r| r.spec.deployment == tagged.name)
+                .filter(|r| r.spec.deployment.as_deref() == Some(tagged.name.as_str()))
                 .collect();
             match scaling.as_slice() {
                 [one] => *one,
@@ -164,13 +165,11 @@ mod tests {
         let mut r = K8sMetricAlarm::new(
             name,
             K8sMetricAlarmSpec {
-                deployment: deployment.into(),
+                deployment: Some(deployment.into()),
                 min_replicas: 1,
                 max_replicas: 5,
-                scale_up_behavior: None,
-                scale_down_behavior: None,
                 scale_up_alarm_config: up_alarm.map(|a| format!(r#"{{"AlarmName":"{a}"}}"#)),
-                scale_down_alarm_config: None,
+                ..Default::default()
             },
         );
         r.metadata.namespace = Some(ns.into());

@@ -265,13 +265,14 @@ mod tests {
         let mut r = K8sMetricAlarm::new(
             name,
             K8sMetricAlarmSpec {
-                deployment: "web".into(),
+                deployment: Some("web".into()),
                 min_replicas: 1,
                 max_replicas: 4,
                 scale_up_behavior: None,
                 scale_down_behavior: None,
                 scale_up_alarm_config: up,
                 scale_down_alarm_config: down,
+                ..Default::default()
             },
         );
         r.metadata.namespace = Some(ns.into());

@@ -92,13 +92,14 @@ mod tests {
         let mut r = K8sMetricAlarm::new(
             "rate",
             K8sMetricAlarmSpec {
-                deployment: "web".into(),
+                deployment: Some("web".into()),
                 min_replicas: 1,
                 max_replicas: 3,
                 scale_up_behavior: None,
                 scale_down_behavior: None,
                 scale_up_alarm_config: None,
                 scale_down_alarm_config: None,
+                ..Default::default()
             },
         );
         r.metadata.generation = Some(2);

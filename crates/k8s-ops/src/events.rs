@@ -49,8 +49,9 @@ pub async fn publish(
 /// Tries of [`publish`]'s create.
 const PUBLISH_ATTEMPTS: u32 = 3;
 
-/// Whether a failed request may succeed as is when sent again.
-fn transient(e: &kube::Error) -> bool {
+/// Whether a failed request may succeed as is when sent again (a 5xx, a 429, a dropped
+/// connection).
+pub fn transient(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(status) => status.code == 429 || status.code >= 500,
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,

@@ -16,8 +16,10 @@ use crate::grant::{Grant, forbidden};
 pub(super) async fn trigger_time(
     ctx: &Context,
     owner: &Owner<'_>,
+    name: &str,
 ) -> Result<Option<Timestamp>, Error> {
-    let deployment: Deployment = match owner.deployments(&ctx.kube).get(owner.deployment()).await {
+    let key = format!("{}/{name}", owner.namespace());
+    let deployment: Deployment = match owner.deployments(&ctx.kube).get(name).await {
         Ok(d) => d,
         // Gone since its scale was read: the scale write will say so.
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(None),
@@ -25,21 +27,21 @@ pub(super) async fn trigger_time(
             let grant = Grant::new(&["get"], "deployments", "apps", Some(owner.namespace()));
             return Err(match forbidden(source, grant) {
                 Ok(refused) => Error::forbidden(KUBERNETES_FAILED, refused),
-                Err(source) => Error::ReadDeployment {
-                    name: owner.deployment_key(),
-                    source,
-                },
+                Err(source) => Error::ReadDeployment { name: key, source },
             });
         }
     };
     match annotations::trigger_time(deployment.metadata.annotations.as_ref()) {
         Ok(at) => Ok(at),
         Err(why) => {
-            tracing::warn!(deployment = %owner.deployment_key(), reason = %why, "annotation ignored");
+            tracing::warn!(deployment = %key, reason = %why, "annotation ignored");
             Ok(None)
         }
     }
 }
+
+/// Tries of [`annotate`]'s patch.
+const ANNOTATE_ATTEMPTS: u32 = 3;
 
 /// Writes the original's annotations for the step taken at `at`; best effort, as Events are:
 /// the step is done and recorded, and a role without `patch` on `deployments` (withheld on
@@ -47,18 +49,23 @@ pub(super) async fn trigger_time(
 pub(super) async fn annotate(
     ctx: &Context,
     owner: &Owner<'_>,
+    name: &str,
     n: &AlarmNotification,
     at: Timestamp,
 ) -> bool {
     let patch = annotations::patch(&n.alarm_name, &n.reason, at);
-    let written = owner
-        .deployments(&ctx.kube)
-        .patch(
-            owner.deployment(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await;
+    let deployments = owner.deployments(&ctx.kube);
+    let (params, body) = (PatchParams::default(), Patch::Merge(&patch));
+    let write = || deployments.patch(name, &params, &body);
+    // The merge patch is idempotent: a blip (5xx, 429, a dropped connection) is retried, as
+    // an Event's create is, rather than lost.
+    let mut written = write().await;
+    for _ in 1..ANNOTATE_ATTEMPTS {
+        match &written {
+            Err(e) if k8s_ops::events::transient(e) => written = write().await,
+            _ => break,
+        }
+    }
     match written {
         Ok(_) => true,
         Err(e) => {
@@ -67,7 +74,8 @@ pub(super) async fn annotate(
                 Ok(refused) => refused.to_string(),
                 Err(other) => other.to_string(),
             };
-            tracing::warn!(deployment = %owner.deployment_key(), %error, "annotations not written");
+            let deployment = format!("{}/{name}", owner.namespace());
+            tracing::warn!(%deployment, %error, "annotations not written");
             false
         }
     }

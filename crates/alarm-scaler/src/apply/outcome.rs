@@ -2,6 +2,7 @@
 use serde::Serialize;
 
 use super::Owner;
+use super::target::{describe, is_deployment};
 use crate::event::AlarmNotification;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -18,8 +19,12 @@ pub struct Outcome {
     pub found_by: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k8smetricalarm: Option<String>,
+    /// The target's name when it is a Deployment (as before `scaleTargetRef`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment: Option<String>,
+    /// `kind namespace/name` of the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,10 +57,13 @@ impl Outcome {
         }
     }
 
-    /// Names the K8sMetricAlarm, its Deployment and the alarm's direction.
+    /// Names the K8sMetricAlarm, its target and the alarm's direction.
     pub(super) fn about(mut self, owner: &Owner<'_>) -> Outcome {
         self.k8smetricalarm = Some(owner.key());
-        self.deployment = Some(owner.deployment().to_owned());
+        if let Ok(r) = owner.resource.spec.target() {
+            self.target = Some(describe(&r, &owner.namespace()));
+            self.deployment = is_deployment(&r).then(|| r.name.clone());
+        }
         self.direction = Some(owner.direction.as_str());
         self.found_by = Some(owner.found_by);
         self
@@ -70,6 +78,7 @@ impl Outcome {
             found_by = self.found_by,
             k8smetricalarm = self.k8smetricalarm.as_deref(),
             deployment = self.deployment.as_deref(),
+            target = self.target.as_deref(),
             direction = self.direction,
             from = self.from,
             to = self.to,

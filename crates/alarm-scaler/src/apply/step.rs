@@ -1,31 +1,38 @@
 //! Taking a step the plan decided: claimed in the resource's status first, then the scale
 //! written, the Deployment annotated, an Event recorded, the alarm re-armed; a step that fails
 //! to write gives its claim back.
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
-use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_ops::crd::metric_alarm::{Direction, K8sMetricAlarm, ScaleRecord};
-use k8s_ops::scale::{self, ScaleError};
+use k8s_ops::scale::ScaleError;
 use k8s_ops::status::{StatusError, merge_status};
 use kube::api::PostParams;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
+use super::target::{Target, describe, is_deployment};
 use super::{Context, Outcome, Owner, deployment, replicas};
-use crate::decide::{Plan, target};
+use crate::decide::Plan;
 use crate::error::{Error, SCALE_NOT_WRITTEN, STATUS_NOT_WRITTEN};
 use crate::event::AlarmNotification;
 use crate::grant::{Forbidden, Grant, forbidden};
 
-/// Merges the step's record into the resource's status, guarded by the resourceVersion the
-/// decision read. `None`: lost, the resource changed (another delivery, alarm-sync, an edit)
+/// A claimed step: the target, its scale as the decision read it, the claimed resource.
+pub(super) struct Step<'a> {
+    pub target: &'a Target,
+    pub read: Scale,
+    pub claimed: &'a K8sMetricAlarm,
+}
+
+/// Merges the step's record (and `extra`: behavior history, conditions) into the resource's
+/// status, guarded by the resourceVersion the decision read. `None`: lost, the resource changed (another delivery, alarm-sync, an edit)
 /// or went since it was read; decide again from a fresh list.
 pub(super) async fn claim(
     ctx: &Context,
     owner: &Owner<'_>,
     n: &AlarmNotification,
     (from, to): (i32, i32),
+    mut extra: Map<String, Value>,
     now: jiff::Timestamp,
 ) -> Result<Option<K8sMetricAlarm>, Error> {
     let record = ScaleRecord {
@@ -36,10 +43,11 @@ pub(super) async fn claim(
         from,
         to,
     };
+    extra.insert(record_field(owner.direction).into(), json!(record));
     let claimed = merge_status(
         &statuses(ctx, owner),
         &owner.resource.name_any(),
-        json!({ record_field(owner.direction): record }),
+        Value::Object(extra),
         owner.resource.meta().resource_version.as_deref(),
     )
     .await;
@@ -66,18 +74,23 @@ pub(super) async fn claim(
     }
 }
 
-/// Takes the claimed step: the scale written, an Event on the Deployment, the alarm re-armed.
+/// Takes the claimed step: the scale written, an Event on the target, the alarm re-armed.
+/// `retarget` is the step from a replica count (recomputed if the scale changed meanwhile).
 pub(super) async fn take(
     ctx: &Context,
     n: &AlarmNotification,
     owner: &Owner<'_>,
-    read: Scale,
-    claimed: &K8sMetricAlarm,
+    Step {
+        target,
+        read,
+        claimed,
+    }: Step<'_>,
+    retarget: impl Fn(i32) -> Option<i32>,
     now: jiff::Timestamp,
 ) -> Result<Outcome, Error> {
-    let regarding = deployment_ref(owner, &read);
+    let regarding = target.object_ref(&read);
     let read_replicas = replicas(&read);
-    let (from, to) = match write_scale(&owner.deployments(&ctx.kube), owner, read).await {
+    let (from, to) = match write_scale(target, read, retarget).await {
         Ok(Some(done)) => done,
         Ok(None) => {
             // The fresh read left nothing to do (someone else moved it to the bound).
@@ -90,7 +103,7 @@ pub(super) async fn take(
         }
         Err(e) => {
             undo_claim(ctx, owner, claimed).await;
-            let e = refusal_named(e, owner);
+            let e = refusal_named(e, target);
             ctx.publish(&regarding, true, "FailedRescale", &e.to_string(), now)
                 .await;
             return Err(e);
@@ -103,7 +116,9 @@ pub(super) async fn take(
         .as_ref()
         .and_then(|s| s.last_scale(owner.direction))
         .map_or(now, |r| r.time.0);
-    let annotated = deployment::annotate(ctx, owner, n, recorded).await;
+    let reference = &target.reference;
+    let annotated = is_deployment(reference)
+        && deployment::annotate(ctx, owner, &reference.name, n, recorded).await;
     let reason = format!(
         "alarm {} in ALARM (scale-{} alarm of k8smetricalarm {}), {from} → {to}",
         n.alarm_name,
@@ -119,8 +134,8 @@ pub(super) async fn take(
     outcome.to = Some(to);
     outcome.annotated = annotated;
     let why = format!(
-        "alarm-scaler stepped {} from {from} to {to}",
-        owner.deployment_key()
+        "alarm-scaler stepped {}/{} from {from} to {to}",
+        target.namespace, reference.name
     );
     outcome.rearmed = ctx.rearm(n, &why).await?;
     Ok(outcome)
@@ -129,33 +144,31 @@ pub(super) async fn take(
 /// Writes the target with the resourceVersion read; on a conflict, recomputes the step from a
 /// fresh read. `None`: the fresh read left no step to take.
 async fn write_scale(
-    deployments: &Api<Deployment>,
-    owner: &Owner<'_>,
+    target: &Target,
     read: Scale,
+    retarget: impl Fn(i32) -> Option<i32>,
 ) -> Result<Option<(i32, i32)>, ScaleError> {
-    let (spec, direction, name) = (&owner.resource.spec, owner.direction, owner.deployment());
+    let (api, name) = (target.scale.api(), target.scale.name());
+    let label = describe(&target.reference, &target.namespace);
     let from = replicas(&read);
-    let Ok(to) = target(spec, direction, from) else {
+    let Some(to) = retarget(from) else {
         return Ok(None);
     };
     let mut desired = read;
     desired.spec = Some(ScaleSpec { replicas: Some(to) });
     desired.status = None;
-    match deployments
+    match api
         .replace_scale(name, &PostParams::default(), &desired)
         .await
     {
         Ok(_) => Ok(Some((from, to))),
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            let done = scale::rescale(deployments, name, |current| {
-                target(spec, direction, current).ok()
-            })
-            .await?;
+            let done = target.scale.rescale(retarget).await?;
             Ok(done.map(|r| (r.from, r.to)))
         }
-        Err(kube::Error::Api(s)) if s.code == 404 => Err(ScaleError::NotFound(name.into())),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(ScaleError::NotFound(label)),
         Err(source) => Err(ScaleError::Api {
-            name: name.into(),
+            name: label,
             source,
         }),
     }
@@ -163,7 +176,7 @@ async fn write_scale(
 
 /// A failed scale write as the error reported: a refusal names the grant (the write, or the
 /// fresh read and write after a conflict).
-fn refusal_named(e: ScaleError, owner: &Owner<'_>) -> Error {
+pub(super) fn refusal_named(e: ScaleError, target: &Target) -> Error {
     let ScaleError::Api { name, source } = e else {
         return Error::WriteScale(e);
     };
@@ -173,8 +186,7 @@ fn refusal_named(e: ScaleError, owner: &Owner<'_>) -> Error {
         kube::Error::Api(s) if s.message.contains("cannot get") => &["get"],
         _ => &["update"],
     };
-    let grant = Grant::new(verbs, "deployments/scale", "apps", Some(owner.namespace()));
-    match forbidden(source, grant) {
+    match forbidden(source, target.grant(verbs)) {
         Ok(refused) => Error::forbidden(SCALE_NOT_WRITTEN, refused),
         Err(source) => Error::WriteScale(ScaleError::Api { name, source }),
     }
@@ -188,10 +200,15 @@ async fn undo_claim(ctx: &Context, owner: &Owner<'_>, claimed: &K8sMetricAlarm) 
         .status
         .as_ref()
         .and_then(|s| s.last_scale(owner.direction));
+    let history = owner
+        .resource
+        .status
+        .as_ref()
+        .and_then(|s| s.behavior_history.as_ref());
     let undo = merge_status(
         &statuses(ctx, owner),
         &claimed.name_any(),
-        json!({ record_field(owner.direction): previous }),
+        json!({ record_field(owner.direction): previous, "behaviorHistory": history }),
         claimed.meta().resource_version.as_deref(),
     )
     .await;
@@ -209,18 +226,5 @@ fn record_field(direction: Direction) -> &'static str {
     match direction {
         Direction::Up => "lastScaleUp",
         Direction::Down => "lastScaleDown",
-    }
-}
-
-/// The Deployment as Events name it; its uid comes from the scale read, so `kubectl describe
-/// deployment` finds the Event.
-fn deployment_ref(owner: &Owner<'_>, read: &Scale) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("apps/v1".into()),
-        kind: Some("Deployment".into()),
-        namespace: Some(owner.namespace()),
-        name: Some(owner.deployment().into()),
-        uid: read.metadata.uid.clone(),
-        ..Default::default()
     }
 }

@@ -34,6 +34,9 @@ fn ms(d: Duration) -> String {
 fn counters() -> (Vec<String>, FaultConfig) {
     let kinds = [
         ("list", "k8smetricalarms"),
+        // One owner per target: the namespace's other controllers.
+        ("list", "horizontalpodautoscalers"),
+        ("list", "sqsqueuescalers"),
         ("patch", "k8smetricalarms/status"),
         ("get", "deployments/scale"),
         ("update", "deployments/scale"),

@@ -1,6 +1,7 @@
 //! The original function's RBAC (`*` on k8smetricalarms, deployments and pods) cannot work
 //! here: this function writes the `scale` subresource and its record in the resource's
-//! `status`, which a rule on the parent does not cover, and records Events. The refusal names
+//! `status`, which a rule on the parent does not cover, lists the namespace's HPAs and
+//! SqsQueueScalers (one owner per target), and records Events. The refusal names
 //! each missing grant, one at a time, as an operator adding them would meet them.
 use serde_json::{Value, json};
 use testbed::harness::rbac::mentions;
@@ -58,7 +59,10 @@ async fn the_originals_rbac_is_refused_naming_each_missing_grant() {
     // (rules added to the original's, errorType, the grant the error names)
     let scale = json!({"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update"]});
     let status = json!({"apiGroups": ["containerinsights.eks.com"], "resources": ["k8smetricalarms/status"], "verbs": ["patch"]});
-    let refusals: [(Value, &str, &str); 2] = [
+    // One owner per target: the other controllers of the namespace are listed.
+    let hpas = json!({"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["list"]});
+    let queues = json!({"apiGroups": ["autoscaling.k8s-lambda.dev"], "resources": ["sqsqueuescalers"], "verbs": ["list"]});
+    let refusals: [(Value, &str, &str); 4] = [
         (
             json!([]),
             "KubernetesFailed",
@@ -66,11 +70,23 @@ async fn the_originals_rbac_is_refused_naming_each_missing_grant() {
         ),
         (
             json!([scale]),
+            "KubernetesFailed",
+            "needs `list` on `horizontalpodautoscalers` (API group \"autoscaling\") in namespace orders",
+        ),
+        (
+            json!([scale, hpas]),
+            "KubernetesFailed",
+            "needs `list` on `sqsqueuescalers` (API group \"autoscaling.k8s-lambda.dev\") in namespace orders",
+        ),
+        (
+            json!([scale, hpas, queues]),
             "StatusNotWritten",
             "needs `patch` on `k8smetricalarms/status` (API group \"containerinsights.eks.com\") in namespace orders",
         ),
     ];
     for (i, (added, error_type, grant)) in refusals.into_iter().enumerate() {
+        // A subresource's refusal says what the original's `*` does not cover.
+        let subresource = grant.contains("/");
         w.set_rules("alarm-scaler", added).await;
         let err = w
             .invoke(
@@ -81,17 +97,18 @@ async fn the_originals_rbac_is_refused_naming_each_missing_grant() {
         assert!(
             mentions(&err, error_type)
                 && mentions(&err, grant)
-                && mentions(&err, "(a rule on")
-                && mentions(&err, "even `*`, does not cover its"),
+                && mentions(&err, "(a rule on") == subresource
+                && mentions(&err, "even `*`, does not cover its") == subresource,
             "{err}"
         );
         assert_eq!(w.replicas(NS, "orders-worker").await, 3);
         assert_eq!(w.status(NS, "orders-backlog").await.last_scale_up, None);
     }
 
-    // Both subresources granted: the step is taken. `*` on deployments covers the annotations;
+    // Both subresources and the lists granted: the step is taken. `*` on deployments covers the annotations;
     // nothing grants Events, which go unrecorded (best effort).
-    w.set_rules("alarm-scaler", json!([scale, status])).await;
+    w.set_rules("alarm-scaler", json!([scale, hpas, queues, status]))
+        .await;
     let r = w
         .invoke("alarm-scaler", &sns(&alarm, "ALARM", now(), "original-ok"))
         .expect("step");

@@ -4,6 +4,8 @@
 //! set as an administrator: the resource's status and spec, the Deployment's annotations.
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_ops::crd::metric_alarm::{K8sMetricAlarm, K8sMetricAlarmStatus};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -11,7 +13,7 @@ use serde_json::{Value, json};
 use testbed::world::cloudwatch::TOPIC;
 use testbed::world::{World, build};
 
-use crate::kinds::{Alarm, put_alarm};
+use crate::kinds::{Alarm, now, put_alarm, sns};
 
 pub const FUNCTION: &str = "alarm-scaler";
 
@@ -57,6 +59,87 @@ pub async fn world() -> World {
         .env("SNS_TOPIC_ARN", TOPIC)
         .start()
         .await
+}
+
+/// K8sMetricAlarm `namespace/name` scaling `target` (the spec's `deployment: web` or
+/// `scaleTargetRef: {...}` line, as YAML) between 1 and 10, two pods per step up and one down,
+/// no cooldown, on alarms `<name>-high` and `<name>-low`; `extra` adds spec lines (2 spaces
+/// in), `annotations` metadata annotations (4 spaces in).
+pub fn alarm_resource(namespace: &str, name: &str, target: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: containerinsights.eks.com/v1
+kind: K8sMetricAlarm
+metadata: {{namespace: {namespace}, name: {name}}}
+spec:
+  {target}
+  minReplicas: 1
+  maxReplicas: 10
+  scaleUpBehavior: {{policies: [{{type: Pods, value: 2}}]}}
+  scaleUpAlarmConfig: '{{\"AlarmName\": \"{name}-high\"}}'
+  scaleDownAlarmConfig: '{{\"AlarmName\": \"{name}-low\"}}'
+{extra}
+"
+    )
+}
+
+/// StatefulSet `namespace/name` with `replicas` (the namespace must exist).
+pub fn create_statefulset(w: &World, namespace: &str, name: &str, replicas: i32) {
+    let yaml = format!(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{namespace: {namespace}, name: {name}}}
+spec:
+  replicas: {replicas}
+  serviceName: {name}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec: {{containers: [{{name: app, image: busybox}}]}}
+"
+    );
+    w.cluster
+        .load_yaml(&yaml)
+        .unwrap_or_else(|e| panic!("statefulset {namespace}/{name}: {e}"));
+}
+
+/// The replicas of StatefulSet `namespace/name`, as its scale subresource says.
+pub async fn statefulset_replicas(w: &World, namespace: &str, name: &str) -> i32 {
+    Api::<StatefulSet>::namespaced(w.admin.clone(), namespace)
+        .get_scale(name)
+        .await
+        .unwrap_or_else(|e| panic!("scale of statefulset {namespace}/{name}: {e}"))
+        .spec
+        .and_then(|s| s.replicas)
+        .unwrap_or(0)
+}
+
+/// The outcome of an SNS notification of `alarm` entering ALARM now, as message `id`.
+pub fn notify(w: &World, alarm: &Alarm, id: &str) -> Value {
+    let response = w
+        .invoke(FUNCTION, &sns(alarm, "ALARM", now(), id))
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+    response["outcomes"][0].clone()
+}
+
+/// Deployment `namespace/name`'s replicas and generation: the generation moves with every
+/// write of its spec, a scale included, so an unchanged pair means nothing was written.
+pub async fn written(w: &World, namespace: &str, name: &str) -> (i32, Option<i64>) {
+    let d = w
+        .deployments(namespace)
+        .get(name)
+        .await
+        .expect("deployment");
+    (w.replicas(namespace, name).await, d.metadata.generation)
+}
+
+/// An outcome's (decision, from, to).
+pub fn step_of(o: &Value) -> (Option<&str>, Option<i64>, Option<i64>) {
+    (o["decision"].as_str(), o["from"].as_i64(), o["to"].as_i64())
+}
+
+/// `status.scaleConditions[type]` of a status.
+pub fn condition<'s>(status: &'s K8sMetricAlarmStatus, type_: &str) -> Option<&'s Condition> {
+    status.scale_conditions.iter().find(|c| c.type_ == type_)
 }
 
 pub trait Objects {

@@ -6,15 +6,21 @@
 //! manifests apply unchanged; the alarm configs stay JSON strings in PutMetricAlarm's shape.
 //! What is new is the status: alarm-sync's conditions and alarm ARNs, and alarm-scaler's
 //! record of the last step in each direction (its cooldown clock and its guard against SNS
-//! redelivering a message).
+//! redelivering a message), its own conditions and HPA's behavior history; and, optional,
+//! HPA's `scaleTargetRef` (any kind with a `/scale` subresource) and `behavior`.
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscalerBehavior,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Scales `deployment` (same namespace) between `minReplicas` and `maxReplicas`, one step per
-/// alarm notification.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+use crate::behavior::History;
+
+/// Scales its target (`deployment` or `scaleTargetRef`, same namespace) between
+/// `minReplicas` and `maxReplicas`, one step per alarm notification.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "containerinsights.eks.com",
     version = "v1",
@@ -28,15 +34,24 @@ use serde::{Deserialize, Serialize};
     doc = "A Deployment scaled in steps by two CloudWatch alarms (alarm-sync, alarm-scaler).",
     // Raw JSON: the structured form repeats `type_ = …`, which clippy flags as duplicated.
     printcolumn = r#"{"name":"Deployment","type":"string","jsonPath":".spec.deployment"}"#,
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.scaleTargetRef.name"}"#,
     printcolumn = r#"{"name":"Min","type":"integer","jsonPath":".spec.minReplicas"}"#,
     printcolumn = r#"{"name":"Max","type":"integer","jsonPath":".spec.maxReplicas"}"#,
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"Paused","type":"string","jsonPath":".status.scaleConditions[?(@.type==\"Paused\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[x_kube(validation = Rule::new("has(self.deployment) != has(self.scaleTargetRef)").message("set exactly one of spec.deployment (an apps/v1 Deployment) and spec.scaleTargetRef"))]
 #[serde(rename_all = "camelCase")]
 pub struct K8sMetricAlarmSpec {
-    /// Name of the Deployment, in this resource's namespace, to scale.
-    pub deployment: String,
+    /// Name of the apps/v1 Deployment, in this resource's namespace, to scale (the original's
+    /// field). Exactly one of this and `scaleTargetRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// What to scale, as HPA names it: any kind with a `/scale` subresource (StatefulSets,
+    /// custom resources), in this resource's namespace. Exactly one of this and `deployment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_target_ref: Option<CrossVersionObjectReference>,
     #[schemars(range(min = 0))]
     pub min_replicas: i32,
     #[schemars(range(min = 0))]
@@ -54,6 +69,11 @@ pub struct K8sMetricAlarmSpec {
     /// As `scaleUpAlarmConfig`, for the alarm that scales down. Unset: no scale-down alarm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_alarm_config: Option<String>,
+    /// HPA's `behavior` (autoscaling/v2): stabilization windows and rate policies applied to
+    /// each step (the step is the recommendation), HPA's defaults where a field is unset.
+    /// Unset: steps as the original's, coolDown and policies above only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<HorizontalPodAutoscalerBehavior>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -103,6 +123,14 @@ pub struct K8sMetricAlarmStatus {
     /// The last step down alarm-scaler took (or is taking).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scale_down: Option<ScaleRecord>,
+    /// alarm-scaler's conditions: `Ready` (False: why it writes nothing, e.g.
+    /// `AmbiguousOwner`, `Unscalable`) and `Paused`. Apart from `conditions`, so that neither
+    /// function's merge patch replaces the other's list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale_conditions: Vec<Condition>,
+    /// What `spec.behavior` remembers between notifications (HPA keeps it in memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior_history: Option<History>,
 }
 
 /// One step, recorded before the Deployment is written: its time starts the direction's
@@ -143,7 +171,35 @@ impl std::fmt::Display for Direction {
     }
 }
 
+/// A spec whose target is not exactly one of `deployment` and `scaleTargetRef`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("spec.deployment and spec.scaleTargetRef are both set; set exactly one")]
+    Both,
+    #[error("neither spec.deployment nor spec.scaleTargetRef is set; set exactly one")]
+    Neither,
+    #[error("spec.scaleTargetRef.apiVersion is required (apps/v1 for a Deployment)")]
+    NoApiVersion,
+}
+
 impl K8sMetricAlarmSpec {
+    /// What the resource scales: `scaleTargetRef`, or `deployment` as an apps/v1 Deployment.
+    pub fn target(&self) -> Result<CrossVersionObjectReference, TargetError> {
+        match (&self.deployment, &self.scale_target_ref) {
+            (Some(_), Some(_)) => Err(TargetError::Both),
+            (None, None) => Err(TargetError::Neither),
+            (Some(name), None) => Ok(CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: name.clone(),
+            }),
+            (None, Some(r)) if r.api_version.as_deref().is_none_or(str::is_empty) => {
+                Err(TargetError::NoApiVersion)
+            }
+            (None, Some(r)) => Ok(r.clone()),
+        }
+    }
+
     pub fn alarm_config(&self, direction: Direction) -> Option<&str> {
         match direction {
             Direction::Up => self.scale_up_alarm_config.as_deref(),
@@ -234,13 +290,12 @@ mod tests {
         let mut a = K8sMetricAlarm::new(
             name,
             K8sMetricAlarmSpec {
-                deployment: "web".into(),
+                deployment: Some("web".into()),
                 min_replicas: 1,
                 max_replicas: 5,
-                scale_up_behavior: None,
-                scale_down_behavior: None,
                 scale_up_alarm_config: Some(format!(r#"{{"AlarmName":"{up}"}}"#)),
                 scale_down_alarm_config: Some(r#"{"AlarmName":"low", "Threshold": "x"}"#.into()),
+                ..Default::default()
             },
         );
         a.metadata.namespace = Some(ns.into());
@@ -251,7 +306,8 @@ mod tests {
     #[test]
     fn the_originals_manifest_decodes_with_only_a_scale_up_alarm() {
         let a: K8sMetricAlarm = serde_json::from_str(ORIGINAL_SAMPLE).unwrap();
-        assert_eq!(a.spec.deployment, "recommender-app");
+        assert_eq!(a.spec.target().unwrap().name, "recommender-app");
+        assert_eq!(a.spec.target().unwrap().kind, "Deployment");
         let up = a.spec.behavior(Direction::Up).unwrap();
         assert_eq!(up.cool_down, Some(150));
         assert_eq!(up.policies[1].type_, PolicyType::Percent);
@@ -284,6 +340,35 @@ mod tests {
     }
 
     #[test]
+    fn the_target_is_exactly_one_of_deployment_and_scale_target_ref() {
+        let sts = CrossVersionObjectReference {
+            api_version: Some("apps/v1".into()),
+            kind: "StatefulSet".into(),
+            name: "db".into(),
+        };
+        let spec = |deployment: Option<&str>, r: Option<CrossVersionObjectReference>| {
+            K8sMetricAlarmSpec {
+                deployment: deployment.map(Into::into),
+                scale_target_ref: r,
+                ..Default::default()
+            }
+            .target()
+        };
+        assert_eq!(spec(None, Some(sts.clone())), Ok(sts.clone()));
+        assert_eq!(
+            spec(Some("web"), None).unwrap().api_version.as_deref(),
+            Some("apps/v1")
+        );
+        assert_eq!(spec(Some("web"), Some(sts.clone())), Err(TargetError::Both));
+        assert_eq!(spec(None, None), Err(TargetError::Neither));
+        let bare = CrossVersionObjectReference {
+            api_version: None,
+            ..sts
+        };
+        assert_eq!(spec(None, Some(bare)), Err(TargetError::NoApiVersion));
+    }
+
+    #[test]
     fn crd_has_status_subresource_and_the_originals_names() {
         let crd = K8sMetricAlarm::crd();
         assert_eq!(
@@ -302,7 +387,11 @@ mod tests {
             .map(|v| v.as_str().unwrap())
             .collect();
         required.sort();
-        assert_eq!(required, ["deployment", "maxReplicas", "minReplicas"]);
+        assert_eq!(required, ["maxReplicas", "minReplicas"]);
+        assert_eq!(
+            spec["x-kubernetes-validations"][0]["rule"],
+            "has(self.deployment) != has(self.scaleTargetRef)"
+        );
         assert_eq!(
             spec["properties"]["scaleUpBehavior"]["properties"]["policies"]["items"]["properties"]
                 ["type"]["enum"],

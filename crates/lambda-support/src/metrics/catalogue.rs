@@ -116,6 +116,12 @@ pub const ALARM_SCALER: &[Metric] = &[
     ),
     m("ReplicasAfter", N, I, "its replicas after the step"),
     m("Step", N, I, "after − before: positive up, negative down"),
+    m(
+        "Paused",
+        N,
+        I,
+        "notifications consumed by a paused K8sMetricAlarm",
+    ),
 ];
 
 pub const ALARM_SYNC: &[Metric] = &[
