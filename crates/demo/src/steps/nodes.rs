@@ -1,7 +1,7 @@
 //! node-autoscaler on its own stand-ins — a self-managed k3s cluster is not the EKS one: moto
 //! EC2 (a tagged control plane and one worker), SSM (the service-account and join tokens),
-//! DynamoDB (lease, state, decision log), a real Prometheus backfilled with five pods
-//! pending for the whole window, and the real control plane with the function's RBAC: the
+//! DynamoDB (lease, state, decision log), a real Prometheus (CPU), the real control plane and
+//! scheduler (five pods it cannot place) with the function's RBAC: the
 //! stand-ins node-autoscaler's own end-to-end tests run on ([`testbed::world::k3s`]).
 use testbed::world::k3s::{FUNCTION, JOIN_TOKEN, K3s, steady_metrics};
 use testbed::world::{scheduled, t0};
@@ -14,15 +14,17 @@ pub async fn run() -> Result<Vec<String>, Error> {
     let _first = w.worker(0, "worker-a").await;
     // Six pods of 1.5 CPU on one 2-CPU worker: one runs, five pend.
     w.deployment("web", 6, "1500m", 0);
-    let mut function = w.try_spawn(FUNCTION, &[])?;
+    // The pods turn unschedulable as the world starts; t0 is a minute on, so a 60 s delay
+    // (rather than the default 180 s) makes them due at the run.
+    let mut function = w.try_spawn(FUNCTION, &[("PENDING_UP_SEC", "60")])?;
 
     show::heading(
         "node-autoscaler",
-        "EventBridge schedule → EC2 workers of a k3s cluster from Prometheus and pod requests",
+        "EventBridge schedule → EC2 workers of a k3s cluster for the pods the scheduler could not place",
     );
     show::event(
         "events/node-autoscaler/scheduled.json",
-        "5 pods Pending for all of PENDING_UP_SEC, per real PromQL",
+        "5 pods unschedulable for PENDING_UP_SEC (60 s here), packed onto the worker template",
     );
     let pending = w
         .pods_by_node("web")
