@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use k8s_ops::crd::lambda_concurrency::{ConcurrencyState, LambdaConcurrencyScaler, Scale};
-use k8s_ops::owner::Controller;
 use k8s_ops::pause::{self, Pause, PauseError};
 use kube::ResourceExt;
 use serde::Serialize;
@@ -33,10 +32,10 @@ pub struct Concurrency {
 }
 
 /// One pass's judge: the scalers refused as another owns their function (`namespace/name`
-/// → the owner).
+/// → why, naming the owner).
 pub struct Judge<'a> {
     pub concurrency: &'a Concurrency,
-    pub refused: HashMap<String, Controller>,
+    pub refused: HashMap<String, String>,
 }
 
 /// What the summary counts, from each scaler's state.
@@ -69,11 +68,9 @@ enum ScalerError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Pause(#[from] PauseError),
-    #[error(
-        "function {function} is already scaled by {} {}; this {} writes nothing while it does",
-        owner.kind, owner.name, owner.kind
-    )]
-    Owned { function: String, owner: Controller },
+    /// Another scaler owns the function (`k8s_ops::owner::refusal`'s message).
+    #[error("{0}")]
+    Owned(String),
     #[error(transparent)]
     Queue(#[from] SqsError),
     #[error(transparent)]
@@ -93,7 +90,7 @@ impl ScalerError {
         match self {
             ScalerError::Spec(_) => "InvalidSpec",
             ScalerError::Pause(_) => "InvalidPause",
-            ScalerError::Owned { .. } => "AmbiguousOwner",
+            ScalerError::Owned(_) => "AmbiguousOwner",
             ScalerError::Queue(SqsError::NotFound { .. }) => "QueueNotFound",
             ScalerError::Queue(_) => "FailedGetQueueDepth",
             ScalerError::Lambda(LambdaError::NotFound { .. }) => "FunctionNotFound",
@@ -181,11 +178,8 @@ impl Judge<'_> {
         let policy = Policy::from_spec(&scaler.spec)?;
         let pause = pause::read(scaler.annotations(), pause::SUITE)?;
         let function = scaler.spec.aws_lambda_name.trim();
-        if let Some(owner) = self.refused.get(&pass::name(scaler)) {
-            return Err(ScalerError::Owned {
-                function: function.into(),
-                owner: owner.clone(),
-            });
+        if let Some(why) = self.refused.get(&pass::name(scaler)) {
+            return Err(ScalerError::Owned(why.clone()));
         }
         let reading = reading?;
         let lambda = &self.concurrency.lambda;

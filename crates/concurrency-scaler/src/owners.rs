@@ -5,17 +5,18 @@
 use std::collections::HashMap;
 
 use k8s_ops::crd::lambda_concurrency::LambdaConcurrencyScaler;
-use k8s_ops::owner::{Controller, Target, rival};
+use k8s_ops::owner::{Controller, Target, refusal, rival};
 use sqs_depth::pass;
 
 pub const KIND: &str = "LambdaConcurrencyScaler";
 
-/// Each refused scaler (`namespace/name`) with the scaler that owns its function.
-pub fn refused(scalers: &[LambdaConcurrencyScaler]) -> HashMap<String, Controller> {
+/// Each refused scaler (`namespace/name`) with why: the shared refusal message, naming the
+/// scaler that owns its function.
+pub fn refused(scalers: &[LambdaConcurrencyScaler]) -> HashMap<String, String> {
     let controllers: Vec<Controller> = scalers.iter().map(controller).collect();
     controllers
         .iter()
-        .filter_map(|me| rival(me, &controllers).map(|r| (me.name.clone(), r.clone())))
+        .filter_map(|me| rival(me, &controllers).map(|r| (me.name.clone(), refusal(me, r).1)))
         .collect()
 }
 
@@ -82,15 +83,22 @@ mod tests {
         let refused = refused(&scalers);
         let mut got: Vec<(&str, &str)> = refused
             .iter()
-            .map(|(me, owner)| (me.as_str(), owner.name.as_str()))
+            .map(|(me, why)| (me.as_str(), why.as_str()))
             .collect();
         got.sort();
+        let owned = |function: &str, owner: &str| {
+            format!(
+                "LambdaFunction {function} is already scaled by LambdaConcurrencyScaler {owner}; \
+                 this LambdaConcurrencyScaler writes nothing while it does"
+            )
+        };
+        let (orders, tied) = (owned("orders", "b/oldest"), owned("tied", "a/tie"));
         assert_eq!(
             got,
             [
-                ("a/newer", "b/oldest"),
-                ("b/newer", "b/oldest"),
-                ("b/tie", "a/tie")
+                ("a/newer", orders.as_str()),
+                ("b/newer", orders.as_str()),
+                ("b/tie", tied.as_str())
             ]
         );
     }

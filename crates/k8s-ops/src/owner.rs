@@ -60,8 +60,8 @@ impl Controller {
 
     /// An HPA, by its `scaleTargetRef`.
     pub fn from_hpa(hpa: &HorizontalPodAutoscaler) -> Controller {
-        let r = &hpa.spec.as_ref().map(|s| s.scale_target_ref.clone());
-        let (api_version, kind, name) = r.as_ref().map_or(("", "", ""), |r| {
+        let r = hpa.spec.as_ref().map(|s| &s.scale_target_ref);
+        let (api_version, kind, name) = r.map_or(("", "", ""), |r| {
             (
                 r.api_version.as_deref().unwrap_or(""),
                 r.kind.as_str(),
@@ -76,24 +76,35 @@ impl Controller {
         )
     }
 
-    /// `Kind namespace/name`, for conditions and Events.
+    /// `Kind namespace/name`, for conditions and Events (`Kind name` for a target outside
+    /// any namespace, such as a Lambda function).
     pub fn describe(&self) -> String {
-        format!("{} {}/{}", self.kind, self.target.namespace, self.name)
+        format!(
+            "{} {}",
+            self.kind,
+            qualified(&self.target.namespace, &self.name)
+        )
     }
 
-    /// Whether `self` wins `target` over `other` (both control it).
-    fn outranks(&self, other: &Controller) -> bool {
-        let key = |c: &Controller| {
-            (
-                c.kind != HPA,
-                // A resource not yet stamped (never, from the API server) sorts last.
-                c.created.unwrap_or(Timestamp::MAX),
-                c.kind.clone(),
-                c.target.namespace.clone(),
-                c.name.clone(),
-            )
-        };
-        key(self) < key(other)
+    /// The order of precedence over a target: an HPA first, then the oldest (a resource not
+    /// yet stamped — never, from the API server — last), then kind, namespace and name.
+    fn rank(&self) -> (bool, Timestamp, &str, &str, &str) {
+        (
+            self.kind != HPA,
+            self.created.unwrap_or(Timestamp::MAX),
+            &self.kind,
+            &self.target.namespace,
+            &self.name,
+        )
+    }
+}
+
+/// `namespace/name`, or `name` alone when there is no namespace.
+fn qualified(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{namespace}/{name}")
     }
 }
 
@@ -117,15 +128,8 @@ pub fn rival<'a>(me: &Controller, others: &'a [Controller]) -> Option<&'a Contro
     let same = |c: &Controller| c.target == me.target && !(c.kind == me.kind && c.name == me.name);
     others
         .iter()
-        .filter(|c| same(c))
-        .filter(|c| c.outranks(me))
-        .min_by(|a, b| {
-            if a.outranks(b) {
-                std::cmp::Ordering::Less
-            } else {
-                std::cmp::Ordering::Greater
-            }
-        })
+        .filter(|c| same(c) && c.rank() < me.rank())
+        .min_by_key(|&c| c.rank())
 }
 
 /// The condition's reason and message when `rival` owns the target (the HPA's
@@ -135,10 +139,9 @@ pub fn refusal(me: &Controller, rival: &Controller) -> (&'static str, String) {
     (
         "AmbiguousOwner",
         format!(
-            "{} {}/{} is already scaled by {}; this {} writes nothing while it does",
+            "{} {} is already scaled by {}; this {} writes nothing while it does",
             t.kind,
-            t.namespace,
-            t.name,
+            qualified(&t.namespace, &t.name),
             rival.describe(),
             me.kind
         ),

@@ -6,7 +6,7 @@ use k8s_ops::crd::lambda_concurrency::ConcurrencyState::{self, *};
 use serde_json::json;
 use testbed::world::{World, t0};
 
-use crate::support::{self, Consumers, FUNCTION};
+use crate::support::{self, Consumers, FUNCTION, counts};
 
 async fn state(w: &World, name: &str) -> (Option<ConcurrencyState>, Option<i32>, String) {
     let s = w.status(name).await;
@@ -80,8 +80,8 @@ async fn scenario() {
         let summary = w.run(t0).expect("dry run");
         assert_eq!(summary["dryRun"], true, "{summary}");
         assert_eq!(
-            (summary["scalers"].as_u64(), summary["adjusted"].as_u64()),
-            (Some(5), Some(2)),
+            counts(&summary, ["scalers", "adjusted"]),
+            [Some(5), Some(2)],
             "{summary}"
         );
         let line = dry
@@ -107,12 +107,8 @@ async fn scenario() {
     // Run 1: 25 > 10. Unset concurrency is adopted at min + step; the others fail alone.
     let summary = w.run(t0).expect("run 1");
     assert_eq!(
-        (
-            summary["scalers"].as_u64(),
-            summary["adjusted"].as_u64(),
-            summary["errors"].as_u64()
-        ),
-        (Some(5), Some(1), Some(4)),
+        counts(&summary, ["scalers", "adjusted", "errors"]),
+        [Some(5), Some(1), Some(4)],
         "{summary}"
     );
     assert_eq!(w.reserved("orders-consumer").await, Some(5));

@@ -10,7 +10,7 @@ use serde_json::json;
 use testbed::harness::eventually;
 use testbed::world::t0;
 
-use crate::support::{self, Consumers, FUNCTION};
+use crate::support::{self, Consumers, FUNCTION, counts};
 
 /// - `…/paused: "true"` leaves the reserved concurrency as it is, run after run, with the
 ///   state PAUSED saying why; removing it resumes stepping.
@@ -78,12 +78,8 @@ async fn a_pause_holds_or_pins_and_the_oldest_scaler_owns_a_function() {
     };
     let summary = w.run(t0).expect("run 1");
     assert_eq!(
-        (
-            summary["paused"].as_u64(),
-            summary["errors"].as_u64(),
-            summary["adjusted"].as_u64()
-        ),
-        (Some(2), Some(2), Some(1)),
+        counts(&summary, ["paused", "errors", "adjusted"]),
+        [Some(2), Some(2), Some(1)],
         "{summary}"
     );
     let s = w.status("held").await;
@@ -121,7 +117,7 @@ async fn a_pause_holds_or_pins_and_the_oldest_scaler_owns_a_function() {
     refused(
         &w,
         "a-newer",
-        "function contested is already scaled by LambdaConcurrencyScaler default/b-older; this LambdaConcurrencyScaler writes nothing while it does",
+        "LambdaFunction contested is already scaled by LambdaConcurrencyScaler default/b-older; this LambdaConcurrencyScaler writes nothing while it does",
         "AmbiguousOwner",
     )
     .await;

@@ -6,7 +6,7 @@ use k8s_ops::crd::lambda_concurrency::Scale::*;
 use serde_json::json;
 use testbed::world::t0;
 
-use crate::support::{self, Consumers, FUNCTION};
+use crate::support::{self, Consumers, FUNCTION, counts};
 
 /// - The original's manifest (default `Auto`) on a function fed by an enabled mapping sets the
 ///   mapping's maximum concurrency, clamped into 2–1000 with the clamp in the message, and
@@ -96,8 +96,8 @@ async fn scales_the_mapping_by_default_never_throttles_the_poller_and_counts_in_
 
     let summary = w.run(t0).expect("run 1");
     assert_eq!(
-        (summary["adjusted"].as_u64(), summary["errors"].as_u64()),
-        (Some(5), Some(0)),
+        counts(&summary, ["adjusted", "errors"]),
+        [Some(5), Some(0)],
         "{summary}"
     );
     // auto: 5 > 3, unset → the clamped minimum 2 + step 3 on the mapping.

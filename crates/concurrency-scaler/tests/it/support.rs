@@ -32,6 +32,11 @@ pub async fn world() -> World {
     w
 }
 
+/// The run summary's counts under `keys`, in order (`None` for a missing one).
+pub fn counts<const N: usize>(summary: &Value, keys: [&str; N]) -> [Option<u64>; N] {
+    keys.map(|k| summary[k].as_u64())
+}
+
 /// What concurrency-scaler's tests do with the world.
 pub trait Consumers {
     fn lambda(&self) -> aws_sdk_lambda::Client;
