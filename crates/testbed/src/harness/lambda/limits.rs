@@ -11,7 +11,6 @@
 //!   is failed as Lambda fails it ("Task timed out after N.NN seconds") and the process is
 //!   killed, as Lambda discards the sandbox. A process that exits mid-invocation fails it with
 //!   `Runtime.ExitError` instead of leaving the caller waiting.
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
@@ -82,10 +81,6 @@ struct State {
     timeout: Option<Duration>,
     /// The invocation handed out and not yet answered, with when it was.
     current: Mutex<Option<(String, Instant)>>,
-    /// The requests forwarded and not yet answered (by a number of their own): a function
-    /// gone leaves its `next` poll waiting at the emulator, which would hand the next
-    /// invocation to it, so [`Sandbox::close`] shuts them.
-    pending: Mutex<(u64, HashMap<u64, TcpStream>)>,
     closed: AtomicBool,
 }
 
@@ -103,7 +98,6 @@ impl Sandbox {
             prefix: prefix.to_owned(),
             timeout,
             current: Mutex::new(None),
-            pending: Mutex::default(),
             closed: AtomicBool::new(false),
         });
         let accepting = state.clone();
@@ -193,11 +187,6 @@ impl Sandbox {
 
     fn close(&self) {
         self.state.closed.store(true, Ordering::SeqCst);
-        // The emulator drops a poll whose connection closes, and keeps its invocation queued
-        // for the function's next process.
-        for (_, upstream) in self.state.pending.lock().expect("pending").1.drain() {
-            let _ = upstream.shutdown(Shutdown::Both);
-        }
         // Wakes the accepting thread so that it sees `closed`.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
@@ -225,16 +214,12 @@ fn forward(state: &State, client: TcpStream) -> std::io::Result<()> {
         ));
         upstream.write_all(out.as_bytes())?;
         upstream.write_all(&body)?;
-        let number = {
-            let mut pending = state.pending.lock().expect("pending");
-            pending.0 += 1;
-            let number = pending.0;
-            pending.1.insert(number, upstream.try_clone()?);
-            number
-        };
         // The function gone while it waits (killed, crashed): its request is withdrawn at
         // once, as its own connection's close would have withdrawn it, so that the emulator
-        // does not hand the next invocation to nobody.
+        // does not hand the next invocation to nobody (it drops a poll whose connection
+        // closes and keeps the invocation queued for the function's next process). This is
+        // the one mechanism: `Supervised::kill` kills the whole group before it returns, so
+        // the client's connection is closed by then.
         let answered = Arc::new(AtomicBool::new(false));
         {
             let (client, upstream, answered) =
@@ -248,7 +233,6 @@ fn forward(state: &State, client: TcpStream) -> std::io::Result<()> {
         }
         let answer = read_message(&mut BufReader::new(&mut upstream));
         answered.store(true, Ordering::SeqCst);
-        state.pending.lock().expect("pending").1.remove(&number);
         let (answer_head, answer) =
             answer?.ok_or_else(|| std::io::Error::other("the emulator closed"))?;
         if path.ends_with("/invocation/next") {
