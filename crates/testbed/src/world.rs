@@ -52,8 +52,9 @@ pub mod resources;
 pub mod scaler_pass;
 pub mod sqs;
 
+pub use crate::harness::cargo::{deploy_metadata, developer_cargo};
+pub use binaries::build;
 use binaries::next_to_this_executable;
-pub use binaries::{build, developer_cargo};
 pub use events::{at, event, sample, scheduled, t0};
 
 /// The EKS cluster name the worlds use (tokens are signed for it).

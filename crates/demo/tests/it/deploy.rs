@@ -9,37 +9,9 @@ use std::process::Command;
 use aws_credential_types::Credentials;
 use serde_json::Value;
 use testbed::harness::moto::{Moto, SETUP_ACCESS_KEY_ID, SETUP_SECRET_ACCESS_KEY};
-use testbed::world::{developer_cargo, repo};
+use testbed::world::{deploy_metadata, developer_cargo, repo};
 
 const TRUST_LAMBDA: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-
-/// `[package.metadata.lambda.deploy]` of each function crate, by crate name.
-fn deploy_metadata() -> std::collections::BTreeMap<String, Value> {
-    let out = developer_cargo()
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
-        .output()
-        .expect("cargo metadata");
-    assert!(out.status.success(), "cargo metadata");
-    let meta: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    meta["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .filter(|p| p["metadata"]["lambda"]["deploy"].is_object())
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap().to_owned(),
-                p["metadata"]["lambda"]["deploy"].clone(),
-            )
-        })
-        .collect()
-}
 
 /// Lambda's CodeSha256 of a file: base64 of its SHA-256.
 fn code_sha256(path: &std::path::Path) -> String {

@@ -10,6 +10,7 @@
 //! - [`manifests`]: the objects tests apply (a Deployment, a role and its binding).
 //! - [`rbac`]: RBAC experiments (a function's ClusterRole less one grant at a time).
 
+pub mod cargo;
 pub mod cluster;
 pub mod lambda;
 pub mod manifests;

@@ -3,6 +3,8 @@
 //! `make demo` for the demo, and by [`build`] for another package's.
 use std::path::PathBuf;
 
+use crate::harness::cargo::developer_cargo;
+
 /// The running executable's profile directory (`target/<profile>/`; a test runs from
 /// `target/<profile>/deps/`).
 fn profile_dir() -> PathBuf {
@@ -22,27 +24,6 @@ pub fn next_to_this_executable(name: &str) -> PathBuf {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join(name),
         _ => profile_dir().join(name),
     }
-}
-
-/// cargo, in the workspace, with only what a developer's shell gives it: the variables a test
-/// runner adds (its CARGO_*, LD_LIBRARY_PATH, …) reach build scripts and rebuilt ring and the
-/// crates above it.
-pub fn developer_cargo() -> std::process::Command {
-    let mut cargo = std::process::Command::new(env!("CARGO"));
-    cargo
-        .current_dir(super::repo(""))
-        .env_clear()
-        .envs(std::env::vars().filter(|(k, _)| {
-            !k.starts_with("CARGO_") && !k.starts_with("NEXTEST") && k != "LD_LIBRARY_PATH"
-                || [
-                    "CARGO_HOME",
-                    "CARGO_TARGET_DIR",
-                    "CARGO_INCREMENTAL",
-                    "CARGO_BUILD_JOBS",
-                ]
-                .contains(&k.as_str())
-        }));
-    cargo
 }
 
 /// Builds binary `bin` of `package` with the running executable's profile, so that it is

@@ -34,25 +34,13 @@ impl Limits {
     /// `timeout`), which the deploy checks prove equal to the template's `MemorySize` and
     /// `Timeout`; `None` for a binary that is not one of the suite's functions.
     pub fn of_function(function: &str) -> Option<Limits> {
-        let manifest = super::super::repo(format!("crates/{function}/Cargo.toml"));
-        let text = std::fs::read_to_string(manifest).ok()?;
-        Limits::from_manifest(&text)
+        Limits::from_deploy(crate::harness::cargo::deploy_metadata().get(function)?)
     }
 
-    fn from_manifest(text: &str) -> Option<Limits> {
-        let section = text.split("[package.metadata.lambda.deploy]").nth(1)?;
-        let value = |key: &str| -> Option<u64> {
-            section
-                .lines()
-                .take_while(|l| !l.trim_start().starts_with('['))
-                .find_map(|l| {
-                    let (k, v) = l.split_once('=')?;
-                    (k.trim() == key).then(|| v.trim().parse().ok())?
-                })
-        };
+    fn from_deploy(deploy: &serde_json::Value) -> Option<Limits> {
         Some(Limits {
-            memory_mb: value("memory")?,
-            timeout: Duration::from_secs(value("timeout")?),
+            memory_mb: deploy["memory"].as_u64()?,
+            timeout: Duration::from_secs(deploy["timeout"].as_u64()?),
         })
     }
 
@@ -335,15 +323,23 @@ mod tests {
 
     #[test]
     fn reads_memory_and_timeout_from_the_deploy_metadata() {
-        let manifest = "[package]\nname = \"f\"\n\n[package.metadata.lambda.deploy]\n\
-                        memory = 256\ntimeout = 60\ntracing = \"active\"\n\n[dependencies]\n";
+        let deploy = serde_json::json!({"memory": 256, "timeout": 60, "tracing": "active"});
         assert_eq!(
-            Limits::from_manifest(manifest),
+            Limits::from_deploy(&deploy),
             Some(Limits {
                 memory_mb: 256,
                 timeout: Duration::from_secs(60)
             })
         );
-        assert_eq!(Limits::from_manifest("[package]\nname = \"f\"\n"), None);
+        assert_eq!(
+            Limits::from_deploy(&serde_json::json!({"memory": 256})),
+            None
+        );
+        assert_eq!(
+            Limits::of_function("queue-scaler").map(|l| l.memory_mb),
+            crate::harness::cargo::deploy_metadata()["queue-scaler"]["memory"].as_u64(),
+            "a function of the suite has its limits"
+        );
+        assert_eq!(Limits::of_function("lambda-probe"), None);
     }
 }
