@@ -20,8 +20,9 @@ target="${CARGO_TARGET_DIR:-target}"
 # the six functions, the bare-runtime floor, the cold-start comparison functions and the
 # bench driver; then eks-token on its own,
 # whose `cli` feature (SSO, credential_process) must not reach the functions' binaries.
+cold=$(for s in sqs cloudwatch iam sqs-lambda dynamodb; do echo cold-floor-$s cold-defaults-$s; done)
 cargo build -q --release $(printf -- '--bin %s ' alarm-scaler alarm-sync iam-sync node-autoscaler \
-  concurrency-scaler queue-scaler lambda-floor cold-floor-sqs cold-defaults-sqs suite-bench)
+  concurrency-scaler queue-scaler lambda-floor $cold suite-bench)
 cargo build -q --release --bin eks-token
 section "Start-up, memory, sizes; eks-token vs aws eks get-token; cold start, whole" "target/release/suite-bench --release-dir target/release"
 "$target/release/suite-bench" --release-dir "$target/release" | tee -a "$out"

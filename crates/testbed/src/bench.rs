@@ -89,12 +89,14 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// One cold start, whole: spawn → the first invocation's response.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ColdStart {
     /// Process spawn → its response to the first invocation (`POST …/response` received).
     pub to_response: Duration,
     /// Peak resident set (VmHWM) once it has answered, in KiB.
     pub peak_rss_kib: u64,
+    /// The response: what the invocation did.
+    pub response: String,
 }
 
 /// Starts `command` (a function: its program and arguments, its own environment added) with
@@ -107,7 +109,7 @@ pub fn first_invocation(
     use std::sync::mpsc;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let (answers, answered) = mpsc::channel::<Result<(), String>>();
+    let (answers, answered) = mpsc::channel::<Result<String, String>>();
     let event = event.to_string();
     std::thread::spawn(move || {
         let mut handed_out = false;
@@ -135,7 +137,7 @@ pub fn first_invocation(
     let deadline = Instant::now() + Duration::from_secs(30);
     let outcome = loop {
         match answered.recv_timeout(Duration::from_millis(1)) {
-            Ok(answer) => break answer.map(|()| began.elapsed()),
+            Ok(answer) => break answer.map(|response| (began.elapsed(), response)),
             Err(_) if Instant::now() > deadline => break Err("no answer within 30 s".into()),
             Err(_) => {
                 if let Some(status) = child.try_wait()? {
@@ -149,10 +151,12 @@ pub fn first_invocation(
     let _ = child.wait();
     // The program only: the environment holds the credentials.
     let program = command.get_program().to_string_lossy().into_owned();
-    let to_response = outcome.map_err(|e| std::io::Error::other(format!("{program}: {e}")))?;
+    let (to_response, response) =
+        outcome.map_err(|e| std::io::Error::other(format!("{program}: {e}")))?;
     Ok(ColdStart {
         to_response,
         peak_rss_kib,
+        response,
     })
 }
 
@@ -163,7 +167,7 @@ fn serve_runtime_api(
     stream: std::net::TcpStream,
     first: bool,
     event: &str,
-    answers: &std::sync::mpsc::Sender<Result<(), String>>,
+    answers: &std::sync::mpsc::Sender<Result<String, String>>,
 ) {
     use std::io::{BufReader, Write};
     let Ok(reader) = stream.try_clone() else {
@@ -191,7 +195,7 @@ fn serve_runtime_api(
             let _ = writer.write_all(event.as_bytes());
             continue;
         } else if path.ends_with("/response") {
-            (202, Ok(()))
+            (202, Ok(String::from_utf8_lossy(&body).into_owned()))
         } else {
             let text = String::from_utf8_lossy(&body);
             (202, Err(format!("{path}: {text}")))
@@ -201,29 +205,6 @@ fn serve_runtime_api(
         );
         let _ = answers.send(answer);
     }
-}
-
-/// queue-scaler's first AWS call, as the cold-start comparison functions make it: one
-/// GetQueueAttributes with the attributes `sqs_depth` reads.
-pub async fn queue_depth(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-        .attribute_names(A::QueueArn)
-        .send()
-        .await?;
-    let messages = out
-        .attributes()
-        .and_then(|a| a.get(&A::ApproximateNumberOfMessages))
-        .and_then(|n| n.parse::<u64>().ok());
-    Ok(serde_json::json!({ "messages": messages }))
 }
 
 /// Runs `sample` `runs` times and returns the samples sorted (median at `len / 2`).

@@ -278,6 +278,12 @@ impl World {
             .credentials
     }
 
+    /// The environment `function` runs with (what [`World::try_spawn`] gives it), for a
+    /// Runtime API of another harness's (the cold-start bench's).
+    pub fn env_of(&self, function: &str) -> Result<Vec<(String, String)>> {
+        Ok(self.function(function)?.env.clone())
+    }
+
     /// Sets `key` in `function`'s environment, for what is known only once the stand-ins run
     /// (ids of seeded resources).
     pub(crate) fn set_env(&mut self, function: &str, key: &str, value: impl Into<String>) {

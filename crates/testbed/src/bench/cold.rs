@@ -1,28 +1,82 @@
 //! Cold start, whole (issue 19): spawn → the first invocation's response, and the peak RSS
-//! after it, of queue-scaler on the local stand-ins (moto behind its gateway, the real
-//! control plane verifying its EKS token through moto's STS), against three functions making
-//! its first AWS call (SQS GetQueueAttributes) in the same run, interleaved:
-//! (a) the floor extended with that call and the suite's SDK loader (`cold-floor-sqs`),
-//! (b) a straightforward Rust function on aws-config's defaults (`cold-defaults-sqs`),
-//! (c) Python with boto3 (`crates/testbed/bench/boto3_function.py`).
+//! after it, of each function on the local stand-ins (moto behind its gateway; the real
+//! control plane verifying the EKS functions' tokens through moto's STS, token cache off),
+//! each on its own fixture ([`fixtures`]), against three functions making its first AWS
+//! call in the same run, interleaved ([`calls`]): (a) the floor extended with that call and
+//! the suite's SDK loader (`cold-floor-<service>`), (b) a straightforward Rust function on
+//! aws-config's defaults (`cold-defaults-<service>`), (c) Python with boto3
+//! (`crates/testbed/bench/boto3_function.py <call>`).
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::{ColdStart, first_invocation, median_iqr};
-use crate::world::{World, repo, scheduled};
+use crate::world::repo;
 
-const FUNCTION: &str = "queue-scaler";
+pub mod calls;
+mod fixtures;
+
 const RUST_RUNS: usize = 20;
 const PYTHON_RUNS: usize = 10;
 
-/// One row of the comparison: its name and its samples, sorted.
+/// A function and the first AWS call its comparison functions make.
+pub struct Subject {
+    pub function: &'static str,
+    /// The call, as the rows name it.
+    pub call: &'static str,
+    /// The suffix of (a)'s and (b)'s binaries: `cold-floor-<service>`.
+    pub service: &'static str,
+    /// (c)'s call: `boto3_function.py <python>`.
+    pub python: &'static str,
+}
+
+/// Every function of the suite, in the order the bench measures them.
+pub const SUBJECTS: [Subject; 6] = [
+    Subject {
+        function: "queue-scaler",
+        call: "SQS GetQueueAttributes",
+        service: "sqs",
+        python: "sqs",
+    },
+    Subject {
+        function: "alarm-scaler",
+        call: "CloudWatch SetAlarmState",
+        service: "cloudwatch",
+        python: "cloudwatch-set-alarm-state",
+    },
+    Subject {
+        function: "alarm-sync",
+        call: "CloudWatch DescribeAlarms",
+        service: "cloudwatch",
+        python: "cloudwatch-describe-alarms",
+    },
+    Subject {
+        function: "iam-sync",
+        call: "IAM GetGroup",
+        service: "iam",
+        python: "iam",
+    },
+    Subject {
+        function: "concurrency-scaler",
+        call: "SQS GetQueueAttributes + Lambda GetFunctionConcurrency",
+        service: "sqs-lambda",
+        python: "sqs-lambda",
+    },
+    Subject {
+        function: "node-autoscaler",
+        call: "DynamoDB UpdateItem (lease)",
+        service: "dynamodb",
+        python: "dynamodb",
+    },
+];
+
+/// One row of a comparison: its name and its samples, sorted.
 pub struct Row {
-    pub name: &'static str,
+    pub name: String,
     pub to_response: Vec<Duration>,
     pub peak_rss_kib: Vec<u64>,
+    /// The last measured run's response: what each steady run did.
+    pub response: String,
 }
 
 impl Row {
@@ -34,69 +88,71 @@ impl Row {
     }
 }
 
-/// The four rows (function, a, b, c), measured in the same run with the binaries of
-/// `release_dir`.
-pub fn measure(release_dir: &Path) -> Result<Vec<Row>, String> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+/// Each function's four rows (the function, a, b, c), measured with the binaries of
+/// `release_dir`, one function's stand-ins at a time; a function whose stand-ins or runs
+/// failed has the error instead.
+pub fn measure(release_dir: &Path) -> Vec<(&'static Subject, Result<Vec<Row>, String>)> {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return SUBJECTS.iter().map(|s| (s, Err(e.to_string()))).collect(),
+    };
     let _entered = runtime.enter();
-    // Every cold start's token is verified anew, as a new sandbox's would be.
-    let w = runtime
-        .block_on(
-            World::builder()
-                .function(FUNCTION)
-                .manifests([
-                    "infra/k8s/crds/sqsqueuescalers.autoscaling.k8s-lambda.dev.yaml",
-                    "infra/k8s/rbac/queue-scaler.yaml",
-                ])
-                .token_cache_ttl(Duration::ZERO)
-                .try_start(),
-        )
-        .map_err(|e| e.to_string())?;
-    let queue = runtime.block_on(async {
-        let sqs = aws_sdk_sqs::Client::new(&w.aws);
-        let url = crate::world::sqs::create_queue(&sqs, "jobs").await;
-        crate::world::sqs::send(&sqs, &url, 12).await;
-        w.create_deployment("default", "worker", 3).await;
-        url
-    });
-    let scaler = json!({
-        "apiVersion": "autoscaling.k8s-lambda.dev/v1alpha1", "kind": "SqsQueueScaler",
-        "metadata": {"name": "worker", "namespace": "default"},
-        "spec": {"scaleTargetRef": {"name": "worker"}, "queueURL": queue,
-                 "queueLength": 5, "maxReplicaCount": 5},
-    });
-    w.cluster.load_yaml(&scaler.to_string())?;
-    let mut env = w.moto.env_for(w.credentials(FUNCTION));
-    env.extend(w.cluster.cluster_env());
-    env.push(("QUEUE_URL".into(), queue));
-    env.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
-    let command = |program: &Path, args: &[&str]| {
+    SUBJECTS
+        .iter()
+        .map(|subject| {
+            let rows = runtime
+                .block_on(fixtures::start(subject.function))
+                .and_then(|stand| compare(release_dir, subject, &stand));
+            (subject, rows)
+        })
+        .collect()
+}
+
+/// The function and (a), (b), (c) on `stand`, interleaved: one unmeasured run each first
+/// (the function's first run converges its fixture; later ones are steady), then
+/// [`RUST_RUNS`] rounds ([`PYTHON_RUNS`] for Python).
+fn compare(
+    release_dir: &Path,
+    subject: &Subject,
+    stand: &fixtures::Stand,
+) -> Result<Vec<Row>, String> {
+    let mut with_call = stand.function_env.clone();
+    with_call.extend(stand.call_env.iter().cloned());
+    with_call.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
+    let command = |program: &Path, args: &[&str], env: &[(String, String)]| {
         let mut c = Command::new(program);
         c.args(args).env_clear().envs(env.iter().cloned());
         c
     };
-    let event = scheduled(jiff::Timestamp::now());
-    let candidates: [(&'static str, Command, usize); 4] = [
+    let bin = |kind: &str| release_dir.join(format!("cold-{kind}-{}", subject.service));
+    let script = repo("crates/testbed/bench/boto3_function.py");
+    let call = subject.call;
+    let candidates: [(String, Command, usize); 4] = [
         (
-            FUNCTION,
-            command(&release_dir.join(FUNCTION), &[]),
+            subject.function.to_owned(),
+            command(
+                &release_dir.join(subject.function),
+                &[],
+                &stand.function_env,
+            ),
             RUST_RUNS,
         ),
         (
-            "(a) floor + GetQueueAttributes",
-            command(&release_dir.join("cold-floor-sqs"), &[]),
+            format!("(a) floor + {call}"),
+            command(&bin("floor"), &[], &with_call),
             RUST_RUNS,
         ),
         (
-            "(b) aws-config defaults + GetQueueAttributes",
-            command(&release_dir.join("cold-defaults-sqs"), &[]),
+            format!("(b) aws-config defaults + {call}"),
+            command(&bin("defaults"), &[], &with_call),
             RUST_RUNS,
         ),
         (
-            "(c) Python boto3 + GetQueueAttributes",
+            format!("(c) Python boto3 + {call}"),
             command(
                 Path::new("python3"),
-                &[&repo("crates/testbed/bench/boto3_function.py").to_string_lossy()],
+                &[&script.to_string_lossy(), subject.python],
+                &with_call,
             ),
             PYTHON_RUNS,
         ),
@@ -104,27 +160,28 @@ pub fn measure(release_dir: &Path) -> Result<Vec<Row>, String> {
     let mut rows: Vec<Row> = candidates
         .iter()
         .map(|(name, _, _)| Row {
-            name,
+            name: name.clone(),
             to_response: Vec::new(),
             peak_rss_kib: Vec::new(),
+            response: String::new(),
         })
         .collect();
-    // One unmeasured run each first: the function's first run rescales, later ones are steady.
-    let once = |c: &Command| -> Result<ColdStart, String> {
+    let once = |c: &Command, n: usize| -> Result<ColdStart, String> {
         let mut fresh = Command::new(c.get_program());
         fresh.args(c.get_args()).env_clear();
         fresh.envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))));
-        first_invocation(fresh, &event).map_err(|e| e.to_string())
+        first_invocation(fresh, &(stand.event)(n)).map_err(|e| e.to_string())
     };
     for (_, c, _) in &candidates {
-        once(c)?;
+        once(c, 0)?;
     }
     for i in 0..RUST_RUNS {
         for ((_, c, runs), row) in candidates.iter().zip(rows.iter_mut()) {
             if i < *runs {
-                let s = once(c)?;
+                let s = once(c, i + 1)?;
                 row.to_response.push(s.to_response);
                 row.peak_rss_kib.push(s.peak_rss_kib);
+                row.response = s.response;
             }
         }
     }
@@ -132,6 +189,5 @@ pub fn measure(release_dir: &Path) -> Result<Vec<Row>, String> {
         row.to_response.sort();
         row.peak_rss_kib.sort();
     }
-    drop(w);
     Ok(rows)
 }

@@ -1,0 +1,7 @@
+//! Cold start, whole (`make bench`, `testbed::bench::cold`): (b) for node-autoscaler, a
+//! straightforward Rust function on aws-config's defaults making its first AWS call
+//! (DynamoDB UpdateItem of a lease). Never shipped.
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    testbed::bench::cold::calls::defaults::<testbed::bench::cold::calls::TakeLease>().await
+}

@@ -1,0 +1,10 @@
+//! Cold start, whole (`make bench`, `testbed::bench::cold`): (b) for concurrency-scaler, a
+//! straightforward Rust function on aws-config's defaults making its first AWS call
+//! (SQS GetQueueAttributes, Lambda GetFunctionConcurrency). Never shipped.
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    testbed::bench::cold::calls::defaults::<
+        testbed::bench::cold::calls::GetQueueAttributesThenConcurrency,
+    >()
+    .await
+}
