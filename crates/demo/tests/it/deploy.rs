@@ -7,7 +7,6 @@
 use std::process::Command;
 
 use aws_credential_types::Credentials;
-use serde_json::Value;
 use testbed::harness::moto::{Moto, SETUP_ACCESS_KEY_ID, SETUP_SECRET_ACCESS_KEY};
 use testbed::world::{deploy_metadata, developer_cargo, repo};
 
