@@ -192,9 +192,15 @@ pub fn moto_view(policy: &Value) -> Value {
     out
 }
 
-/// Whether `text` (a function's error or log) is moto's refusal of `action`.
+/// Whether `text` (a function's error or log) is moto's refusal of `action`. The text is
+/// read with its line breaks and box-drawing margins folded to single spaces: cargo-lambda
+/// wraps an invocation's error message to the terminal's width.
 pub fn refused(text: &str, action: &str) -> bool {
-    text.contains(&format!(
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '│')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.join(" ").contains(&format!(
         "is not authorized to perform: {}",
         moto_action(action)
     ))
@@ -354,6 +360,13 @@ mod tests {
             "User: x is not authorized to perform: dynamodb:TransactWriteItems",
             "dynamodb:DeleteItem"
         ));
+        assert!(
+            refused(
+                "AccessDenied: User:\n      │ arn:aws:sts::1:assumed-role/a/a is not\n      │ authorized to perform: tagging:GetResources",
+                "tag:GetResources"
+            ),
+            "a wrapped refusal is a refusal"
+        );
     }
 
     #[test]
