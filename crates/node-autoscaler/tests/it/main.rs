@@ -6,7 +6,6 @@ mod bench;
 mod capacity;
 mod clusters;
 mod concurrency;
-mod iam_enforced;
 mod original;
 mod rbac;
 mod reliability;
