@@ -20,5 +20,4 @@ pub mod pending;
 pub mod prometheus;
 pub mod quantity;
 pub mod ssm;
-pub mod status;
 pub mod store;
