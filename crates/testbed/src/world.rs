@@ -42,6 +42,7 @@ use crate::harness::{
 
 mod binaries;
 pub mod cloudwatch;
+pub mod consumers;
 pub mod events;
 pub mod grants;
 pub mod iam;

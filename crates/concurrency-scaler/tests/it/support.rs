@@ -4,11 +4,9 @@
 use jiff::Timestamp;
 use k8s_ops::crd::lambda_concurrency::{LambdaConcurrencyScaler, LambdaConcurrencyScalerStatus};
 use serde_json::Value;
-use testbed::world::{World, scheduled};
+use testbed::world::{World, consumers, scheduled};
 
 pub const FUNCTION: &str = "concurrency-scaler";
-/// The smallest valid zip (an empty archive): moto stores code, never runs it.
-const EMPTY_ZIP: [u8; 22] = *b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// The world, and the role the consumer functions run as.
 pub async fn world() -> World {
@@ -22,13 +20,7 @@ pub async fn world() -> World {
         .moto_env("MOTO_LAMBDA_CONCURRENCY_QUOTA", "1000")
         .start()
         .await;
-    aws_sdk_iam::Client::new(&w.aws)
-        .create_role()
-        .role_name("consumer")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
-        .send()
-        .await
-        .expect("consumer role");
+    consumers::create_role(&w.aws).await.expect("consumer role");
     w
 }
 
@@ -79,20 +71,9 @@ impl Consumers for World {
     }
 
     async fn create_function(&self, name: &str) {
-        self.lambda()
-            .create_function()
-            .function_name(name)
-            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-            .role("arn:aws:iam::123456789012:role/consumer")
-            .handler("bootstrap")
-            .code(
-                aws_sdk_lambda::types::FunctionCode::builder()
-                    .zip_file(aws_sdk_lambda::primitives::Blob::new(EMPTY_ZIP.to_vec()))
-                    .build(),
-            )
-            .send()
+        consumers::create_function(&self.aws, name)
             .await
-            .unwrap_or_else(|e| panic!("create function {name}: {e:?}"));
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     async fn create_queue(&self, name: &str) -> (String, String) {

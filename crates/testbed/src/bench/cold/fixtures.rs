@@ -185,31 +185,9 @@ async fn concurrency_scaler() -> Result<Stand, String> {
         .await
         .map_err(|e| e.to_string())?;
     let error = |e: &dyn std::fmt::Debug| format!("Lambda set-up: {e:?}");
-    let role = format!("arn:aws:iam::{ACCOUNT}:role/consumer");
-    aws_sdk_iam::Client::new(&w.aws)
-        .create_role()
-        .role_name("consumer")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
-        .send()
-        .await
-        .map_err(|e| error(&e))?;
+    crate::world::consumers::create_role(&w.aws).await?;
+    crate::world::consumers::create_function(&w.aws, "consumer").await?;
     let lambda = aws_sdk_lambda::Client::new(&w.aws);
-    // The smallest valid zip (an empty archive): moto stores code, never runs it.
-    let zip = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
-    lambda
-        .create_function()
-        .function_name("consumer")
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .role(role)
-        .handler("bootstrap")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| error(&e))?;
     let sqs = aws_sdk_sqs::Client::new(&w.aws);
     let queue = crate::world::sqs::create_queue(&sqs, "jobs").await;
     let arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:jobs");
