@@ -179,9 +179,10 @@ impl FirstCall for GetGroup {
     }
 }
 
-/// node-autoscaler's: DynamoDB UpdateItem taking the lease `lease#periodic` in `STATE_TABLE`
-/// with the function's condition and update, for no time (expiring at once), so that the
-/// next process takes it again.
+/// node-autoscaler's: DynamoDB UpdateItem taking a lease in `STATE_TABLE` with the function's
+/// condition and update, on an item of its own (`lease#bench`, so the function's
+/// `lease#periodic` is never held by it), for no time (expiring at once), so that the next
+/// process takes it again.
 pub struct TakeLease {
     ddb: aws_sdk_dynamodb::Client,
     table: String,
