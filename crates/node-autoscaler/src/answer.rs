@@ -20,6 +20,14 @@ pub enum Run {
     Schedule(Periodic),
     SpotInterruption(Spot),
     Rebalance(Spot),
+    /// An EC2 Instance State-change Notification (stopping, shutting-down, terminated).
+    StateChange(Spot),
+    /// An AWS Health scheduled change: one answer per instance it names.
+    ScheduledChange {
+        #[serde(rename = "eventType")]
+        event_type: String,
+        instances: Vec<Spot>,
+    },
 }
 
 /// A periodic evaluation. Without `launched` / `removed`: `DRY_RUN`, nothing done.
@@ -128,6 +136,18 @@ pub enum SpotDecision {
         #[serde(flatten)]
         done: Option<Replaced>,
     },
+    /// The instance is stopping or gone: its Node deleted at once.
+    CleanNode {
+        #[serde(flatten)]
+        done: Option<Cleaned>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cleaned {
+    /// The Node deleted; `null` when there was none.
+    pub node_deleted: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -314,6 +334,27 @@ mod tests {
             (
                 Run::Rebalance(spot(SpotDecision::ReplaceThenDrain { done: None })),
                 spot_json(json!({"decision": "replace_then_drain"}), "rebalance"),
+            ),
+            (
+                Run::StateChange(spot(SpotDecision::CleanNode {
+                    done: Some(Cleaned {
+                        node_deleted: Some("worker-a".into()),
+                    }),
+                })),
+                spot_json(
+                    json!({"decision": "clean_node", "nodeDeleted": "worker-a"}),
+                    "state_change",
+                ),
+            ),
+            (
+                Run::ScheduledChange {
+                    event_type: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
+                    instances: vec![spot(SpotDecision::Ignored { why: "not_ours" })],
+                },
+                json!({"trigger": "scheduled_change",
+                    "eventType": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+                    "instances": [{"instance": "i-s", "decision": "ignored", "why": "not_ours"}],
+                    "dryRun": false, "elapsedMs": 7}),
             ),
         ];
         for (run, want) in table {

@@ -5,14 +5,17 @@
 //!   cluster is.
 //! - `periodic`: take the lease, resume recorded actions, observe, remove the instances
 //!   that never joined, decide, act, release the lease.
-//! - `interruption`: a Spot worker's interruption warning or rebalance recommendation,
-//!   under the lease `spot#<instance>`: cordon, replace, drain, terminate.
+//! - `interruption`: a Spot worker's interruption warning or rebalance recommendation, an
+//!   AWS Health scheduled change, under the lease `spot#<instance>`: cordon, replace, drain,
+//!   terminate; a state-change notification (stopping, gone): delete the Node at once.
 //! - `observe`: EC2, Kubernetes, Prometheus and DynamoDB at once, and the workers as
 //!   `decide` sees them.
 //! - `action`: the life of one worker's removal — recorded, drained, terminated, its Node
 //!   and record deleted — and its resumption by a later run.
 //! - `launch`: new workers, spread over the zones.
 //! - `pod_events`: `NotTriggerScaleUp` / `TriggeredScaleUp` Events on unschedulable pods.
+//! - `status`: the status ConfigMap `kube-system/node-autoscaler-status`, written at the end
+//!   of each run that acted (the periodic run writes its own).
 //!
 //! Safety rules enforced here, whatever `decide` says:
 //! - only instances with the worker tag and without the master tag are launched-for,
@@ -38,6 +41,7 @@ mod metrics;
 mod observe;
 mod periodic;
 mod pod_events;
+mod status;
 
 pub use context::Context;
 
@@ -63,7 +67,27 @@ pub async fn handle(ctx: &Context, event: Event) -> Result<Answer, Error> {
             ))
             .await?,
         ),
+        Trigger::StateChange { instance_id, .. } => Run::StateChange(
+            Box::pin(interruption::run(ctx, &event, instance_id, SpotKind::Gone)).await?,
+        ),
+        Trigger::ScheduledChange {
+            event_type,
+            instance_ids,
+            closed,
+        } => Run::ScheduledChange {
+            event_type: event_type.clone(),
+            instances: Box::pin(interruption::scheduled_change(
+                ctx,
+                &event,
+                instance_ids,
+                *closed,
+            ))
+            .await?,
+        },
     };
+    if !ctx.config.dry_run {
+        status::after_event(ctx, &run, event.now).await;
+    }
     let answer = Answer {
         run,
         dry_run: ctx.config.dry_run,

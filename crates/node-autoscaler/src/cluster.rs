@@ -10,7 +10,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
 use crate::decide::binpack::Taint;
-use crate::decide::{PendingPod, Template};
+use crate::decide::{NodeDetail, PendingPod, Resident, Template};
 use crate::{pending, quantity};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +32,9 @@ pub struct NodeInfo {
     pub labels: BTreeMap<String, String>,
     pub taints: Vec<Taint>,
     pub requested_cpu_milli: u64,
+    pub requested_memory_bytes: u64,
+    /// Its pods as scale-down by simulation sees them (needs, whether they move, PDBs).
+    pub residents: Vec<Resident>,
     /// Why the node may not be removed (safe-to-evict review); `None` = removable.
     pub blocked: Option<String>,
     pub pods: usize,
@@ -42,6 +45,8 @@ pub struct ClusterView {
     pub nodes: Vec<NodeInfo>,
     /// Pods the scheduler could not place.
     pub unschedulable: Vec<PendingPod>,
+    /// Each PDB's (`namespace/name`) `status.disruptionsAllowed` (negative read as 0).
+    pub disruptions_allowed: BTreeMap<String, u32>,
 }
 
 /// Labels a new worker will not share with the node it is learnt from: its own name, and
@@ -63,6 +68,19 @@ const STATE_TAINT_PREFIXES: [&str; 3] = [
 ];
 
 impl NodeInfo {
+    /// What scale-down by simulation reads of a worker's node.
+    pub fn detail(&self) -> NodeDetail {
+        NodeDetail {
+            allocatable_memory_bytes: self.allocatable_memory_bytes,
+            allocatable_pods: self.allocatable_pods.unwrap_or(0),
+            requested_memory_bytes: self.requested_memory_bytes,
+            labels: self.labels.clone(),
+            taints: self.taints.clone(),
+            unschedulable: self.unschedulable,
+            pods: self.residents.clone(),
+        }
+    }
+
     /// This node as the template of a new worker.
     pub fn template(&self) -> Template {
         Template {
@@ -145,7 +163,10 @@ fn finished(pod: &Pod) -> bool {
 /// Builds the view from listed objects (pure, so the benchmark can time it apart).
 pub fn view(nodes: Vec<Node>, pods: Vec<Pod>, pdbs: &[PodDisruptionBudget]) -> ClusterView {
     let mut by_node: HashMap<String, Vec<Pod>> = HashMap::new();
-    let mut out = ClusterView::default();
+    let mut out = ClusterView {
+        disruptions_allowed: pdbs.iter().map(|b| (pdb_key(b), allowed(b))).collect(),
+        ..ClusterView::default()
+    };
     for pod in pods {
         if finished(&pod) || pod.metadata.deletion_timestamp.is_some() {
             continue;
@@ -197,6 +218,8 @@ pub fn view(nodes: Vec<Node>, pods: Vec<Pod>, pdbs: &[PodDisruptionBudget]) -> C
                 })
                 .collect(),
             requested_cpu_milli: pods.iter().map(|p| requests(p).0).sum(),
+            requested_memory_bytes: pods.iter().map(|p| requests(p).1).sum(),
+            residents: pods.iter().map(|p| resident(p, pdbs)).collect(),
             blocked: (!review.removable()).then(|| {
                 review
                     .blockers
@@ -210,6 +233,34 @@ pub fn view(nodes: Vec<Node>, pods: Vec<Pod>, pdbs: &[PodDisruptionBudget]) -> C
         });
     }
     out
+}
+
+fn pdb_key(b: &PodDisruptionBudget) -> String {
+    let m = &b.metadata;
+    format!(
+        "{}/{}",
+        m.namespace.as_deref().unwrap_or_default(),
+        m.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn allowed(b: &PodDisruptionBudget) -> u32 {
+    let n = b.status.as_ref().map_or(0, |s| s.disruptions_allowed);
+    u32::try_from(n).unwrap_or(0)
+}
+
+/// A bound pod for scale-down: what it needs, whether a drain moves it (not a DaemonSet or
+/// mirror pod), the PDBs that select it.
+fn resident(pod: &Pod, pdbs: &[PodDisruptionBudget]) -> Resident {
+    Resident {
+        needs: pending::needs(pod),
+        moves: k8s_ops::evictable::skip_reason(pod).is_none(),
+        pdbs: pdbs
+            .iter()
+            .filter(|b| k8s_ops::evictable::pdb_selects(b, pod))
+            .map(pdb_key)
+            .collect(),
+    }
 }
 
 /// Lists nodes, pods and PodDisruptionBudgets (3 calls) and builds the view.

@@ -96,6 +96,31 @@ fn list(v: &str) -> Option<Vec<String>> {
     (!items.is_empty()).then_some(items)
 }
 
+/// The required variables with placeholder values: with them alone, `from_env` gives the
+/// shipped defaults (the simulator's "this policy", the unit tests' minimal environment).
+pub const PLACEHOLDERS: [(&str, &str); 12] = [
+    ("MASTER_TAG_KEY", "k3s-role"),
+    ("MASTER_TAG_VALUE", "master"),
+    ("WORKER_TAG_KEY", "k3s-role"),
+    ("WORKER_TAG_VALUE", "worker"),
+    ("WORKER_SUBNET_IDS", "subnet-a, subnet-b"),
+    ("WORKER_SG_ID", "sg-1"),
+    ("WORKER_AMI_ID", "ami-1"),
+    ("K3S_CLUSTER_TOKEN_PARAM", "/k3s/token"),
+    ("K8S_API_TOKEN_PARAM", "/k3s/api-token"),
+    ("CERT_AUTHORITY", "LS0t"),
+    ("STATE_TABLE", "state"),
+    ("LOGS_TABLE", "logs"),
+];
+
+/// Shipped defaults the simulator runs as "this policy" (`src/bin/simulate.rs`); why each
+/// is what it is: docs/node-autoscaler.md, Policy.
+pub const DEFAULT_PENDING_UP_SEC: u64 = 0;
+pub const DEFAULT_COOLDOWN_UP_SEC: u64 = 60;
+pub const DEFAULT_UTILISATION_DOWN: f64 = 0.5;
+pub const DEFAULT_UNNEEDED_SEC: u64 = 600;
+pub const DEFAULT_HEADROOM_PODS: u32 = 0;
+
 fn seconds(env: &mut Env, name: &str, default: u64) -> Duration {
     Duration::from_secs(env.or_default(name, default, "a whole number of seconds"))
 }
@@ -125,15 +150,35 @@ impl Config {
         let cpu_up = env
             .optional_with("CPU_UP", threshold::EXPECTED, threshold::percent)
             .unwrap_or(70.0);
-        let cpu_down = env
-            .optional_with("CPU_DOWN", threshold::EXPECTED, threshold::percent)
-            .unwrap_or(30.0);
-        let pending_up = seconds(&mut env, "PENDING_UP_SEC", 180);
-        let idle_down = seconds(&mut env, "IDLE_DOWN_SEC", 600);
+        let cpu_down_set = env.optional_with("CPU_DOWN", threshold::EXPECTED, threshold::percent);
+        let cpu_down = cpu_down_set.unwrap_or(30.0);
+        let pending_up = seconds(&mut env, "PENDING_UP_SEC", DEFAULT_PENDING_UP_SEC);
+        let idle_down_set: Option<u64> = env.optional("IDLE_DOWN_SEC", "a whole number of seconds");
+        let idle_down = Duration::from_secs(idle_down_set.unwrap_or(600));
+        // The original's scale-down rule (cluster CPU idle) is a guard when it is configured.
+        let cpu_guard = cpu_down_set.is_some() || idle_down_set.is_some();
         let min: u32 = env.or_default("MIN_WORKERS", 1, "a whole number ≥ 0");
         let max: u32 = env.or_default("MAX_WORKERS", 10, "a whole number ≥ 1");
-        let cooldown_up = seconds(&mut env, "COOLDOWN_UP_SEC", 180);
-        let cooldown_down = seconds(&mut env, "COOLDOWN_DOWN_SEC", 600);
+        let cooldown_up = seconds(&mut env, "COOLDOWN_UP_SEC", DEFAULT_COOLDOWN_UP_SEC);
+        let cooldown_down_set: Option<u64> =
+            env.optional("COOLDOWN_DOWN_SEC", "a whole number of seconds");
+        let cooldown_down = Duration::from_secs(cooldown_down_set.unwrap_or(600));
+        // Set, it also spaces removals (the original's meaning); unset, a removal waits for
+        // nothing but the unneeded time, as CA's scale-down-delay-after-delete (one scan).
+        let cooldown_after_down = Duration::from_secs(cooldown_down_set.unwrap_or(0));
+        let utilisation_down = env
+            .optional_with(
+                "SCALE_DOWN_UTILIZATION_THRESHOLD",
+                threshold::EXPECTED,
+                |raw| threshold::percent(raw).map(|p| p / 100.0),
+            )
+            .unwrap_or(DEFAULT_UTILISATION_DOWN);
+        let unneeded_down = seconds(&mut env, "SCALE_DOWN_UNNEEDED_SEC", DEFAULT_UNNEEDED_SEC);
+        let headroom_pods: u32 = env.or_default(
+            "HEADROOM_PODS",
+            DEFAULT_HEADROOM_PODS,
+            "a whole number of free pod slots",
+        );
         let batch_up = (
             "SCALE_UP_BATCH",
             env.optional::<u32>("SCALE_UP_BATCH", "a whole number ≥ 1"),
@@ -302,13 +347,19 @@ impl Config {
                 cpu_down,
                 pending_up,
                 idle_down,
+                cpu_guard,
                 min,
                 max,
                 cooldown_up,
                 cooldown_down,
+                cooldown_after_down,
                 batch_up,
                 batch_down,
+                batch_down_empty: batch_down,
                 pods_per_node,
+                utilisation_down,
+                unneeded_down,
+                headroom_pods,
             },
             tags: Tags {
                 master: master_tag,
@@ -352,20 +403,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn minimal() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("MASTER_TAG_KEY", "k3s-role"),
-            ("MASTER_TAG_VALUE", "master"),
-            ("WORKER_TAG_KEY", "k3s-role"),
-            ("WORKER_TAG_VALUE", "worker"),
-            ("WORKER_SUBNET_IDS", "subnet-a, subnet-b"),
-            ("WORKER_SG_ID", "sg-1"),
-            ("WORKER_AMI_ID", "ami-1"),
-            ("K3S_CLUSTER_TOKEN_PARAM", "/k3s/token"),
-            ("K8S_API_TOKEN_PARAM", "/k3s/api-token"),
-            ("CERT_AUTHORITY", "LS0t"),
-            ("STATE_TABLE", "state"),
-            ("LOGS_TABLE", "logs"),
-        ]
+        PLACEHOLDERS.to_vec()
     }
 
     #[test]
@@ -403,13 +441,18 @@ pub(crate) mod tests {
         assert_eq!(c.subnet_ids, ["subnet-a", "subnet-b"]);
         assert_eq!((c.policy.min, c.policy.max), (1, 10));
         assert_eq!((c.policy.cpu_up, c.policy.cpu_down), (70.0, 30.0));
-        assert_eq!(c.policy.pending_up, Duration::from_secs(180));
-        assert_eq!(c.policy.cooldown_up, Duration::from_secs(180));
+        assert_eq!(c.policy.pending_up, Duration::from_secs(0));
+        assert_eq!(c.policy.cooldown_up, Duration::from_secs(60));
         assert_eq!((c.policy.batch_up, c.policy.pods_per_node), (3, None));
         assert_eq!((c.prom_nodeport, c.tags.cluster.clone()), (30090, None));
         let s = Duration::from_secs;
         let p = &c.policy;
         assert_eq!((p.idle_down, p.cooldown_down), (s(600), s(600)));
+        // Scale-down by simulation with CA's defaults; the CPU rule only guards when its
+        // variables are set, and a removal waits for no other.
+        assert_eq!((p.utilisation_down, p.unneeded_down), (0.5, s(600)));
+        assert_eq!((p.cpu_guard, p.cooldown_after_down), (false, s(0)));
+        assert_eq!((p.headroom_pods, p.batch_down_empty), (0, 1));
         assert_eq!(
             (
                 c.join_timeout,
@@ -488,6 +531,9 @@ pub(crate) mod tests {
             (p.pending_up, p.idle_down, p.cooldown_up, p.cooldown_down),
             (s(180), s(600), s(300), s(600))
         );
+        // Its scale-down rule stays a guard (CPU under 30 % for 600 s), and its
+        // COOLDOWN_DOWN_SEC still spaces removals as well as follows launches.
+        assert_eq!((p.cpu_guard, p.cooldown_after_down), (true, s(600)));
         assert_eq!((c.join_timeout, c.drain_timeout), (s(600), s(300)));
         assert_eq!(c.instance_types, ["t3.medium"]);
         assert_eq!(c.prom_nodeport, 30900);

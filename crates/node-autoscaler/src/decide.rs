@@ -1,5 +1,7 @@
-//! The scaling policy, pure: (metrics, unschedulable pods, workers, last actions, now) → a
-//! plan. The Lambda and the simulator (`src/bin/simulate.rs`) both run exactly this.
+//! The scaling policy, pure: (metrics, unschedulable pods, workers and their pods, last
+//! actions, when each worker became unneeded, now) → a plan, and when each worker became
+//! unneeded (for the caller to keep). The Lambda and the simulator (`src/bin/simulate.rs`)
+//! both run exactly this.
 //!
 //! - **Bounds first**: fewer workers than `MIN_WORKERS` → launch the difference; more than
 //!   `MAX_WORKERS` → remove the excess (removable workers only). Cooldowns do not apply.
@@ -8,18 +10,21 @@
 //!   Unschedulable, from the API) for at least `PENDING_UP_SEC`: as many workers as
 //!   first-fit-decreasing onto the worker template says ([`binpack`], [`up`]), after the
 //!   joining workers' room; a pod no worker could host (too big, selector, affinity, taint)
-//!   counts for nothing. Or cluster CPU > `CPU_UP`: enough workers to bring the utilisation
-//!   back to `CPU_UP` (at least one). Not within `COOLDOWN_UP_SEC` of the last launch; at
-//!   most `SCALE_UP_BATCH` per run; never above `MAX_WORKERS`.
-//! - **Down** when the cluster has been idle for `IDLE_DOWN_SEC` (CPU below `CPU_DOWN` over
-//!   the whole window, and nothing Pending by `PROM_PENDING_QUERY` when it is set) and CPU is
-//!   below `CPU_DOWN` now, no unschedulable pod a worker could host waits, nothing is
-//!   joining, and `COOLDOWN_DOWN_SEC` has passed since the last removal *and* the last
-//!   launch. At most `SCALE_DOWN_BATCH` per run, never below `MIN_WORKERS`. Victims: Ready
-//!   workers the safe-to-evict review does not block, from the zone with the most workers
-//!   first (zones stay balanced), emptiest first (least CPU requested), and only while the
-//!   requests of the remaining workers still fit their allocatable CPU (and their pods,
-//!   `PODS_PER_NODE` each when set).
+//!   counts for nothing. Plus the workers `HEADROOM_PODS` free slots need ([`headroom`]).
+//!   Or cluster CPU > `CPU_UP`: enough workers to bring the utilisation back to `CPU_UP`
+//!   (at least one). Not within `COOLDOWN_UP_SEC` of the last launch; at most
+//!   `SCALE_UP_BATCH` per run; never above `MAX_WORKERS`.
+//! - **Down by simulation** ([`down`]): the workers unneeded — utilisation by requests below
+//!   `SCALE_DOWN_UTILIZATION_THRESHOLD`, every pod fits on the others, the PDBs allow it,
+//!   the headroom stays — for `SCALE_DOWN_UNNEEDED_SEC`, from the zone with the most workers
+//!   first, least utilised first. Not while an unschedulable pod a worker could host waits
+//!   (or `PROM_PENDING_QUERY`, when set, counts one), nor while a worker joins, nor within
+//!   `COOLDOWN_DOWN_SEC` of the last launch (CA's scale-down-delay-after-add) or
+//!   the after-removal cooldown of the last removal; when the CPU guard is on (`CPU_DOWN` or
+//!   `IDLE_DOWN_SEC` set, the original's meaning), only when CPU has been below `CPU_DOWN`
+//!   for `IDLE_DOWN_SEC`. At most `SCALE_DOWN_BATCH` workers with pods to move per run, and
+//!   none while another worker is leaving (one drain at a time, as CA), plus the empty ones
+//!   up to the empty batch; never below `MIN_WORKERS`; blocked (safe-to-evict review) never.
 //! - The control plane and instances without the worker tag never reach this function: they
 //!   are not workers.
 //!
@@ -31,9 +36,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 pub mod binpack;
+pub mod down;
+pub mod headroom;
 mod spot;
 pub mod up;
 pub use binpack::{PodNeeds, Template};
+pub use down::{NodeDetail, Resident, Unneeded};
 pub use spot::{Ownership, RebalanceMode, SpotAction, SpotKind, may_replace, spot_action};
 pub use up::PendingPod;
 
@@ -43,15 +51,30 @@ pub struct Policy {
     pub cpu_down: f64,
     pub pending_up: Duration,
     pub idle_down: Duration,
+    /// Scale-down also needs cluster CPU below `cpu_down` for `idle_down` (the original's
+    /// rule, kept as a guard when `CPU_DOWN` or `IDLE_DOWN_SEC` is set).
+    pub cpu_guard: bool,
     pub min: u32,
     pub max: u32,
     pub cooldown_up: Duration,
+    /// After a launch, before any removal (CA's scale-down-delay-after-add).
     pub cooldown_down: Duration,
+    /// After a removal, before the next (CA's scale-down-delay-after-delete).
+    pub cooldown_after_down: Duration,
     pub batch_up: u32,
+    /// Workers with pods to move, per run.
     pub batch_down: u32,
+    /// Empty workers (nothing to move), per run (CA's max-empty-bulk-delete).
+    pub batch_down_empty: u32,
     /// `PODS_PER_NODE`: at most this many pods on one worker; `None`: CPU and memory alone
     /// say what fits.
     pub pods_per_node: Option<u32>,
+    /// A worker below this utilisation by requests may be unneeded (0..=1).
+    pub utilisation_down: f64,
+    /// How long a worker must stay unneeded before it goes.
+    pub unneeded_down: Duration,
+    /// Free pod slots kept ([`headroom`]).
+    pub headroom_pods: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +99,8 @@ pub struct Worker {
     pub pods: u32,
     /// Why it may not be removed (safe-to-evict review), if anything.
     pub blocked: Option<String>,
+    /// Memory, pod slots, labels, taints and each pod: what scale-down by simulation needs.
+    pub node: NodeDetail,
 }
 
 /// From Prometheus.
@@ -102,6 +127,11 @@ pub struct Observed {
     pub workers: Vec<Worker>,
     pub last_up: Option<Timestamp>,
     pub last_down: Option<Timestamp>,
+    /// Each PodDisruptionBudget's (`namespace/name`) `status.disruptionsAllowed`; a PDB a
+    /// pod names that is missing here allows nothing.
+    pub disruptions_allowed: BTreeMap<String, u32>,
+    /// When each worker became unneeded, as the last run's [`Decision::unneeded`] said.
+    pub unneeded: BTreeMap<String, Timestamp>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +155,14 @@ pub enum Plan {
     },
 }
 
+/// The plan, and the state the next run needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub plan: Plan,
+    /// Every worker unneeded now, with since when: the next run's `Observed::unneeded`.
+    pub unneeded: BTreeMap<String, Timestamp>,
+}
+
 fn hold(why: &'static str, reason: impl Into<String>) -> Plan {
     Plan::Hold {
         why,
@@ -142,7 +180,21 @@ fn cooling(now: Timestamp, last: Option<Timestamp>, cooldown: Duration) -> Optio
         .map(|elapsed| cooldown - elapsed)
 }
 
+/// The plan alone (see [`decision`]).
 pub fn decide(policy: &Policy, o: &Observed) -> Plan {
+    decision(policy, o).plan
+}
+
+pub fn decision(policy: &Policy, o: &Observed) -> Decision {
+    let unneeded = down::unneeded(policy, o);
+    let plan = plan(policy, o, &unneeded);
+    Decision {
+        plan,
+        unneeded: unneeded.since,
+    }
+}
+
+fn plan(policy: &Policy, o: &Observed, unneeded: &Unneeded) -> Plan {
     let count = |s: WorkerState| o.workers.iter().filter(|w| w.state == s).count() as u32;
     let current = o.workers.len() as u32 - count(WorkerState::Leaving);
     let joining = count(WorkerState::Joining);
@@ -181,8 +233,13 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
     let m = &o.metrics;
     let mut up_need = 0u64;
     let mut up_reasons = Vec::new();
-    if let Some((nodes, reason)) = up::need(policy, o) {
+    let (due, packed) = up::due(policy, o);
+    if let Some((nodes, reason)) = up::need(policy, o, &due, &packed) {
         up_need = nodes;
+        up_reasons.push(reason);
+    }
+    if let Some((nodes, reason)) = headroom::need(policy, o, &packed) {
+        up_need += nodes;
         up_reasons.push(reason);
     }
     if let Some(cpu) = m.cpu_percent.filter(|&c| c > policy.cpu_up) {
@@ -220,40 +277,49 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
             reason,
         };
     }
+    scale_down(policy, o, unneeded, current, joining)
+}
 
-    let Some(cpu) = m.cpu_percent else {
-        return hold("no_metrics", "no CPU data from Prometheus");
-    };
+fn scale_down(
+    policy: &Policy,
+    o: &Observed,
+    unneeded: &Unneeded,
+    current: u32,
+    joining: u32,
+) -> Plan {
+    let m = &o.metrics;
     let waiting = up::hostable_waiting(policy, o);
-    if !(m.idle_sustained && m.pending_pods == 0 && !waiting && cpu < policy.cpu_down) {
+    if waiting || m.pending_pods > 0 {
         return hold(
             "steady",
             format!(
-                "CPU {cpu:.1}%, {} pending, unschedulable pods a worker could host: {waiting}, idle for IDLE_DOWN_SEC: {}",
-                m.pending_pods, m.idle_sustained
+                "unschedulable pods a worker could host: {waiting}, {} pending by PROM_PENDING_QUERY",
+                m.pending_pods
             ),
         );
     }
-    let reason = format!(
-        "CPU {cpu:.1}% below CPU_DOWN {}% and idle for {}s",
-        policy.cpu_down,
-        policy.idle_down.as_secs()
-    );
+    if policy.cpu_guard {
+        let Some(cpu) = m.cpu_percent else {
+            return hold("no_metrics", "no CPU data from Prometheus (CPU guard)");
+        };
+        if !(m.idle_sustained && cpu < policy.cpu_down) {
+            return hold(
+                "steady",
+                format!(
+                    "CPU guard: CPU {cpu:.1}%, below CPU_DOWN {}% for IDLE_DOWN_SEC: {}",
+                    policy.cpu_down, m.idle_sustained
+                ),
+            );
+        }
+    }
     if current <= policy.min {
-        return hold("at_min", format!("{reason}; at MIN_WORKERS {}", policy.min));
+        return hold("at_min", format!("at MIN_WORKERS {}", policy.min));
     }
     if joining > 0 {
-        return hold("joining", format!("{reason}; {joining} workers joining"));
+        return hold("joining", format!("{joining} workers joining"));
     }
-    let last_change = o.last_down.max(o.last_up);
-    if let Some(left) = cooling(o.now, last_change, policy.cooldown_down) {
-        return hold(
-            "cooldown_down",
-            format!("{reason}; COOLDOWN_DOWN_SEC: {}s left", left.as_secs()),
-        );
-    }
-    let instances = victims(policy, o, policy.batch_down.min(current - policy.min));
-    if instances.is_empty() {
+    let first = unneeded.since.values().min().copied();
+    let Some(first) = first else {
         let blocked: Vec<String> = o
             .workers
             .iter()
@@ -262,9 +328,65 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
         return hold(
             "no_candidate",
             format!(
-                "{reason}; no worker can go (the rest would not fit, or blocked: {})",
+                "no worker unneeded (utilisation under {:.0}%, pods fit elsewhere, PDBs allow it; blocked: {})",
+                policy.utilisation_down * 100.0,
                 blocked.join(", ")
             ),
+        );
+    };
+    if unneeded.due.is_empty() {
+        let waited = since(o.now, Some(first)).unwrap_or_default().as_secs();
+        return hold(
+            "unneeded",
+            format!(
+                "{} workers unneeded, the first for {waited}s of SCALE_DOWN_UNNEEDED_SEC {}",
+                unneeded.since.len(),
+                policy.unneeded_down.as_secs()
+            ),
+        );
+    }
+    let reason = format!(
+        "unneeded for {}s (utilisation under {:.0}%, every pod fits on the others)",
+        policy.unneeded_down.as_secs(),
+        policy.utilisation_down * 100.0
+    );
+    if let Some(left) = cooling(o.now, o.last_up, policy.cooldown_down) {
+        return hold(
+            "cooldown_down",
+            format!("{reason}; COOLDOWN_DOWN_SEC: {}s left", left.as_secs()),
+        );
+    }
+    if let Some(left) = cooling(o.now, o.last_down, policy.cooldown_after_down) {
+        return hold(
+            "cooldown_down",
+            format!("{reason}; {}s left after the last removal", left.as_secs()),
+        );
+    }
+    let leaving = o.workers.iter().any(|w| w.state == WorkerState::Leaving);
+    let (mut full, mut empty) = (0, 0);
+    let mut instances = Vec::new();
+    for id in &unneeded.due {
+        if instances.len() as u32 >= current - policy.min {
+            break;
+        }
+        let w = o.workers.iter().find(|w| &w.instance_id == id);
+        if w.is_some_and(|w| w.node.pods.iter().any(|p| p.moves)) {
+            if leaving || full >= policy.batch_down {
+                continue;
+            }
+            full += 1;
+        } else {
+            if empty >= policy.batch_down_empty {
+                continue;
+            }
+            empty += 1;
+        }
+        instances.push(id.clone());
+    }
+    if instances.is_empty() {
+        return hold(
+            "leaving",
+            format!("{reason}; one drain at a time: a worker is leaving"),
         );
     }
     let n = instances.len() as u32;
@@ -276,9 +398,9 @@ pub fn decide(policy: &Policy, o: &Observed) -> Plan {
     }
 }
 
-/// Up to `n` removable workers: most populated zone first, emptiest first, while what the
-/// Ready workers request still fits the allocatable CPU of those that stay, and their pods
-/// `PODS_PER_NODE` each of those that stay.
+/// Up to `n` removable workers above `MAX_WORKERS`: most populated zone first, emptiest
+/// first, while what the Ready workers request still fits the allocatable CPU of those that
+/// stay, and their pods `PODS_PER_NODE` each of those that stay.
 fn victims(policy: &Policy, o: &Observed, n: u32) -> Vec<String> {
     let mut zones: BTreeMap<&str, u32> = BTreeMap::new();
     for w in o.workers.iter().filter(|w| w.state != WorkerState::Leaving) {
@@ -351,26 +473,59 @@ pub(crate) mod tests {
             cpu_down: 30.0,
             pending_up: Duration::from_secs(180),
             idle_down: Duration::from_secs(600),
+            cpu_guard: true,
             min: 1,
             max: 5,
             cooldown_up: Duration::from_secs(180),
             cooldown_down: Duration::from_secs(600),
+            cooldown_after_down: Duration::from_secs(600),
             batch_up: 3,
             batch_down: 1,
+            batch_down_empty: 1,
             pods_per_node: None,
+            utilisation_down: 0.5,
+            unneeded_down: Duration::from_secs(600),
+            headroom_pods: 0,
         }
     }
 
-    pub(super) fn w(id: &str, zone: &str, state: WorkerState, requested: u64) -> Worker {
-        Worker {
+    /// A 2-CPU / 4 GiB worker running one pod of `requested` millicores (none when 0).
+    pub(crate) fn w(id: &str, zone: &str, state: WorkerState, requested: u64) -> Worker {
+        let mut w = Worker {
             instance_id: id.into(),
             zone: zone.into(),
             state,
-            requested_cpu_milli: requested,
+            requested_cpu_milli: 0,
             allocatable_cpu_milli: 2000,
             pods: 0,
             blocked: None,
+            node: NodeDetail {
+                allocatable_memory_bytes: 4 << 30,
+                labels: configured().labels,
+                ..NodeDetail::default()
+            },
+        };
+        if requested > 0 {
+            with_pods(&mut w, 1, requested, 0);
         }
+        w
+    }
+
+    /// `w` runs `n` pods (moved by their controller) requesting `cpu` and `mem` in all.
+    pub(crate) fn with_pods(w: &mut Worker, n: u32, cpu: u64, mem: u64) {
+        let pod = Resident {
+            needs: PodNeeds {
+                cpu_milli: cpu / u64::from(n),
+                memory_bytes: mem / u64::from(n),
+                ..PodNeeds::default()
+            },
+            moves: true,
+            pdbs: Vec::new(),
+        };
+        w.node.pods = vec![pod; n as usize];
+        w.pods = n;
+        w.requested_cpu_milli = cpu;
+        w.node.requested_memory_bytes = mem;
     }
 
     /// The worker the tests configure (`WORKER_NODE_CPU` 2, `WORKER_NODE_MEMORY` 4Gi).
@@ -397,6 +552,8 @@ pub(crate) mod tests {
             workers,
             last_up: None,
             last_down: None,
+            disruptions_allowed: BTreeMap::new(),
+            unneeded: BTreeMap::new(),
         }
     }
 
@@ -436,9 +593,14 @@ pub(crate) mod tests {
         }
     }
 
+    /// CPU idle for the guard, and every worker unneeded since `SCALE_DOWN_UNNEEDED_SEC` ago
+    /// (by the last run; this run's simulation says which still are).
     fn idle(o: &mut Observed) {
         o.metrics.cpu_percent = Some(10.0);
         o.metrics.idle_sustained = true;
+        for w in &o.workers {
+            o.unneeded.insert(w.instance_id.clone(), at(-600));
+        }
     }
 
     fn up(count: u32, from: u32) -> (&'static str, u32, u32, Vec<String>) {
@@ -700,6 +862,43 @@ pub(crate) mod tests {
                 held("no_candidate"),
             ),
             (
+                "idle, unneeded for 599 s of 600: hold",
+                Box::new(|o| {
+                    idle(o);
+                    o.unneeded.insert("i-b".into(), at(-599));
+                }),
+                held("unneeded"),
+            ),
+            (
+                "idle, unneeded first seen now: hold",
+                Box::new(|o| {
+                    idle(o);
+                    o.unneeded.clear();
+                }),
+                held("unneeded"),
+            ),
+            (
+                "idle, a worker leaving: no second drain of a worker with pods",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers
+                        .push(w("i-l", "us-east-1c", WorkerState::Leaving, 100));
+                }),
+                held("leaving"),
+            ),
+            (
+                "idle, a worker leaving: an empty worker may still go",
+                Box::new(|o| {
+                    idle(o);
+                    o.workers
+                        .push(w("i-e", "us-east-1c", WorkerState::Ready, 0));
+                    o.unneeded.insert("i-e".into(), at(-600));
+                    o.workers
+                        .push(w("i-l", "us-east-1c", WorkerState::Leaving, 100));
+                }),
+                down(&["i-e"], 3),
+            ),
+            (
                 "idle, but the rest could not hold the requests",
                 Box::new(|o| {
                     idle(o);
@@ -711,9 +910,9 @@ pub(crate) mod tests {
             (
                 "idle, zones balanced: from the zone with two workers",
                 Box::new(|o| {
-                    idle(o);
                     o.workers
                         .push(w("i-c", "us-east-1a", WorkerState::Ready, 300));
+                    idle(o);
                 }),
                 down(&["i-c"], 3),
             ),
@@ -804,9 +1003,11 @@ pub(crate) mod tests {
                 "idle, 12 pods on 2 workers, 10 per worker: none can go",
                 Some(10),
                 |o| {
+                    for w in &mut o.workers {
+                        let cpu = w.requested_cpu_milli;
+                        with_pods(w, 6, cpu, 0);
+                    }
                     idle(o);
-                    o.workers[0].pods = 6;
-                    o.workers[1].pods = 6;
                 },
                 held("no_candidate"),
             ),
@@ -814,19 +1015,23 @@ pub(crate) mod tests {
                 "idle, 12 pods on 2 workers, 20 per worker: the emptiest goes",
                 Some(20),
                 |o| {
+                    for w in &mut o.workers {
+                        let cpu = w.requested_cpu_milli;
+                        with_pods(w, 6, cpu, 0);
+                    }
                     idle(o);
-                    o.workers[0].pods = 6;
-                    o.workers[1].pods = 6;
                 },
                 down(&["i-b"], 2),
             ),
             (
-                "idle, 12 pods, no PODS_PER_NODE: CPU alone decides",
+                "idle, 12 pods, no PODS_PER_NODE: CPU and memory alone decide",
                 None,
                 |o| {
+                    for w in &mut o.workers {
+                        let cpu = w.requested_cpu_milli;
+                        with_pods(w, 6, cpu, 0);
+                    }
                     idle(o);
-                    o.workers[0].pods = 6;
-                    o.workers[1].pods = 6;
                 },
                 down(&["i-b"], 2),
             ),

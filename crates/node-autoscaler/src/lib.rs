@@ -20,4 +20,5 @@ pub mod pending;
 pub mod prometheus;
 pub mod quantity;
 pub mod ssm;
+pub mod status;
 pub mod store;

@@ -12,7 +12,7 @@
 //!
 //! Every write of `state` and `action#…` is a transaction with a condition check on the
 //! writer's lease (`owner` and `fence` unchanged): fenced.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -293,6 +293,34 @@ impl Store {
             put = put.item("last_down", n(t));
         }
         let put = put.build().expect("table and item are set");
+        self.fenced(lease, TransactWriteItem::builder().put(put).build())
+            .await
+    }
+
+    /// When each worker became unneeded (instance id → epoch seconds), as the last run's
+    /// decision said (scale-down by simulation: `decide::down`). Item `unneeded`.
+    pub async fn unneeded(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        let item = self.get("unneeded").await?.unwrap_or_default();
+        let since = item.get("since").and_then(|v| v.as_m().ok());
+        Ok(since
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+            .collect())
+    }
+
+    pub async fn put_unneeded(
+        &self,
+        lease: &Lease,
+        since: &BTreeMap<String, i64>,
+    ) -> Result<(), StoreError> {
+        let m = since.iter().map(|(k, v)| (k.clone(), n(*v))).collect();
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s("unneeded"))
+            .item("since", AttributeValue::M(m))
+            .build()
+            .expect("table and item are set");
         self.fenced(lease, TransactWriteItem::builder().put(put).build())
             .await
     }

@@ -216,19 +216,43 @@ fn triggers_are_the_documented_ones() {
         evs.iter().any(|e| e["Type"] == "Schedule"),
         "node-autoscaler schedule"
     );
-    let mut kinds: Vec<String> = patterns(&evs)
+    let mut kinds: Vec<(String, String)> = patterns(&evs)
         .iter()
-        .inspect(|p| assert_eq!(p["source"], json!(["aws.ec2"])))
-        .flat_map(|p| as_list(&p["detail-type"]))
-        .map(|k| k.as_str().unwrap().to_owned())
+        .flat_map(|p| {
+            let source = p["source"][0].as_str().unwrap().to_owned();
+            as_list(&p["detail-type"])
+                .into_iter()
+                .map(move |k| (source.clone(), k.as_str().unwrap().to_owned()))
+        })
         .collect();
     kinds.sort();
+    let kinds: Vec<(&str, &str)> = kinds
+        .iter()
+        .map(|(s, k)| (s.as_str(), k.as_str()))
+        .collect();
     assert_eq!(
         kinds,
         [
-            "EC2 Instance Rebalance Recommendation",
-            "EC2 Spot Instance Interruption Warning"
+            ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+            ("aws.ec2", "EC2 Instance State-change Notification"),
+            ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+            ("aws.health", "AWS Health Event"),
         ]
+    );
+    // Only the states and Health events the function acts on reach it.
+    let detail_of = |kind: &str| {
+        patterns(&evs)
+            .into_iter()
+            .find(|p| as_list(&p["detail-type"]).iter().any(|k| k == kind))
+            .map(|p| p["detail"].clone())
+    };
+    assert_eq!(
+        detail_of("EC2 Instance State-change Notification"),
+        Some(json!({"state": ["stopping", "shutting-down", "terminated"]}))
+    );
+    assert_eq!(
+        detail_of("AWS Health Event"),
+        Some(json!({"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]}))
     );
 }
 

@@ -1,7 +1,10 @@
-//! The EC2 events of a Spot worker, under the lease `spot#<instance>`. An interruption
+//! The EC2 events about one worker, under the lease `spot#<instance>`. A Spot interruption
 //! warning cordons the worker, then launches its replacement and drains it at once, then
 //! terminates it. A rebalance recommendation cordons it (`REBALANCE_MODE=cordon`), or
-//! launches the replacement first, then drains and terminates it (`replace`).
+//! launches the replacement first, then drains and terminates it (`replace`); an AWS Health
+//! scheduled change (retirement, maintenance) does the latter for each instance it names. A
+//! state-change notification (stopping, shutting-down, terminated) deletes the worker's Node
+//! at once and finishes a removal recorded under this lease.
 use std::time::Duration;
 
 use k8s_ops::drain;
@@ -11,7 +14,7 @@ use super::action;
 use super::context::ControlPlane;
 use super::launch::{launch, launched_by};
 use super::observe::classify;
-use crate::answer::{Cordoned, Launched, Removal, Replaced, Spot, SpotDecision};
+use crate::answer::{Cleaned, Cordoned, Launched, Removal, Replaced, Spot, SpotDecision};
 use crate::cluster::{self, ClusterView};
 use crate::config::Config;
 use crate::decide::{self, Ownership, SpotAction, SpotKind, Worker, WorkerState};
@@ -27,16 +30,14 @@ pub(super) async fn run(
     kind: SpotKind,
 ) -> Result<Spot, Error> {
     let c = &ctx.config;
-    let trigger = match kind {
-        SpotKind::Interruption => "spot_interruption",
-        SpotKind::Rebalance => "rebalance",
-    };
+    let trigger = trigger_of(kind);
     let answer = |decision| Spot {
         instance: instance_id.to_owned(),
         decision,
     };
     let instance = ctx.ec2.get(instance_id).await?;
-    let action = decide::spot_action(kind, ownership(c, instance.as_ref()), c.rebalance);
+    let owner = ownership(c, instance.as_ref(), kind == SpotKind::Gone);
+    let action = decide::spot_action(kind, owner, c.rebalance);
     let instance = match (instance, action) {
         (_, SpotAction::Ignore(why)) => {
             tracing::info!(
@@ -55,7 +56,7 @@ pub(super) async fn run(
         decision = action.name(),
         trigger,
         instance = instance_id,
-        "Spot event for one of our workers"
+        "EC2 event about one of our workers"
     );
     if c.dry_run {
         return Ok(answer(planned(action)));
@@ -68,20 +69,102 @@ pub(super) async fn run(
     else {
         return Ok(answer(SpotDecision::InProgress));
     };
-    let result = Box::pin(act(ctx, event, &instance, action, kind, &lease)).await;
+    let result = if action == SpotAction::CleanNode {
+        Box::pin(clean(ctx, &instance, &lease)).await
+    } else {
+        Box::pin(act(ctx, event, &instance, action, kind, &lease)).await
+    };
     let _ = ctx.store.release(&lease).await;
     Ok(answer(result?))
 }
 
-fn ownership(c: &Config, instance: Option<&Instance>) -> Ownership {
+/// The trigger's name in logs, answers and the reasons of recorded actions.
+fn trigger_of(kind: SpotKind) -> &'static str {
+    match kind {
+        SpotKind::Interruption => "spot_interruption",
+        SpotKind::Rebalance => "rebalance",
+        SpotKind::ScheduledChange => "scheduled_change",
+        SpotKind::Gone => "state_change",
+    }
+}
+
+/// An AWS Health scheduled change: each instance it names in turn, as a rebalance
+/// recommendation in `replace` mode. A closed event (the change is over) does nothing.
+pub(super) async fn scheduled_change(
+    ctx: &Context,
+    event: &Event,
+    instance_ids: &[String],
+    closed: bool,
+) -> Result<Vec<Spot>, Error> {
+    let mut answers = Vec::new();
+    for id in instance_ids {
+        answers.push(if closed {
+            tracing::info!(decision = "ignored", trigger = "scheduled_change", instance = %id, why = "event_closed", "not acting");
+            Spot {
+                instance: id.clone(),
+                decision: SpotDecision::Ignored {
+                    why: "event_closed",
+                },
+            }
+        } else {
+            Box::pin(run(ctx, event, id, SpotKind::ScheduledChange)).await?
+        });
+    }
+    Ok(answers)
+}
+
+/// Whose instance it is. `any_state`: judged by the tags alone (a state-change notification
+/// is about an instance that is no longer running); else a worker must be pending or running.
+fn ownership(c: &Config, instance: Option<&Instance>, any_state: bool) -> Ownership {
     match instance {
         // Any cluster's control plane: never touched, whoever's it is.
         Some(i) if i.tagged(&c.tags.master) => Ownership::ControlPlane,
-        Some(i) if c.tags.is_worker(i) && matches!(i.state.as_str(), "pending" | "running") => {
+        Some(i)
+            if c.tags.is_worker(i)
+                && (any_state || matches!(i.state.as_str(), "pending" | "running")) =>
+        {
             Ownership::Worker
         }
         _ => Ownership::Foreign,
     }
+}
+
+/// The worker is stopping or gone: its Node goes now (it would stay NotReady for ever; no
+/// cloud controller removes it in a self-managed cluster), and a removal recorded under this
+/// lease is finished (the drain finds no node; the instance is terminated as recorded). A
+/// removal recorded by the periodic run is left to that run, which resumes it the same way.
+async fn clean(ctx: &Context, instance: &Instance, lease: &Lease) -> Result<SpotDecision, Error> {
+    let cp = ctx.control_plane().await?;
+    let view = cluster::observe(&cp.kube).await?;
+    let node = view.node_of(instance).map(|n| n.name.clone());
+    if let Some(node) = &node {
+        cluster::delete_node(&cp.kube, node).await?;
+    }
+    let recorded = ctx
+        .store
+        .actions()
+        .await?
+        .into_iter()
+        .find(|a| a.instance_id == instance.id && a.lease == lease.key);
+    if let Some(record) = recorded {
+        let remover = action::Remover {
+            ctx,
+            kube: &cp.kube,
+            lease,
+        };
+        let outcome = remover.carry_out(&record, ctx.config.drain_timeout).await?;
+        tracing::info!(instance = instance.id, outcome = ?outcome, "recorded removal finished");
+    }
+    tracing::info!(
+        decision = "clean_node",
+        instance = instance.id,
+        state = instance.state,
+        node = node.as_deref(),
+        "worker stopping or gone: Node deleted"
+    );
+    Ok(SpotDecision::CleanNode {
+        done: Some(Cleaned { node_deleted: node }),
+    })
 }
 
 /// What `action` is, done nothing of (`DRY_RUN`).
@@ -91,6 +174,7 @@ fn planned(action: SpotAction) -> SpotDecision {
         SpotAction::Cordon => SpotDecision::Cordon { done: None },
         SpotAction::CordonDrainReplace => SpotDecision::CordonDrainReplace { done: None },
         SpotAction::ReplaceThenDrain => SpotDecision::ReplaceThenDrain { done: None },
+        SpotAction::CleanNode => SpotDecision::CleanNode { done: None },
     }
 }
 
@@ -108,7 +192,16 @@ async fn act(
     let node = view.node_of(instance).map(|n| n.name.clone());
     let (timeout, action_kind) = match kind {
         SpotKind::Interruption => (c.spot_drain_timeout, ActionKind::SpotInterruption),
-        SpotKind::Rebalance => (c.drain_timeout, ActionKind::Rebalance),
+        // A scheduled change is days ahead: the unhurried drain of a rebalance.
+        SpotKind::Rebalance | SpotKind::ScheduledChange | SpotKind::Gone => {
+            (c.drain_timeout, ActionKind::Rebalance)
+        }
+    };
+    // What the replacement is tagged with, so a retried event finds it: the event's id; with
+    // the instance's for a Health event, which may name several.
+    let attempt = match kind {
+        SpotKind::ScheduledChange => format!("{}/{}", event.id, instance.id),
+        _ => event.id.clone(),
     };
     // The record goes first, the cordon after it: a run that fails between them leaves an
     // action the next run resumes (drains, or rolls back by uncordoning), never a Node
@@ -117,7 +210,7 @@ async fn act(
         .as_deref()
         .filter(|_| action != SpotAction::Cordon)
         .map(|node| {
-            let reason = format!("{} {}", action_kind.as_str(), event.id);
+            let reason = format!("{} {attempt}", trigger_of(kind));
             let (id, key) = (&instance.id, &lease.key);
             action::record(id, node, action_kind, key, reason, event.now, timeout)
         });
@@ -134,8 +227,8 @@ async fn act(
         let done = Cordoned { cordoned: node };
         return Ok(SpotDecision::Cordon { done: Some(done) });
     }
-    let replacement = replacement(ctx, event, instance, &view).await?;
-    let launch = replace(ctx, event, &cp, replacement);
+    let replacement = replacement(ctx, event, &attempt, instance, &view).await?;
+    let launch = replace(ctx, &attempt, &cp, replacement);
     let removal = remove(ctx, &cp.kube, lease, instance, record.as_ref(), timeout);
     let (launched, outcome) = if action == SpotAction::ReplaceThenDrain {
         let launched = launch.await?;
@@ -168,6 +261,7 @@ enum Replacement {
 async fn replacement(
     ctx: &Context,
     event: &Event,
+    attempt: &str,
     leaving: &Instance,
     view: &ClusterView,
 ) -> Result<Replacement, Error> {
@@ -180,7 +274,7 @@ async fn replacement(
             w.state = WorkerState::Leaving;
         }
     }
-    let launched_before = launched_by(&instances, &event.id);
+    let launched_before = launched_by(&instances, attempt);
     Ok(if !launched_before.is_empty() {
         Replacement::Exists(launched_before)
     } else if decide::may_replace(&c.policy, &workers, &leaving.id) {
@@ -192,7 +286,7 @@ async fn replacement(
 
 async fn replace(
     ctx: &Context,
-    event: &Event,
+    attempt: &str,
     cp: &ControlPlane,
     replacement: Replacement,
 ) -> Result<Launched, Error> {
@@ -208,7 +302,7 @@ async fn replace(
                 errors: Vec::new(),
             })
         }
-        Replacement::Launch(workers) => launch(ctx, &cp.instance, &workers, 1, &event.id).await,
+        Replacement::Launch(workers) => launch(ctx, &cp.instance, &workers, 1, attempt).await,
         Replacement::AtMax => Ok(Launched {
             launched: Vec::new(),
             errors: vec!["at MAX_WORKERS: no replacement".to_owned()],

@@ -13,7 +13,20 @@ pub(super) fn record(answer: &Answer) {
 fn values(answer: &Answer) -> Vec<(&'static str, f64)> {
     match &answer.run {
         Run::Schedule(periodic) => periodic_values(periodic),
-        Run::SpotInterruption(spot) | Run::Rebalance(spot) => spot_values(spot),
+        Run::SpotInterruption(spot) | Run::Rebalance(spot) | Run::StateChange(spot) => {
+            spot_values(spot)
+        }
+        // One event about several instances: their counts summed.
+        Run::ScheduledChange { instances, .. } => {
+            let mut sum: Vec<(&'static str, f64)> = Vec::new();
+            for (name, value) in instances.iter().flat_map(spot_values) {
+                match sum.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, total)) => *total += value,
+                    None => sum.push((name, value)),
+                }
+            }
+            sum
+        }
     }
 }
 
@@ -60,7 +73,9 @@ fn spot_values(spot: &Spot) -> Vec<(&'static str, f64)> {
     };
     let (launches, errors, terminations) = match &spot.decision {
         SpotDecision::InProgress => return vec![("SpotEvents", 1.0), ("LeaseConflicts", 1.0)],
-        SpotDecision::Ignored { .. } | SpotDecision::Cordon { .. } => (0.0, 0.0, 0.0),
+        SpotDecision::Ignored { .. }
+        | SpotDecision::Cordon { .. }
+        | SpotDecision::CleanNode { .. } => (0.0, 0.0, 0.0),
         SpotDecision::CordonDrainReplace { done } | SpotDecision::ReplaceThenDrain { done } => {
             replaced(done)
         }
@@ -167,6 +182,34 @@ mod tests {
         }));
         assert_eq!(get(&values(&spot), "LeaseConflicts"), Some(1.0));
         assert_eq!(get(&values(&spot), "SpotEvents"), Some(1.0));
+    }
+
+    #[test]
+    fn a_scheduled_change_sums_its_instances() {
+        let spot = |decision| Spot {
+            instance: "i-s".into(),
+            decision,
+        };
+        let replaced = Some(Replaced {
+            replacement: vec!["i-n".into()],
+            errors: vec![],
+            outcome: Removal::Terminated,
+        });
+        let change = answer(Run::ScheduledChange {
+            event_type: "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into(),
+            instances: vec![
+                spot(SpotDecision::ReplaceThenDrain {
+                    done: replaced.clone(),
+                }),
+                spot(SpotDecision::ReplaceThenDrain { done: replaced }),
+                spot(SpotDecision::Ignored { why: "not_ours" }),
+            ],
+        });
+        let v = values(&change);
+        assert_eq!(get(&v, "SpotEvents"), Some(3.0));
+        assert_eq!(get(&v, "Launches"), Some(2.0));
+        assert_eq!(get(&v, "Terminations"), Some(2.0));
+        assert_eq!(v.iter().filter(|(n, _)| *n == "Launches").count(), 1);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::Context;
-use crate::cluster::{self, ClusterView};
+use crate::cluster::{self, ClusterView, NodeInfo};
 use crate::config::Config;
 use crate::decide::{Observed, Template, Worker, WorkerState};
 use crate::ec2::Instance;
@@ -41,7 +41,7 @@ pub(super) async fn observe(
         idle_down: c.policy.idle_down,
         cpu_down: c.policy.cpu_down,
     };
-    let (instances, view, metrics, state, actions) = futures_util::try_join!(
+    let (instances, view, metrics, state, actions, unneeded) = futures_util::try_join!(
         async { ctx.ec2.workers(&c.tags).await.map_err(Error::from) },
         async { cluster::observe(kube).await.map_err(Error::from) },
         async {
@@ -52,6 +52,7 @@ pub(super) async fn observe(
         },
         async { ctx.store.state().await.map_err(Error::from) },
         async { ctx.store.actions().await.map_err(Error::from) },
+        async { ctx.store.unneeded().await.map_err(Error::from) },
     )?;
     let (workers, unjoined) = classify(c, &instances, &view, &actions, now);
     let template = Template::learnt(
@@ -66,6 +67,11 @@ pub(super) async fn observe(
         workers,
         last_up: state.last_up.and_then(|s| Timestamp::from_second(s).ok()),
         last_down: state.last_down.and_then(|s| Timestamp::from_second(s).ok()),
+        disruptions_allowed: view.disruptions_allowed.clone(),
+        unneeded: unneeded
+            .into_iter()
+            .filter_map(|(id, t)| Some((id, Timestamp::from_second(t).ok()?)))
+            .collect(),
     };
     Ok(Observation {
         instances,
@@ -143,6 +149,7 @@ pub(super) fn classify(
                     n.blocked.clone()
                 }
             }),
+            node: node.map(NodeInfo::detail).unwrap_or_default(),
         });
     }
     (workers, unjoined)
@@ -151,7 +158,6 @@ pub(super) fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::NodeInfo;
     use crate::store::ActionKind;
 
     const NOW: i64 = 1_800_000_000;
@@ -183,6 +189,8 @@ mod tests {
             labels: Default::default(),
             taints: Vec::new(),
             requested_cpu_milli: 300,
+            requested_memory_bytes: 0,
+            residents: Vec::new(),
             blocked: None,
             pods: 1,
         }

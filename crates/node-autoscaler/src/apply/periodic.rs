@@ -9,6 +9,7 @@ use super::context::ControlPlane;
 use super::launch::launch;
 use super::observe::{self, Observation, Unjoined};
 use super::pod_events;
+use super::status;
 use crate::answer::{Aborted, Launched, Periodic, Removal, Removed, Resumed, Seen};
 use crate::cluster;
 use crate::decide::{self, Plan};
@@ -50,7 +51,16 @@ async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result
     };
     let observation = observe::observe(ctx, &cp.kube, &cp.prometheus, event.now).await?;
     let unjoined_terminated = remove_unjoined(ctx, &cp.kube, lease, &observation.unjoined).await?;
-    let plan = decide::decide(&ctx.config.policy, &observation.observed);
+    let decision = decide::decision(&ctx.config.policy, &observation.observed);
+    // When each worker became unneeded: kept for the next run (written when it changed).
+    if let Some(lease) = lease
+        && decision.unneeded != observation.observed.unneeded
+    {
+        let since = decision.unneeded.iter();
+        let since = since.map(|(id, t)| (id.clone(), t.as_second())).collect();
+        ctx.store.put_unneeded(lease, &since).await?;
+    }
+    let plan = decision.plan;
     let seen = Seen {
         workers: observation.observed.workers.len(),
         cpu: observation.observed.metrics.cpu_percent,
@@ -58,21 +68,25 @@ async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result
         resumed,
         unjoined_terminated,
     };
-    let periodic = act(ctx, event, lease, &cp, &observation, plan, seen).await?;
+    let acted = act(ctx, event, lease, &cp, &observation, plan, seen).await;
     if lease.is_some() {
-        let launch = match &periodic {
-            Periodic::ScaleUp {
-                from,
-                to,
-                launched: Some(l),
-                ..
-            } if !l.launched.is_empty() => Some((*from, *to)),
-            _ => None,
-        };
-        let events = pod_events::verdicts(&ctx.config.policy, &observation.observed, launch);
-        pod_events::record(&cp.kube, events, event.now).await;
+        if let Ok(periodic) = &acted {
+            let launch = match periodic {
+                Periodic::ScaleUp {
+                    from,
+                    to,
+                    launched: Some(l),
+                    ..
+                } if !l.launched.is_empty() => Some((*from, *to)),
+                _ => None,
+            };
+            let events = pod_events::verdicts(&ctx.config.policy, &observation.observed, launch);
+            pod_events::record(&cp.kube, events, event.now).await;
+        }
+        // Last: what the run saw and did, or the launch that failed.
+        status::after_periodic(ctx, &cp.kube, &observation, &acted, event.now).await;
     }
-    Ok(periodic)
+    acted
 }
 
 /// Finishes (or rolls back) every action an earlier run recorded.

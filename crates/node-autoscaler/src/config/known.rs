@@ -4,7 +4,7 @@
 //! the configuration stands on its own.
 
 /// Every variable `Config::from_env` reads; a test keeps it in step with `config.rs`.
-pub const VARIABLES: [&str; 48] = [
+pub const VARIABLES: [&str; 51] = [
     "API_SERVER",
     "CERT_AUTHORITY",
     "CLUSTER_TAG_KEY",
@@ -15,6 +15,7 @@ pub const VARIABLES: [&str; 48] = [
     "CPU_UP",
     "DRAIN_TIMEOUT_SEC",
     "DRY_RUN",
+    "HEADROOM_PODS",
     "IDLE_DOWN_SEC",
     "JOIN_TIMEOUT_SEC",
     "JOIN_TOKEN_MODE",
@@ -37,6 +38,8 @@ pub const VARIABLES: [&str; 48] = [
     "PROM_PENDING_QUERY",
     "REBALANCE_MODE",
     "SCALE_DOWN_BATCH",
+    "SCALE_DOWN_UNNEEDED_SEC",
+    "SCALE_DOWN_UTILIZATION_THRESHOLD",
     "SCALE_UP_BATCH",
     "SPOT_DRAIN_SEC",
     "STATE_TABLE",

@@ -75,6 +75,9 @@ pub struct Estimate {
     pub placed: Vec<usize>,
     /// Pods no worker of the template could ever host, with why.
     pub never: Vec<(usize, String)>,
+    /// (CPU, memory, pods) the placed pods use on each joining and new worker: their room
+    /// left is what headroom counts.
+    pub used: Vec<(u64, u64, u32)>,
 }
 
 impl Requirement {
@@ -182,6 +185,7 @@ pub fn estimate(t: &Template, pods_per_node: u32, pods: &[&PodNeeds], joining: u
     }
     out.placed.sort_unstable();
     out.new_nodes = (nodes.len() as u32).saturating_sub(joining);
+    out.used = nodes;
     out
 }
 

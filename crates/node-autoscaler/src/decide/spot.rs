@@ -1,5 +1,6 @@
-//! What an EC2 event about one instance does, pure: ignore it, cordon, or replace and
-//! remove the worker; and whether a replacement stays within `MAX_WORKERS`.
+//! What an EC2 event about one instance does, pure: ignore it, cordon, replace and remove
+//! the worker, or clean the Node of one that is gone; and whether a replacement stays
+//! within `MAX_WORKERS`.
 use super::{Policy, Worker, WorkerState};
 
 /// Whose instance an EC2 event names.
@@ -16,6 +17,11 @@ pub enum Ownership {
 pub enum SpotKind {
     Interruption,
     Rebalance,
+    /// An AWS Health scheduled change (retirement, maintenance): certain, days ahead.
+    ScheduledChange,
+    /// An EC2 state-change notification: stopping, shutting-down or terminated. Ownership
+    /// is then judged by the tags alone (the instance is no longer running).
+    Gone,
 }
 
 /// What an "EC2 Instance Rebalance Recommendation" does to one of our workers
@@ -36,8 +42,11 @@ pub enum SpotAction {
     CordonDrainReplace,
     /// Cordon only (REBALANCE_MODE=cordon).
     Cordon,
-    /// Launch a replacement first, then cordon, drain, terminate (REBALANCE_MODE=replace).
+    /// Launch a replacement first, then cordon, drain, terminate (REBALANCE_MODE=replace,
+    /// and an AWS Health scheduled change).
     ReplaceThenDrain,
+    /// The instance is stopping or gone: delete its Node now (nothing left to drain).
+    CleanNode,
 }
 
 impl SpotAction {
@@ -48,6 +57,7 @@ impl SpotAction {
             SpotAction::CordonDrainReplace => "cordon_drain_replace",
             SpotAction::Cordon => "cordon",
             SpotAction::ReplaceThenDrain => "replace_then_drain",
+            SpotAction::CleanNode => "clean_node",
         }
     }
 }
@@ -61,6 +71,9 @@ pub fn spot_action(kind: SpotKind, owner: Ownership, mode: RebalanceMode) -> Spo
         (Ownership::Worker, SpotKind::Rebalance, RebalanceMode::Replace) => {
             SpotAction::ReplaceThenDrain
         }
+        // Unlike a rebalance recommendation, the change will happen: never cordon only.
+        (Ownership::Worker, SpotKind::ScheduledChange, _) => SpotAction::ReplaceThenDrain,
+        (Ownership::Worker, SpotKind::Gone, _) => SpotAction::CleanNode,
     }
 }
 
@@ -114,6 +127,37 @@ mod tests {
                 Worker,
                 RebalanceMode::Replace,
                 SpotAction::ReplaceThenDrain,
+            ),
+            (
+                ScheduledChange,
+                Worker,
+                RebalanceMode::Cordon,
+                SpotAction::ReplaceThenDrain,
+            ),
+            (
+                ScheduledChange,
+                Foreign,
+                RebalanceMode::Replace,
+                SpotAction::Ignore("not_ours"),
+            ),
+            (
+                ScheduledChange,
+                ControlPlane,
+                RebalanceMode::Replace,
+                SpotAction::Ignore("control_plane"),
+            ),
+            (Gone, Worker, RebalanceMode::Cordon, SpotAction::CleanNode),
+            (
+                Gone,
+                Foreign,
+                RebalanceMode::Replace,
+                SpotAction::Ignore("not_ours"),
+            ),
+            (
+                Gone,
+                ControlPlane,
+                RebalanceMode::Replace,
+                SpotAction::Ignore("control_plane"),
             ),
         ];
         for (kind, owner, mode, want) in table {

@@ -66,10 +66,14 @@ pub fn due<'a>(policy: &Policy, o: &'a Observed) -> (Vec<&'a PendingPod>, Estima
     (pods, estimate)
 }
 
-/// Workers the due pods need beyond the joining ones, and why; `None` when no due pod
-/// could be hosted by a worker.
-pub fn need(policy: &Policy, o: &Observed) -> Option<(u64, String)> {
-    let (pods, e) = due(policy, o);
+/// Workers the due pods (`pods`, packed as `e` by [`due`]) need beyond the joining ones,
+/// and why; `None` when no due pod could be hosted by a worker.
+pub fn need(
+    policy: &Policy,
+    o: &Observed,
+    pods: &[&PendingPod],
+    e: &Estimate,
+) -> Option<(u64, String)> {
     if e.placed.is_empty() {
         return None;
     }

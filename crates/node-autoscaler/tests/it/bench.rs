@@ -163,6 +163,7 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
                     allocatable_cpu_milli: node.allocatable_cpu_milli,
                     pods: node.pods as u32,
                     blocked: node.blocked.clone(),
+                    node: node.detail(),
                 })
             })
             .collect();
@@ -173,13 +174,19 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
             cpu_down: 30.0,
             pending_up: s(180),
             idle_down: s(600),
+            cpu_guard: true,
             min: 1,
             max: 5000,
             cooldown_up: s(180),
             cooldown_down: s(600),
+            cooldown_after_down: s(600),
             batch_up: 3,
             batch_down: 1,
+            batch_down_empty: 1,
             pods_per_node: None,
+            utilisation_down: 0.5,
+            unneeded_down: s(600),
+            headroom_pods: 0,
         };
         let observed = Observed {
             now: Timestamp::now(),
@@ -194,6 +201,8 @@ async fn decision_and_api_time_at_20_and_2000_workers() {
             workers,
             last_up: None,
             last_down: None,
+            disruptions_allowed: view.disruptions_allowed.clone(),
+            unneeded: Default::default(),
         };
         let began = Instant::now();
         let plan = decide::decide(&policy, &observed);

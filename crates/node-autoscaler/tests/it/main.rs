@@ -11,6 +11,8 @@ mod rbac;
 mod reliability;
 mod scale_down;
 mod scale_up;
+mod sources;
 mod spot;
+mod status;
 mod support;
 mod unschedulable;

@@ -1,7 +1,8 @@
 //! node-autoscaler's shipped RBAC is minimal: the real binary under the Lambda emulator,
 //! moto for EC2, DynamoDB and SSM, real PromQL over an idle cluster's series, the real
 //! control plane (RBAC authorizer) authorizing the function's service-account token with the
-//! ClusterRole of `infra/k8s/rbac/node-autoscaler.yaml` less one grant at a time.
+//! ClusterRole of `infra/k8s/rbac/node-autoscaler.yaml` less one grant at a time. (The
+//! Role's grants, for the status ConfigMap in kube-system: `status::every_status_grant_is_needed`.)
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::authorization::v1::{
@@ -99,7 +100,10 @@ async fn every_rbac_grant_is_needed() {
     })
     .await;
     // No cooldown between the runs: each is a scale-down.
-    let _function = w.spawn(FUNCTION, &[("COOLDOWN_DOWN_SEC", "0")]);
+    let _function = w.spawn(
+        FUNCTION,
+        &[("COOLDOWN_DOWN_SEC", "0"), ("SCALE_DOWN_UNNEEDED_SEC", "0")],
+    );
     let grants =
         rbac::grants(&rbac::rules_of(repo("infra/k8s/rbac/node-autoscaler.yaml")).unwrap());
     assert_eq!(grants.len(), 7, "{grants:?}");

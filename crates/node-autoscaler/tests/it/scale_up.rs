@@ -183,8 +183,9 @@ async fn pending_pods_launch_spot_workers_across_zones_and_unjoined_ones_are_ter
     })
     .await;
 
-    // Within the up cooldown: the joined and joining workers count; nothing more launched.
-    let out = w.invoke(FUNCTION, &scheduled(at(t0, 60))).expect("run 3");
+    // Within the up cooldown (COOLDOWN_UP_SEC, 60 s): the joined and joining workers count;
+    // nothing more launched.
+    let out = w.invoke(FUNCTION, &scheduled(at(t0, 30))).expect("run 3");
     assert_eq!(out["decision"], "hold", "{out}");
     assert_eq!(out["workers"].as_u64(), Some(4), "{out}");
     assert_eq!(w.live_workers().await.len(), 4);

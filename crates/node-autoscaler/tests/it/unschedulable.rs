@@ -35,8 +35,9 @@ async fn the_estimators_count_of_workers_is_launched_once_pods_waited_pending_up
         .map(|p| p.0.as_str())
         .collect();
     assert_eq!(unplaced.len(), 3, "{pods:?}");
-    // PENDING_UP_SEC at its default, 180 s.
-    let _function = w.spawn(FUNCTION, &[]);
+    // PENDING_UP_SEC 180 s, the original's delay (the default, 0, acts at once, as Cluster
+    // Autoscaler does).
+    let _function = w.spawn(FUNCTION, &[("PENDING_UP_SEC", "180")]);
     let t0 = t0();
 
     // At t0 they have waited about 60 s: not yet.
@@ -115,7 +116,8 @@ async fn pods_no_worker_could_host_and_bound_pending_pods_launch_nothing_at_any_
         ),
         (Some("Pending"), Some("worker-slow"))
     );
-    let mut function = w.spawn(FUNCTION, &[DUE_AT_T0]);
+    // No worker's unneeded time runs out within the four runs: only scale-up is under test.
+    let mut function = w.spawn(FUNCTION, &[DUE_AT_T0, ("SCALE_DOWN_UNNEEDED_SEC", "3600")]);
     let t0 = t0();
     let mut workers = vec![first, slow];
     workers.sort();
@@ -131,7 +133,7 @@ async fn pods_no_worker_could_host_and_bound_pending_pods_launch_nothing_at_any_
                 out["why"].as_str(),
                 out["pending"].as_u64()
             ),
-            (Some("hold"), Some("steady"), Some(2)),
+            (Some("hold"), Some("unneeded"), Some(2)),
             "run {k}: the two unschedulable pods, not the bound one: {out}"
         );
         assert_eq!(w.live_workers().await, workers, "run {k}");

@@ -412,7 +412,9 @@ async fn scenario(faults: bool) -> (EndState, Counts) {
             || !out["unjoinedTerminated"]
                 .as_array()
                 .is_none_or(Vec::is_empty);
-        if d.starts_with("hold/") && !d.contains("cooldown") && d != "hold/joining" && !busy {
+        // (`hold/unneeded`: a worker's unneeded time is running, a removal may follow.)
+        let waiting = d.contains("cooldown") || d == "hold/joining" || d == "hold/unneeded";
+        if d.starts_with("hold/") && !waiting && !busy {
             settled = d;
             break;
         }

@@ -18,12 +18,20 @@ use crate::support::{Scenarios, spot_warning};
 async fn a_drain_whose_rollback_fails_is_reported_and_finished_by_the_next_run() {
     let w = K3s::start(&steady_metrics(0.1, 0)).await;
     // One pod per 1-CPU worker, each taking 10 minutes to terminate once evicted (its
-    // kubelet slow to stop it).
+    // kubelet slow to stop it); 400m: under the 50 % threshold, and it fits beside another.
     for (zone, node) in [(0, "worker-a"), (1, "worker-b"), (0, "worker-c")] {
         w.slow_worker(zone, node, "1").await;
     }
-    w.deployment("slow", 3, "600m", 600);
-    let _function = w.spawn(FUNCTION, &[("DRAIN_TIMEOUT_SEC", "3")]);
+    w.deployment("slow", 3, "400m", 600);
+    // Unneeded at once; one removal per 10 minutes, so the next run only resumes.
+    let _function = w.spawn(
+        FUNCTION,
+        &[
+            ("DRAIN_TIMEOUT_SEC", "3"),
+            ("SCALE_DOWN_UNNEEDED_SEC", "0"),
+            ("COOLDOWN_DOWN_SEC", "600"),
+        ],
+    );
     let t0 = t0();
 
     // Once the victim is cordoned (the drain waits for its evicted pod), every node patch
