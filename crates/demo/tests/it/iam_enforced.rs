@@ -10,31 +10,7 @@ use demo::steps::{alarms, iam as iam_steps, queues};
 use serde_json::{Value, json};
 use testbed::harness::manifests;
 use testbed::world::CLUSTER;
-use testbed::world::iam::{self, actions, refused, without};
-
-/// Actions no local flow can exercise, and why (each is still in the template).
-const NOT_EXERCISED: [(&str, &str); 5] = [
-    (
-        "logs:CreateLogStream",
-        "Lambda's log agent writes the function's output, not the function",
-    ),
-    (
-        "logs:PutLogEvents",
-        "Lambda's log agent writes the function's output, not the function",
-    ),
-    (
-        "xray:PutTraceSegments",
-        "the X-Ray daemon Lambda runs beside the function sends them",
-    ),
-    (
-        "xray:PutTelemetryRecords",
-        "the X-Ray daemon Lambda runs beside the function sends them",
-    ),
-    (
-        "sqs:SendMessage",
-        "Lambda sends a failed asynchronous event to the on-failure queue",
-    ),
-];
+use testbed::world::iam;
 
 /// An alarm only its tags tie to the sample K8sMetricAlarm web/web-http-rate.
 const LEGACY_ALARM: &str = "web-legacy-high";
@@ -262,12 +238,7 @@ async fn passes(w: &mut Stage, function: &str, message: &mut u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_flow_passes_with_the_exact_role_and_each_action_is_needed() {
-    let roles = iam::template_roles(&[
-        &format!("ClusterName={CLUSTER}"),
-        "ApiServer=https://127.0.0.1",
-        "CertAuthority=Cg==",
-    ])
-    .unwrap();
+    let roles = iam::world_roles().unwrap();
     let mut w = Stage::start(&FUNCTIONS).await.unwrap();
     seed(&mut w).await;
     let ours: Vec<_> = roles
@@ -275,37 +246,31 @@ async fn every_flow_passes_with_the_exact_role_and_each_action_is_needed() {
         .filter(|(r, _)| FUNCTIONS.contains(&r.as_str()))
         .collect();
     assert_eq!(ours.len(), FUNCTIONS.len(), "a role per function: {ours:?}");
-    w.world.aws = iam::enforce(&w.world.moto, &ours).await.unwrap();
-    let admin = aws_sdk_iam::Client::new(&w.world.aws);
+    let admin = iam::enforce(&w.world.moto, &ours).await.unwrap();
+    w.world.aws = admin.clone();
     let mut message = 0;
     let mut unexercised = Vec::new();
+    let skip = iam::LAMBDAS_OWN.map(|(a, _)| a);
     // In the demo's order: alarm-scaler steps on the alarms alarm-sync makes.
     for function in FUNCTIONS {
-        let (_, policies) = ours.iter().find(|(r, _)| r == function).unwrap();
+        let role = ours.iter().find(|(r, _)| r == function).unwrap();
         passes(&mut w, function, &mut message).await;
-        for (name, document) in policies {
-            for action in actions(document) {
-                if NOT_EXERCISED.iter().any(|(a, _)| *a == action) {
-                    continue;
-                }
-                iam::put_policy(&admin, function, name, &without(document, &action))
-                    .await
-                    .unwrap();
-                let out = run_flows(&mut w, function, &mut message).await;
-                iam::put_policy(&admin, function, name, document)
-                    .await
-                    .unwrap();
-                if !refused(&out, &action) {
-                    unexercised.push(format!("{function} {action}:\n{out}"));
-                }
-            }
-        }
+        let unnoticed = iam::unnoticed(&admin, role, &skip, async || {
+            run_flows(&mut w, function, &mut message).await
+        })
+        .await
+        .unwrap();
+        unexercised.extend(
+            unnoticed
+                .into_iter()
+                .map(|(a, out)| (format!("{function} {a}"), out)),
+        );
         // The exact role back: the flows pass again (and leave what the next function needs).
         passes(&mut w, function, &mut message).await;
     }
     assert!(
         unexercised.is_empty(),
         "actions whose withholding no flow noticed:\n{}",
-        unexercised.join("\n---\n")
+        iam::describe(&unexercised)
     );
 }

@@ -15,7 +15,14 @@
 //! - the action under the SigV4 signing name, which differs from the IAM prefix for
 //!   CloudWatch (`monitoring:`) and the tagging API (`tagging:`): [`moto_view`] renames them;
 //! - no action a call implies (`iam:PassRole` at RunInstances, `ec2:CreateTags` of tags given
-//!   at launch): those cannot be shown needed here.
+//!   at launch): those cannot be shown needed here;
+//! - TransactWriteItems as one action, `dynamodb:TransactWriteItems`, where AWS authorizes
+//!   each item's own action (ConditionCheckItem for a ConditionCheck, PutItem, UpdateItem,
+//!   DeleteItem; AWS has no `dynamodb:TransactWriteItems`): [`moto_view`] grants it for
+//!   `dynamodb:ConditionCheckItem`, which only a transaction needs, so the writes inside a
+//!   transaction are not checked here.
+//!
+//! [`unnoticed`] withholds one action at a time (the IAM counterpart of [`super::grants`]).
 use std::collections::BTreeSet;
 
 use aws_config::SdkConfig;
@@ -23,6 +30,9 @@ use aws_credential_types::Credentials;
 use serde_json::{Value, json};
 
 use crate::harness::{Error, Moto, Result, http_send, repo};
+
+mod withhold;
+pub use withhold::{LAMBDAS_OWN, describe, unnoticed, world_roles};
 
 /// The account and region `sam-expand.py` resolves ARNs in: moto's.
 const EXPAND_ARGS: [&str; 4] = [
@@ -34,6 +44,9 @@ const EXPAND_ARGS: [&str; 4] = [
 
 /// IAM prefix → the signing name moto names the action by.
 const SIGNING_NAMES: [(&str, &str); 2] = [("cloudwatch:", "monitoring:"), ("tag:", "tagging:")];
+
+/// IAM action → the action of the only call that needs it, as moto names that call.
+const CALLS: [(&str, &str); 1] = [("dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems")];
 
 /// Actions whose Resource moto compares with the resource's ARN: the SQS calls naming a
 /// QueueUrl (GetQueueUrl names a QueueName, which moto does not look at, so it is authorized
@@ -130,8 +143,12 @@ pub fn without(policy: &Value, action: &str) -> Value {
     out
 }
 
-/// `action` as moto names it in a refusal (`cloudwatch:X` → `monitoring:X`).
+/// `action` as moto names it in a refusal (`cloudwatch:X` → `monitoring:X`,
+/// `dynamodb:ConditionCheckItem` → `dynamodb:TransactWriteItems`).
 pub fn moto_action(action: &str) -> String {
+    if let Some((_, call)) = CALLS.iter().find(|(iam, _)| *iam == action) {
+        return (*call).to_owned();
+    }
     SIGNING_NAMES
         .iter()
         .find_map(|(iam, signing)| {
@@ -248,6 +265,34 @@ pub async fn enforce(moto: &Moto, roles: &[Role]) -> Result<SdkConfig> {
     Ok(moto.sdk_config_for(&credentials).await)
 }
 
+const EC2_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// Role `name`, trusted by EC2, in an instance profile of the same name: what a function
+/// launching instances passes them (moto's RunInstances refuses a profile that does not
+/// exist).
+pub async fn instance_profile(aws: &SdkConfig, name: &str) -> Result<()> {
+    let iam = aws_sdk_iam::Client::new(aws);
+    let fail = |what: &str, e: &dyn std::fmt::Debug| Error::new(format!("IAM {what}: {e:?}"));
+    iam.create_role()
+        .role_name(name)
+        .assume_role_policy_document(EC2_TRUST)
+        .send()
+        .await
+        .map_err(|e| fail("CreateRole", &e))?;
+    iam.create_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(|e| fail("CreateInstanceProfile", &e))?;
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(name)
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| fail("AddRoleToInstanceProfile", &e))?;
+    Ok(())
+}
+
 /// Replaces inline policy `name` of `role` with [`moto_view`] of `document` (as the
 /// administrator, once enforcing): the next call of the role's holders is judged by it.
 pub async fn put_policy(
@@ -297,6 +342,31 @@ mod tests {
         assert_eq!(s[2]["Sid"], "QWidened");
         assert_eq!(s[3]["Resource"], "*");
         assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn a_condition_check_is_granted_as_the_transaction_moto_checks() {
+        let p = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["dynamodb:ConditionCheckItem", "dynamodb:PutItem"], "Resource": "arn:t"}]});
+        assert_eq!(
+            moto_view(&p)["Statement"][0]["Action"],
+            json!(["dynamodb:TransactWriteItems", "dynamodb:PutItem"])
+        );
+        assert!(refused(
+            "User: x is not authorized to perform: dynamodb:TransactWriteItems",
+            "dynamodb:ConditionCheckItem"
+        ));
+        assert!(!refused(
+            "User: x is not authorized to perform: dynamodb:TransactWriteItems",
+            "dynamodb:DeleteItem"
+        ));
+        assert!(
+            refused(
+                "AccessDenied: User:\n      │ arn:aws:sts::1:assumed-role/a/a is not\n      │ authorized to perform: tagging:GetResources",
+                "tag:GetResources"
+            ),
+            "a wrapped refusal is a refusal"
+        );
     }
 
     #[test]
