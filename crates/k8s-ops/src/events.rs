@@ -63,7 +63,8 @@ pub fn transient(e: &kube::Error) -> bool {
 /// the same Event is recorded once however often it is published while it lives (the API
 /// server keeps Events an hour by default): for a lasting problem reported by a function
 /// that keeps no state of its own to tell a new problem from an old one. `Ok(false)`: an
-/// Event of that name exists already.
+/// Event of that name exists already. A blip is retried as [`publish`] retries it (a retry
+/// answered 409 had landed: `Ok(true)`).
 pub async fn publish_once(
     client: &Client,
     regarding: &ObjectReference,
@@ -74,13 +75,15 @@ pub async fn publish_once(
 ) -> Result<bool, kube::Error> {
     let object = regarding.name.as_deref().unwrap_or("object");
     let event = event(regarding, component, spec, now, format!("{object}.{key}"));
-    match events_of(client, &event)
-        .create(&PostParams::default(), &event)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
-        Err(e) => Err(e),
+    let api = events_of(client, &event);
+    let mut attempt = 1;
+    loop {
+        match api.create(&PostParams::default(), &event).await {
+            Ok(_) => return Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 409 => return Ok(attempt > 1),
+            Err(e) if attempt < PUBLISH_ATTEMPTS && transient(&e) => attempt += 1,
+            Err(e) => return Err(e),
+        }
     }
 }
 

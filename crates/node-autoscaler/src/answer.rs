@@ -164,18 +164,30 @@ pub struct Replaced {
     pub outcome: Removal,
 }
 
-/// How the removal of a worker ended: `terminated`, or `aborted: <why>` (a drain that
-/// failed and was rolled back: uncordoned, instance kept).
+/// How the removal of a worker ended: `terminated`; `terminated, drain incomplete: <why>`
+/// (a Spot worker, reclaimed whatever we do: its pods not evicted are gone with it, which
+/// the answer must say); or `aborted: <why>` (a drain that failed and was rolled back:
+/// uncordoned, instance kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Removal {
     Terminated,
+    Undrained(String),
     Aborted(String),
+}
+
+impl Removal {
+    pub fn terminated(&self) -> bool {
+        !matches!(self, Removal::Aborted(_))
+    }
 }
 
 impl Serialize for Removal {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Removal::Terminated => s.serialize_str("terminated"),
+            Removal::Undrained(why) => {
+                s.collect_str(&format_args!("terminated, drain incomplete: {why}"))
+            }
             Removal::Aborted(why) => s.collect_str(&format_args!("aborted: {why}")),
         }
     }
@@ -222,6 +234,19 @@ mod tests {
             errors: vec![],
             outcome: Removal::Terminated,
         })
+    }
+
+    #[test]
+    fn a_removal_says_how_it_ended() {
+        let shown = |r: Removal| serde_json::to_value(&r).unwrap();
+        assert_eq!(shown(Removal::Terminated), "terminated");
+        assert_eq!(
+            shown(Removal::Undrained("evict web: 500".into())),
+            "terminated, drain incomplete: evict web: 500"
+        );
+        assert_eq!(shown(Removal::Aborted("PDB".into())), "aborted: PDB");
+        assert!(Removal::Undrained(String::new()).terminated());
+        assert!(!Removal::Aborted(String::new()).terminated());
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! - `action`: the life of one worker's removal — recorded, drained, terminated, its Node
 //!   and record deleted — and its resumption by a later run.
 //! - `launch`: new workers, spread over the zones.
-//! - `pod_events`: `NotTriggerScaleUp` / `TriggeredScaleUp` Events on unschedulable pods.
+//! - `events`: Events as Cluster Autoscaler writes them: `NotTriggerScaleUp` /
+//!   `TriggeredScaleUp` on unschedulable pods, `ScaleDown` / `ScaleDownFailed` on a removed
+//!   worker's Node.
 //! - `status`: the status ConfigMap `kube-system/node-autoscaler-status`, written at the end
 //!   of each run that acted (the periodic run writes its own).
 //!
@@ -35,12 +37,12 @@ use crate::event::{Event, Trigger};
 
 mod action;
 mod context;
+mod events;
 mod interruption;
 mod launch;
 mod metrics;
 mod observe;
 mod periodic;
-mod pod_events;
 mod status;
 
 pub use context::Context;

@@ -13,9 +13,12 @@ use crate::decide::binpack::Taint;
 use crate::decide::{NodeDetail, PendingPod, Resident, Template};
 use crate::{pending, quantity};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeInfo {
     pub name: String,
+    /// `metadata.uid`: Events about the node name it (`kubectl describe node` finds them by
+    /// it).
+    pub uid: String,
     /// From `spec.providerID` (`aws:///<zone>/<instance id>`).
     pub instance_id: Option<String>,
     pub internal_ip: Option<String>,
@@ -189,6 +192,7 @@ pub fn view(nodes: Vec<Node>, pods: Vec<Pod>, pdbs: &[PodDisruptionBudget]) -> C
                 .map(|q| q.0.clone())
         };
         out.nodes.push(NodeInfo {
+            uid: node.metadata.uid.clone().unwrap_or_default(),
             instance_id: spec
                 .and_then(|s| s.provider_id.as_deref())
                 .and_then(instance_id),

@@ -48,6 +48,8 @@ pub(super) fn record(
 enum Drained {
     /// Drained, or its node already gone: on to terminating.
     Done,
+    /// A Spot worker's drain failed: on to terminating anyway.
+    Incomplete(String),
     /// The drain failed and the node is schedulable again: the record is gone, the
     /// instance stays.
     RolledBack(String),
@@ -70,15 +72,18 @@ impl Remover<'_> {
         deadline: Duration,
     ) -> Result<Removal, Error> {
         let mut action = action.clone();
+        let mut undrained = None;
         if action.step == DRAINING {
-            if let Drained::RolledBack(why) = self.drain_node(&action, deadline).await? {
-                return Ok(Removal::Aborted(why));
+            match self.drain_node(&action, deadline).await? {
+                Drained::RolledBack(why) => return Ok(Removal::Aborted(why)),
+                Drained::Incomplete(why) => undrained = Some(why),
+                Drained::Done => {}
             }
             action.step = TERMINATING.into();
             self.ctx.store.put_action(self.lease, &action).await?;
         }
         self.terminate(&action).await?;
-        Ok(Removal::Terminated)
+        Ok(undrained.map_or(Removal::Terminated, Removal::Undrained))
     }
 
     async fn drain_node(&self, action: &Action, deadline: Duration) -> Result<Drained, Error> {
@@ -140,6 +145,7 @@ impl Remover<'_> {
             }
             Err(e) => {
                 tracing::warn!(instance = action.instance_id, node = action.node, error = %e, "Spot drain incomplete; terminating anyway");
+                return Ok(Drained::Incomplete(e.to_string()));
             }
         }
         Ok(Drained::Done)

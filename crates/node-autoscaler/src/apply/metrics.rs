@@ -1,6 +1,6 @@
 //! The invocation's metrics, from its answer (drain durations are put where each drain
 //! ends, in `action.rs`).
-use crate::answer::{Answer, Periodic, Removal, Replaced, Run, Spot, SpotDecision};
+use crate::answer::{Answer, Periodic, Replaced, Run, Spot, SpotDecision};
 
 /// Puts the answer's metrics into the invocation's record.
 pub(super) fn record(answer: &Answer) {
@@ -41,7 +41,7 @@ fn periodic_values(periodic: &Periodic) -> Vec<(&'static str, f64)> {
     let resumed = seen
         .resumed
         .iter()
-        .filter(|r| r.outcome == Removal::Terminated)
+        .filter(|r| r.outcome.terminated())
         .count();
     let terminated = removed.map_or(0, |r| r.terminated.len());
     let mut values = vec![
@@ -63,7 +63,7 @@ fn periodic_values(periodic: &Periodic) -> Vec<(&'static str, f64)> {
 fn spot_values(spot: &Spot) -> Vec<(&'static str, f64)> {
     let replaced = |done: &Option<Replaced>| {
         done.as_ref().map_or((0.0, 0.0, 0.0), |r| {
-            let terminated = f64::from(u8::from(r.outcome == Removal::Terminated));
+            let terminated = f64::from(u8::from(r.outcome.terminated()));
             (
                 r.replacement.len() as f64,
                 r.errors.len() as f64,
@@ -92,7 +92,7 @@ fn spot_values(spot: &Spot) -> Vec<(&'static str, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::{Launched, Removed, Resumed, Seen};
+    use crate::answer::{Launched, Removal, Removed, Resumed, Seen};
 
     fn answer(run: Run) -> Answer {
         Answer {

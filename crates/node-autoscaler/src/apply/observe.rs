@@ -178,6 +178,7 @@ mod tests {
     fn node(name: &str, id: &str, ready: bool, never_ready: bool) -> NodeInfo {
         NodeInfo {
             name: name.into(),
+            uid: format!("uid-{name}"),
             instance_id: Some(id.into()),
             internal_ip: None,
             ready,

@@ -6,9 +6,9 @@ use jiff::Timestamp;
 use super::Context;
 use super::action::{self, PERIODIC};
 use super::context::ControlPlane;
+use super::events;
 use super::launch::launch;
 use super::observe::{self, Observation, Unjoined};
-use super::pod_events;
 use super::status;
 use crate::answer::{Aborted, Launched, Periodic, Removal, Removed, Resumed, Seen};
 use crate::cluster;
@@ -80,8 +80,8 @@ async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result
                 } if !l.launched.is_empty() => Some((*from, *to)),
                 _ => None,
             };
-            let events = pod_events::verdicts(&ctx.config.policy, &observation.observed, launch);
-            pod_events::record(&cp.kube, events, event.now).await;
+            let events = events::verdicts(&ctx.config.policy, &observation.observed, launch);
+            events::record(&cp.kube, events, event.now).await;
         }
         // Last: what the run saw and did, or the launch that failed.
         status::after_periodic(ctx, &cp.kube, &observation, &acted, event.now).await;
@@ -269,13 +269,17 @@ async fn scale_down(
         let (kind, timeout) = (ActionKind::ScaleDown, c.drain_timeout);
         let record = action::record(id, &node.name, kind, PERIODIC, reason.into(), now, timeout);
         ctx.store.put_action(lease, &record).await?;
+        events::record(kube, vec![events::marked(node, now)], now).await;
         let remover = action::Remover { ctx, kube, lease };
         match Box::pin(remover.carry_out(&record, timeout)).await? {
-            Removal::Terminated => removed.terminated.push(id.clone()),
-            Removal::Aborted(why) => removed.aborted.push(Aborted {
-                instance: id.clone(),
-                why,
-            }),
+            Removal::Terminated | Removal::Undrained(_) => removed.terminated.push(id.clone()),
+            Removal::Aborted(why) => {
+                events::record(kube, vec![events::drain_failed(node, now, &why)], now).await;
+                removed.aborted.push(Aborted {
+                    instance: id.clone(),
+                    why,
+                });
+            }
         }
     }
     Ok(removed)

@@ -154,6 +154,15 @@ async fn every_rbac_grant_is_needed() {
                     "{what}: {out}"
                 );
                 assert_eq!(snapshot(&w, &nodes).await, before, "{what}");
+                // As Cluster Autoscaler says so on the node.
+                let said = w.events_about("Node", &nodes[victim]);
+                assert!(
+                    said.iter()
+                        .any(|(reason, kind, message)| reason == "ScaleDownFailed"
+                            && kind == "Warning"
+                            && message.contains("eviction refused (403)")),
+                    "{what}: {said:?}"
+                );
             }
             // The drain cannot cordon, nor uncordon after that: no pod is evicted, nothing
             // is terminated, the node stays schedulable. Whether the action is then dropped

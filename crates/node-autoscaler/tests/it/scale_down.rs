@@ -69,6 +69,19 @@ async fn idle_cluster_drains_and_terminates_the_right_workers_down_to_min() {
     assert_eq!(w.state(&victim).await, "terminated");
     let victim_node = if victim == a { "worker-a" } else { "worker-c" };
     assert!(w.node(victim_node).is_none(), "node deleted");
+    // As Cluster Autoscaler marks a node it removes (the Event outlives the Node; the
+    // controller manager's RegisteredNode is there too).
+    let said = w.events_about("Node", victim_node);
+    assert_eq!(
+        said.into_iter()
+            .filter(|(reason, ..)| reason.starts_with("ScaleDown"))
+            .collect::<Vec<_>>(),
+        [(
+            "ScaleDown".to_owned(),
+            "Normal".to_owned(),
+            "marked the node as toBeDeleted/unschedulable".to_owned()
+        )]
+    );
     eventually("web pods rescheduled", SETTLE, async || {
         (w.pods_by_node("web")
             .iter()
@@ -114,6 +127,8 @@ async fn a_run_killed_mid_drain_is_completed_by_the_next_run() {
     let _c = w.slow_worker(0, "worker-c", "1").await;
     // 400m of 1 CPU: under the 50 % threshold, and one more fits beside each.
     w.deployment("slow", 3, "400m", 600);
+    // (Two on one worker would leave the third empty, removed without a drain.)
+    w.one_per_node("slow", &["worker-a", "worker-b", "worker-c"]);
     let mut first = w.spawn(FUNCTION, &[]);
     let t0 = t0();
     // A first run starts the workers' unneeded time; the killed run comes

@@ -22,6 +22,10 @@ pub trait Scenarios {
     /// The kubelets of slow workers finish stopping the evicted pods: every Terminating pod
     /// is gone (deleted with no grace left, as a kubelet does once its containers stopped).
     fn finish_terminating(&self);
+    /// Makes `app`'s pods one per node of `nodes` (the scheduler may pack two on one node
+    /// when it places them before it has seen every node): a pod beside another is deleted
+    /// at once and its replacement placed again, until each node runs one.
+    fn one_per_node(&self, app: &str, nodes: &[&str]);
     /// A PodDisruptionBudget; returns once the disruption controller has computed its status
     /// (until then the Eviction API refuses every eviction it covers).
     fn pdb(&self, name: &str, app: &str, min_available: u32);
@@ -39,7 +43,12 @@ pub trait Scenarios {
     /// scheduler has bound it or found it unschedulable.
     fn pod(&self, name: &str, cpu: &str, spec: &str);
     /// The Events about pod `name` in `default`: (reason, type, message).
-    fn pod_events(&self, name: &str) -> Vec<(String, String, String)>;
+    fn pod_events(&self, name: &str) -> Vec<(String, String, String)> {
+        self.events_about("Pod", name)
+    }
+    /// The Events about the `kind` object `name` recorded in `default` (a pod there, or a
+    /// Node): (reason, type, message); those naming a uid only.
+    fn events_about(&self, kind: &str, name: &str) -> Vec<(String, String, String)>;
 }
 
 /// Scenarios invoke at `t0()` (now + 60 s) with pods the scheduler has just found
@@ -109,6 +118,38 @@ impl Scenarios for K3s {
                     "",
                 )
                 .expect("pod finished");
+        }
+    }
+
+    fn one_per_node(&self, app: &str, nodes: &[&str]) {
+        let start = Instant::now();
+        loop {
+            let placed = self.pods_by_node(app);
+            let on = |node: &str| placed.iter().filter(|(_, n)| n == node).count();
+            if nodes.iter().all(|n| on(n) == 1) {
+                return;
+            }
+            assert!(
+                start.elapsed() < SETTLE,
+                "{app}: one pod per node of {nodes:?}: not within {SETTLE:?}: {placed:?}"
+            );
+            if let Some((pod, _)) = placed.iter().find(|(_, n)| on(n) > 1) {
+                self.cluster
+                    .kubectl(
+                        &[
+                            "delete",
+                            "pod",
+                            pod,
+                            "-n",
+                            "default",
+                            "--grace-period=0",
+                            "--force",
+                        ],
+                        "",
+                    )
+                    .expect("pod deleted");
+            }
+            self.settle(app, placed.len());
         }
     }
 
@@ -199,12 +240,13 @@ impl Scenarios for K3s {
         self.settle(name, 1);
     }
 
-    fn pod_events(&self, name: &str) -> Vec<(String, String, String)> {
+    fn events_about(&self, kind: &str, name: &str) -> Vec<(String, String, String)> {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
         self.cluster
             .list("events", Some("default"))
             .into_iter()
-            .filter(|e| e["involvedObject"]["kind"] == "Pod" && e["involvedObject"]["name"] == name)
+            .filter(|e| e["involvedObject"]["kind"] == kind && e["involvedObject"]["name"] == name)
+            .filter(|e| !text(&e["involvedObject"]["uid"]).is_empty())
             .map(|e| (text(&e["reason"]), text(&e["type"]), text(&e["message"])))
             .collect()
     }

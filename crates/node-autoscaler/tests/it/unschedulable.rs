@@ -185,7 +185,8 @@ async fn pods_no_worker_could_host_and_bound_pending_pods_launch_nothing_at_any_
     function
         .wait_for_json(Duration::from_secs(10), |v| {
             v["fields"]["message"] == "event not recorded"
-                && v["fields"]["pod"] == "default/gpu-2"
+                && v["fields"]["kind"] == "Pod"
+                && v["fields"]["object"] == "default/gpu-2"
                 && v["fields"]["error"]
                     .as_str()
                     .is_some_and(|e| grant.denied_in(e))
