@@ -123,14 +123,7 @@ async fn launched_as_the_template_means(w: &K3s, up: &Value) {
     let Some(id) = up["launched"][0].as_str() else {
         return;
     };
-    let out = w
-        .ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .expect("describe");
-    let instance = &out.reservations()[0].instances()[0];
+    let instance = &w.instance_of(id).await;
     let profile = instance.iam_instance_profile().and_then(|p| p.arn());
     assert!(
         profile.is_some_and(|arn| arn.ends_with(&format!("instance-profile/{WORKER_ROLE}"))),

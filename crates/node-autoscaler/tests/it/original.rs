@@ -180,14 +180,8 @@ async fn the_original_environment_fails_for_its_ca_alone_then_keeps_its_meaning(
 
 /// The private IP moto gave instance `id`.
 pub async fn private_ip(w: &K3s, id: &str) -> String {
-    let out = w
-        .ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
+    w.instance_of(id)
         .await
-        .expect("describe");
-    out.reservations()[0].instances()[0]
         .private_ip_address()
         .expect("a private IP")
         .to_owned()

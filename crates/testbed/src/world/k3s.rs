@@ -240,8 +240,8 @@ impl K3s {
             .to_owned()
     }
 
-    /// `{id, state, zone, subnet, tags: {k: v}, spot, type}` of one instance.
-    pub async fn describe(&self, id: &str) -> Value {
+    /// Instance `id` as EC2 describes it.
+    pub async fn instance_of(&self, id: &str) -> aws_sdk_ec2::types::Instance {
         let out = self
             .ec2
             .describe_instances()
@@ -249,7 +249,12 @@ impl K3s {
             .send()
             .await
             .expect("describe");
-        let i = &out.reservations()[0].instances()[0];
+        out.reservations()[0].instances()[0].clone()
+    }
+
+    /// `{id, state, zone, subnet, tags: {k: v}, spot, type}` of one instance.
+    pub async fn describe(&self, id: &str) -> Value {
+        let i = &self.instance_of(id).await;
         let tags: serde_json::Map<String, Value> = i
             .tags()
             .iter()
