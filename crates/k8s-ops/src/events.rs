@@ -24,29 +24,30 @@ pub async fn publish(
     component: &str,
     spec: EventSpec,
     now: jiff::Timestamp,
-) -> Result<Event, kube::Error> {
+) -> Result<(), kube::Error> {
     let object = regarding.name.as_deref().unwrap_or("object");
     // client-go's naming: the object's name and a unique hex suffix.
     let name = format!("{object}.{:x}", now.as_nanosecond());
     let event = event(regarding, component, spec, now, name);
-    let api = events_of(client, &event);
-    // A blip (5xx, 429, a dropped connection) is retried, as client-go's recorder retries:
-    // one lost to it would leave `kubectl describe` silent about what was done. The name is
-    // fixed, so a retried create that had landed answers 409: recorded.
+    create(&events_of(client, &event), &event).await
+}
+
+/// Creates `event`. A blip (5xx, 429, a dropped connection) is retried, as client-go's
+/// recorder retries: one lost to it would leave `kubectl describe` silent about what was
+/// done. The name is fixed, so a retried create that had landed answers 409: recorded.
+async fn create(api: &Api<Event>, event: &Event) -> Result<(), kube::Error> {
     let mut attempt = 1;
     loop {
-        match api.create(&PostParams::default(), &event).await {
-            Ok(created) => return Ok(created),
-            Err(kube::Error::Api(status)) if status.code == 409 && attempt > 1 => {
-                return Ok(event);
-            }
+        match api.create(&PostParams::default(), event).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 && attempt > 1 => return Ok(()),
             Err(e) if attempt < PUBLISH_ATTEMPTS && transient(&e) => attempt += 1,
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Tries of [`publish`]'s create.
+/// Tries of an Event's create.
 const PUBLISH_ATTEMPTS: u32 = 3;
 
 /// Whether a failed request may succeed as is when sent again (a 5xx, a 429, a dropped
@@ -63,8 +64,7 @@ pub fn transient(e: &kube::Error) -> bool {
 /// the same Event is recorded once however often it is published while it lives (the API
 /// server keeps Events an hour by default): for a lasting problem reported by a function
 /// that keeps no state of its own to tell a new problem from an old one. `Ok(false)`: an
-/// Event of that name exists already. A blip is retried as [`publish`] retries it (a retry
-/// answered 409 had landed: `Ok(true)`).
+/// Event of that name existed before this call. A blip is retried as [`publish`] retries it.
 pub async fn publish_once(
     client: &Client,
     regarding: &ObjectReference,
@@ -75,15 +75,10 @@ pub async fn publish_once(
 ) -> Result<bool, kube::Error> {
     let object = regarding.name.as_deref().unwrap_or("object");
     let event = event(regarding, component, spec, now, format!("{object}.{key}"));
-    let api = events_of(client, &event);
-    let mut attempt = 1;
-    loop {
-        match api.create(&PostParams::default(), &event).await {
-            Ok(_) => return Ok(true),
-            Err(kube::Error::Api(status)) if status.code == 409 => return Ok(attempt > 1),
-            Err(e) if attempt < PUBLISH_ATTEMPTS && transient(&e) => attempt += 1,
-            Err(e) => return Err(e),
-        }
+    match create(&events_of(client, &event), &event).await {
+        Ok(()) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
