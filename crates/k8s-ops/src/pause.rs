@@ -5,6 +5,12 @@
 //! KEDA's own names are read on SqsQueueScalers and ScaledObjects (a manifest paused for KEDA
 //! stays paused); K8sMetricAlarm and LambdaConcurrencyScaler, whose originals had no pause,
 //! use the suite's names with the same meaning ([`SUITE`]).
+//!
+//! One difference, on purpose: KEDA pauses on a `paused` value that is not a boolean ("we
+//! assume user wants to pause", its `NeedToBePausedByAnnotation`), so under KEDA's names a
+//! manifest written for KEDA behaves the same here; the suite's own names, which no manifest
+//! predates, refuse such a value with one error naming the annotation (nothing is written
+//! either way).
 use std::collections::BTreeMap;
 
 /// A pair of annotation names: hold, and set-then-hold.
@@ -12,12 +18,15 @@ use std::collections::BTreeMap;
 pub struct Keys {
     pub paused: &'static str,
     pub paused_replicas: &'static str,
+    /// A `paused` value that is not a boolean pauses (KEDA) rather than being an error.
+    pub unclear_pauses: bool,
 }
 
 /// KEDA's (`autoscaling.keda.sh/…`): SqsQueueScaler, ScaledObject.
 pub const KEDA: Keys = Keys {
     paused: "autoscaling.keda.sh/paused",
     paused_replicas: "autoscaling.keda.sh/paused-replicas",
+    unclear_pauses: true,
 };
 
 /// The suite's (`autoscaling.k8s-lambda.dev/…`): K8sMetricAlarm, LambdaConcurrencyScaler
@@ -25,6 +34,7 @@ pub const KEDA: Keys = Keys {
 pub const SUITE: Keys = Keys {
     paused: "autoscaling.k8s-lambda.dev/paused",
     paused_replicas: "autoscaling.k8s-lambda.dev/paused-replicas",
+    unclear_pauses: false,
 };
 
 /// What the annotations ask.
@@ -64,6 +74,7 @@ pub fn read(annotations: &BTreeMap<String, String>, keys: Keys) -> Result<Pause,
         // KEDA parses the value as a Go bool (strconv.ParseBool).
         Some("true" | "True" | "TRUE" | "t" | "T" | "1") => Ok(Pause::Hold),
         Some("false" | "False" | "FALSE" | "f" | "F" | "0") => Ok(Pause::Running),
+        Some(_) if keys.unclear_pauses => Ok(Pause::Hold),
         Some(other) => Err(PauseError {
             key: keys.paused,
             expected: "true or false",
@@ -121,7 +132,8 @@ mod tests {
             (&[(paused, "true")], Ok(Pause::Hold)),
             (&[(paused, "1")], Ok(Pause::Hold)),
             (&[(paused, "false")], Ok(Pause::Running)),
-            (&[(paused, "yes")], Err(paused)),
+            // KEDA: "if annotation value is not a boolean, we assume user wants to pause".
+            (&[(paused, "yes")], Ok(Pause::Hold)),
             (&[(replicas, "4")], Ok(Pause::At(4))),
             (&[(replicas, " 0 ")], Ok(Pause::At(0))),
             (&[(replicas, "-1")], Err(replicas)),
@@ -147,6 +159,11 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_the_annotation_and_what_was_expected() {
+        // Under the suite's own names only: KEDA's pause on it.
+        assert_eq!(
+            read(&annotations(&[(KEDA.paused, "maybe")]), KEDA),
+            Ok(Pause::Hold)
+        );
         let e = read(&annotations(&[(SUITE.paused, "maybe")]), SUITE).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -5,13 +5,13 @@
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_ops::crd::keda::{ScaledObject, TriggerAuthentication};
 use k8s_ops::crd::sqs_queue::ScaleTargetRef;
+use k8s_ops::pause::{self, Pause};
 use kube::ResourceExt;
 
 use super::convert::{self, Converted, KedaError, SQS_TRIGGER};
 
-/// KEDA's pause annotations: scale to a count and hold it, or hold the current count.
-pub const PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
-pub const PAUSED: &str = "autoscaling.keda.sh/paused";
+/// KEDA's scale-to-a-count-and-hold annotation.
+pub const PAUSED_REPLICAS: &str = pause::KEDA.paused_replicas;
 
 /// KEDA annotations whose behaviour queue-scaler does not have: a ScaledObject that sets one
 /// is skipped, since scaling it without would do what the annotation forbids.
@@ -137,26 +137,19 @@ fn not_ours(so: &ScaledObject) -> Option<String> {
     None
 }
 
-/// KEDA's pause: `paused-replicas` (a count, which wins) or a true `paused`. `Ok(None)`: not
+/// KEDA's pause, read as an SqsQueueScaler's is (`k8s_ops::pause` under KEDA's names):
+/// `paused-replicas` (a count, which wins) or a `paused` that is not false. `Ok(None)`: not
 /// paused; `Ok(Some(None))`: paused at the current replicas.
 fn paused(so: &ScaledObject) -> Result<Option<Option<i32>>, KedaError> {
-    let annotations = so.annotations();
-    if let Some(text) = annotations.get(PAUSED_REPLICAS) {
-        // KEDA parses the value untrimmed, as a 32-bit integer.
-        return match text.parse::<i32>() {
-            Ok(n) if n >= 0 => Ok(Some(Some(n))),
-            _ => Err(KedaError {
-                at: format!("metadata.annotations[\"{PAUSED_REPLICAS}\"]"),
-                problem: format!(
-                    "expected a replica count (an integer ≥ 0) as a string, got {text:?}"
-                ),
-            }),
-        };
+    match pause::read(so.annotations(), pause::KEDA) {
+        Ok(Pause::Running) => Ok(None),
+        Ok(Pause::Hold) => Ok(Some(None)),
+        Ok(Pause::At(n)) => Ok(Some(Some(n))),
+        Err(e) => Err(KedaError {
+            at: format!("metadata.annotations[{:?}]", e.key),
+            problem: format!("expected {}, got {:?}", e.expected, e.value),
+        }),
     }
-    Ok(annotations
-        .get(PAUSED)
-        .filter(|v| keda_true(v))
-        .map(|_| None))
 }
 
 /// A boolean annotation as KEDA reads it: Go's `strconv.ParseBool`, anything else true.
@@ -245,7 +238,7 @@ mod tests {
             ("paused-replicas wins over paused", so(json!({"autoscaling.keda.sh/paused": "true", "autoscaling.keda.sh/paused-replicas": "3"}), none.clone()), vec![],
              "paused Deployment worker at Some(3)"),
             ("paused-replicas must be a count", so(json!({"autoscaling.keda.sh/paused-replicas": "two"}), none.clone()), vec![],
-             r#"invalid: metadata.annotations["autoscaling.keda.sh/paused-replicas"]: expected a replica count (an integer ≥ 0) as a string, got "two""#),
+             r#"invalid: metadata.annotations["autoscaling.keda.sh/paused-replicas"]: expected a whole number ≥ 0, got "two""#),
             ("a paused StatefulSet is held", so(json!({"autoscaling.keda.sh/paused": "true"}), json!({"scaleTargetRef": {"name": "db", "kind": "StatefulSet"}})), vec![],
              "paused StatefulSet db at None"),
             ("a bad value is invalid", so(none.clone(), json!({"triggers": [{"type": "aws-sqs-queue", "metadata": {"queueURL": "q", "awsRegion": "r", "queueLength": "abc"}}]})), vec![],
