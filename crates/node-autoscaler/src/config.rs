@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use lambda_support::{ConfigError, Env};
 
+use crate::decide::forecast::{self, Forecast};
 use crate::decide::{Policy, RebalanceMode};
 use crate::ec2::Tags;
 
@@ -40,6 +41,8 @@ pub enum ClusterCa {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub policy: Policy,
+    /// `FORECAST_PERIOD_SEC`, `FORECAST_LOOKAHEAD_SEC` ([`forecast`]): off by default.
+    pub forecast: Forecast,
     /// Master, worker and (optional) cluster tags: which instances are this cluster's.
     pub tags: Tags,
     pub subnet_ids: Vec<String>,
@@ -120,6 +123,11 @@ pub const DEFAULT_COOLDOWN_UP_SEC: u64 = 60;
 pub const DEFAULT_UTILISATION_DOWN: f64 = 0.5;
 pub const DEFAULT_UNNEEDED_SEC: u64 = 600;
 pub const DEFAULT_HEADROOM_PODS: u32 = 0;
+/// Off: the forecast acts only on a period the operator knows the workload repeats on.
+pub const DEFAULT_FORECAST_PERIOD_SEC: u64 = 0;
+/// A worker's launch to Ready (~3 min) and one run of the schedule: launched this far
+/// ahead, workers are Ready when the demand of one period ago comes back.
+pub const DEFAULT_FORECAST_LOOKAHEAD_SEC: u64 = 240;
 
 fn seconds(env: &mut Env, name: &str, default: u64) -> Duration {
     Duration::from_secs(env.or_default(name, default, "a whole number of seconds"))
@@ -179,6 +187,15 @@ impl Config {
             DEFAULT_HEADROOM_PODS,
             "a whole number of free pod slots",
         );
+        let forecast = Forecast {
+            period: seconds(&mut env, "FORECAST_PERIOD_SEC", DEFAULT_FORECAST_PERIOD_SEC),
+            lookahead: seconds(
+                &mut env,
+                "FORECAST_LOOKAHEAD_SEC",
+                DEFAULT_FORECAST_LOOKAHEAD_SEC,
+            ),
+            periods: env.or_default("FORECAST_PERIODS", 1, "a whole number ≥ 1"),
+        };
         let batch_up = (
             "SCALE_UP_BATCH",
             env.optional::<u32>("SCALE_UP_BATCH", "a whole number ≥ 1"),
@@ -318,6 +335,21 @@ impl Config {
         if batch_up == 0 || batch_down == 0 {
             env.problem("SCALE_UP_BATCH and SCALE_DOWN_BATCH must be at least 1");
         }
+        let (period, lookahead) = (forecast.period.as_secs(), forecast.lookahead.as_secs());
+        let periods = forecast.periods;
+        if periods == 0 {
+            env.problem("FORECAST_PERIODS must be at least 1");
+        } else if period.saturating_mul(u64::from(periods)) > forecast::MAX_HISTORY_SEC {
+            // The history is one DynamoDB item (at most 400 KB): a day of samples fits.
+            env.problem(format!(
+                "FORECAST_PERIOD_SEC × FORECAST_PERIODS ({period} × {periods}) must be at most {} (a day of history), or the period 0 (off)",
+                forecast::MAX_HISTORY_SEC
+            ));
+        } else if forecast.on() && lookahead > period {
+            env.problem(format!(
+                "FORECAST_LOOKAHEAD_SEC ({lookahead}) must not exceed FORECAST_PERIOD_SEC ({period})"
+            ));
+        }
         if ami_id.is_none() && launch_template.is_none() {
             env.problem("WORKER_AMI_ID or WORKER_LAUNCH_TEMPLATE is missing (expected one)");
         }
@@ -361,6 +393,7 @@ impl Config {
                 unneeded_down,
                 headroom_pods,
             },
+            forecast,
             tags: Tags {
                 master: master_tag,
                 worker: worker_tag,
@@ -453,6 +486,11 @@ pub(crate) mod tests {
         assert_eq!((p.utilisation_down, p.unneeded_down), (0.5, s(600)));
         assert_eq!((p.cpu_guard, p.cooldown_after_down), (false, s(0)));
         assert_eq!((p.headroom_pods, p.batch_down_empty), (0, 1));
+        assert!(
+            !c.forecast.on(),
+            "the forecast is off unless a period is set"
+        );
+        assert_eq!((c.forecast.lookahead, c.forecast.periods), (s(240), 1));
         assert_eq!(
             (
                 c.join_timeout,
@@ -590,6 +628,76 @@ pub(crate) mod tests {
                 .map(|c| (c.policy.cpu_up, c.policy.cpu_down))
                 .map_err(|e| e.problems.join("; "));
             assert_eq!(got, want, "CPU_UP={up} CPU_DOWN={down}");
+        }
+    }
+
+    #[test]
+    fn the_forecast_history_is_at_most_a_day_and_the_lookahead_within_a_period() {
+        let expected = "a whole number of seconds";
+        let day = "must be at most 86400 (a day of history), or the period 0 (off)";
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static str,
+            Result<(u64, u64, u32), String>,
+        );
+        let table: [Case; 8] = [
+            ("0", "240", "1", Ok((0, 240, 1))),
+            ("3600", "300", "2", Ok((3600, 300, 2))),
+            ("86400", "600", "1", Ok((86400, 600, 1))),
+            (
+                "86401",
+                "240",
+                "1",
+                Err(format!(
+                    "FORECAST_PERIOD_SEC × FORECAST_PERIODS (86401 × 1) {day}"
+                )),
+            ),
+            (
+                "43201",
+                "240",
+                "2",
+                Err(format!(
+                    "FORECAST_PERIOD_SEC × FORECAST_PERIODS (43201 × 2) {day}"
+                )),
+            ),
+            (
+                "600",
+                "900",
+                "1",
+                Err(
+                    "FORECAST_LOOKAHEAD_SEC (900) must not exceed FORECAST_PERIOD_SEC (600)".into(),
+                ),
+            ),
+            (
+                "3600",
+                "240",
+                "0",
+                Err("FORECAST_PERIODS must be at least 1".into()),
+            ),
+            (
+                "1h",
+                "240",
+                "1",
+                Err(format!(
+                    "FORECAST_PERIOD_SEC=\"1h\" is invalid (expected {expected})"
+                )),
+            ),
+        ];
+        for (period, lookahead, periods, want) in table {
+            let mut env = minimal();
+            env.extend([
+                ("FORECAST_PERIOD_SEC", period),
+                ("FORECAST_LOOKAHEAD_SEC", lookahead),
+                ("FORECAST_PERIODS", periods),
+            ]);
+            let got = Config::from_env(Env::from_pairs(env))
+                .map(|c| {
+                    let f = c.forecast;
+                    (f.period.as_secs(), f.lookahead.as_secs(), f.periods)
+                })
+                .map_err(|e| e.problems.join("; "));
+            assert_eq!(got, want, "{period} {lookahead} {periods}");
         }
     }
 

@@ -10,13 +10,14 @@
 //!   Unschedulable, from the API) for at least `PENDING_UP_SEC`: as many workers as
 //!   first-fit-decreasing onto the worker template says ([`binpack`], [`up`]), after the
 //!   joining workers' room; a pod no worker could host (too big, selector, affinity, taint)
-//!   counts for nothing. Plus the workers `HEADROOM_PODS` free slots need ([`headroom`]).
+//!   counts for nothing. Plus the workers `HEADROOM_PODS` free slots need ([`headroom`]),
+//!   or, when more, the slots the forecast expects beyond today's demand ([`forecast`]).
 //!   Or cluster CPU > `CPU_UP`: enough workers to bring the utilisation back to `CPU_UP`
 //!   (at least one). Not within `COOLDOWN_UP_SEC` of the last launch; at most
 //!   `SCALE_UP_BATCH` per run; never above `MAX_WORKERS`.
 //! - **Down by simulation** ([`down`]): the workers unneeded — utilisation by requests below
 //!   `SCALE_DOWN_UTILIZATION_THRESHOLD`, every pod fits on the others, the PDBs allow it,
-//!   the headroom stays — for `SCALE_DOWN_UNNEEDED_SEC`, from the zone with the most workers
+//!   the headroom (or the forecast's slots) stays — for `SCALE_DOWN_UNNEEDED_SEC`, from the zone with the most workers
 //!   first, least utilised first. Not while an unschedulable pod a worker could host waits
 //!   (or `PROM_PENDING_QUERY`, when set, counts one), nor while a worker joins, nor within
 //!   `COOLDOWN_DOWN_SEC` of the last launch (CA's scale-down-delay-after-add) or
@@ -37,6 +38,7 @@ use jiff::Timestamp;
 
 pub mod binpack;
 pub mod down;
+pub mod forecast;
 pub mod headroom;
 mod spot;
 pub mod up;
@@ -180,21 +182,24 @@ fn cooling(now: Timestamp, last: Option<Timestamp>, cooldown: Duration) -> Optio
         .map(|elapsed| cooldown - elapsed)
 }
 
-/// The plan alone (see [`decision`]).
+/// The plan alone, the forecast off (see [`decision`]).
 pub fn decide(policy: &Policy, o: &Observed) -> Plan {
-    decision(policy, o).plan
+    decision(policy, o, None).plan
 }
 
-pub fn decision(policy: &Policy, o: &Observed) -> Decision {
-    let unneeded = down::unneeded(policy, o);
-    let plan = plan(policy, o, &unneeded);
+/// `expected`: the demand the forecast expects over its lookahead ([`forecast::expected`]),
+/// `None` when it is off or has no history for the window yet.
+pub fn decision(policy: &Policy, o: &Observed, expected: Option<u64>) -> Decision {
+    let want = headroom::wanted(policy, o, expected);
+    let unneeded = down::unneeded(policy, o, &want);
+    let plan = plan(policy, o, &unneeded, &want);
     Decision {
         plan,
         unneeded: unneeded.since,
     }
 }
 
-fn plan(policy: &Policy, o: &Observed, unneeded: &Unneeded) -> Plan {
+fn plan(policy: &Policy, o: &Observed, unneeded: &Unneeded, want: &headroom::Want) -> Plan {
     let count = |s: WorkerState| o.workers.iter().filter(|w| w.state == s).count() as u32;
     let current = o.workers.len() as u32 - count(WorkerState::Leaving);
     let joining = count(WorkerState::Joining);
@@ -238,7 +243,7 @@ fn plan(policy: &Policy, o: &Observed, unneeded: &Unneeded) -> Plan {
         up_need = nodes;
         up_reasons.push(reason);
     }
-    if let Some((nodes, reason)) = headroom::need(policy, o, &packed) {
+    if let Some((nodes, reason)) = headroom::need(policy, o, &packed, want) {
         up_need += nodes;
         up_reasons.push(reason);
     }

@@ -7,6 +7,10 @@
 //!   acquisition). Taken when free or expired (conditional update); an expired lease is
 //!   taken over and its fence moves on, so the former holder's writes fail.
 //! - `state`: `last_up`, `last_down` (Unix s).
+//! - `unneeded`: `since`, when each worker became unneeded (instance id → Unix s).
+//! - `demand`: `slots`, the pod slots asked by the minute (Unix s → slots), the forecast's
+//!   history (`decide::forecast`); only while `FORECAST_PERIOD_SEC` is set. At most a day
+//!   of one sample a minute (~30 KB): within DynamoDB's 400 KB an item.
 //! - `action#<instance id>`: a multi-step action in progress (`kind`, `node`, `step`,
 //!   `started`, `deadline`, `lease`, `reason`), so the next run resumes or rolls it back.
 //!
@@ -319,6 +323,37 @@ impl Store {
             .table_name(&self.table)
             .item("pk", s("unneeded"))
             .item("since", AttributeValue::M(m))
+            .build()
+            .expect("table and item are set");
+        self.fenced(lease, TransactWriteItem::builder().put(put).build())
+            .await
+    }
+
+    /// The forecast's history of demand (`decide::forecast::History`). Item `demand`.
+    pub async fn demand(&self) -> Result<BTreeMap<i64, u64>, StoreError> {
+        let item = self.get("demand").await?.unwrap_or_default();
+        let slots = item.get("slots").and_then(|v| v.as_m().ok());
+        Ok(slots
+            .into_iter()
+            .flatten()
+            .filter_map(|(t, v)| Some((t.parse().ok()?, v.as_n().ok()?.parse().ok()?)))
+            .collect())
+    }
+
+    /// Replaces the history (already trimmed to one period by `forecast::record`).
+    pub async fn put_demand(
+        &self,
+        lease: &Lease,
+        slots: &BTreeMap<i64, u64>,
+    ) -> Result<(), StoreError> {
+        let m = slots
+            .iter()
+            .map(|(t, v)| (t.to_string(), AttributeValue::N(v.to_string())))
+            .collect();
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s("demand"))
+            .item("slots", AttributeValue::M(m))
             .build()
             .expect("table and item are set");
         self.fenced(lease, TransactWriteItem::builder().put(put).build())

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use super::Context;
 use crate::cluster::{self, ClusterView, NodeInfo};
 use crate::config::Config;
+use crate::decide::forecast::History;
 use crate::decide::{Observed, Template, Worker, WorkerState};
 use crate::ec2::Instance;
 use crate::error::Error;
@@ -19,6 +20,8 @@ pub(super) struct Observation {
     /// `decide`'s input.
     pub observed: Observed,
     pub unjoined: Vec<Unjoined>,
+    /// The forecast's history of demand; empty (never read) while it is off.
+    pub demand: History,
 }
 
 /// An instance that did not become a Ready node within JOIN_TIMEOUT_SEC of its launch.
@@ -41,7 +44,7 @@ pub(super) async fn observe(
         idle_down: c.policy.idle_down,
         cpu_down: c.policy.cpu_down,
     };
-    let (instances, view, metrics, state, actions, unneeded) = futures_util::try_join!(
+    let (instances, view, metrics, state, actions, unneeded, demand) = futures_util::try_join!(
         async { ctx.ec2.workers(&c.tags).await.map_err(Error::from) },
         async { cluster::observe(kube).await.map_err(Error::from) },
         async {
@@ -53,6 +56,12 @@ pub(super) async fn observe(
         async { ctx.store.state().await.map_err(Error::from) },
         async { ctx.store.actions().await.map_err(Error::from) },
         async { ctx.store.unneeded().await.map_err(Error::from) },
+        async {
+            if !c.forecast.on() {
+                return Ok(History::new());
+            }
+            ctx.store.demand().await.map_err(Error::from)
+        },
     )?;
     let (workers, unjoined) = classify(c, &instances, &view, &actions, now);
     let template = Template::learnt(
@@ -79,6 +88,7 @@ pub(super) async fn observe(
         state,
         observed,
         unjoined,
+        demand,
     })
 }
 

@@ -51,7 +51,18 @@ async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result
     };
     let observation = observe::observe(ctx, &cp.kube, &cp.prometheus, event.now).await?;
     let unjoined_terminated = remove_unjoined(ctx, &cp.kube, lease, &observation.unjoined).await?;
-    let decision = decide::decision(&ctx.config.policy, &observation.observed);
+    let (policy, forecast) = (&ctx.config.policy, &ctx.config.forecast);
+    let (observed, now) = (&observation.observed, event.now.as_second());
+    let expected = decide::forecast::expected(forecast, &observation.demand, now);
+    let decision = decide::decision(policy, observed, expected);
+    // The forecast's history: this run's demand recorded, one period kept, every run.
+    if let Some(lease) = lease
+        && forecast.on()
+    {
+        let demand = decide::forecast::demand(policy, observed);
+        let history = decide::forecast::record(forecast, &observation.demand, now, demand);
+        ctx.store.put_demand(lease, &history).await?;
+    }
     // When each worker became unneeded: kept for the next run (written when it changed).
     if let Some(lease) = lease
         && decision.unneeded != observation.observed.unneeded

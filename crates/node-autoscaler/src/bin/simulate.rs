@@ -6,8 +6,10 @@
 //! cargo run -p node-autoscaler --bin simulate -- [--out DIR] [--tuned] [--set NAME=VALUE ...] [TRACE.csv ...]
 //! ```
 //! Default: the five shipped traces (`crates/node-autoscaler/traces/`), SVGs beside them.
-//! `--set` changes one of this policy's variables (`HEADROOM_PODS=4`), `--tuned` sets
-//! [`TUNED`]'s; without them, this
+//! `--set` changes one of this policy's variables (`HEADROOM_PODS=4`,
+//! `FORECAST_PERIOD_SEC=3600`: the forecast, its history kept from run to run as the
+//! Lambda keeps it in DynamoDB), `--tuned` sets [`TUNED`]'s (a `--set` after it wins);
+//! without them, this
 //! policy is the shipped defaults (`Config::from_env` with the required variables only,
 //! `MAX_WORKERS` 30). A trace line is `minute,pods,interruptions[,stuck]`: `stuck` pods
 //! request more CPU than a worker has and never schedule.
@@ -42,6 +44,7 @@ use std::time::Duration;
 use lambda_support::Env;
 use node_autoscaler::config::{Config, PLACEHOLDERS};
 use node_autoscaler::decide::Policy;
+use node_autoscaler::decide::forecast::Forecast;
 
 #[path = "simulate/model.rs"]
 mod model;
@@ -74,21 +77,30 @@ impl Kind {
         }
     }
 
+    /// This policy's configuration: the shipped defaults, `MAX_WORKERS` 30, `set` over them.
+    fn config(set: &[(String, String)]) -> Result<Config, String> {
+        let mut env: Vec<(String, String)> = PLACEHOLDERS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.push(("MAX_WORKERS".into(), "30".into()));
+        env.extend(set.iter().cloned());
+        Config::from_env(Env::from_pairs(env)).map_err(|e| e.to_string())
+    }
+
+    /// The forecast: this policy's (`FORECAST_PERIOD_SEC` in `set`); the baselines have none.
+    fn forecast(self, set: &[(String, String)]) -> Result<Forecast, String> {
+        match self {
+            Kind::This => Ok(Kind::config(set)?.forecast),
+            _ => Ok(Forecast::default()),
+        }
+    }
+
     /// The policy; `set` overrides this policy's variables.
     fn policy(self, set: &[(String, String)]) -> Result<Policy, String> {
         let s = Duration::from_secs;
         Ok(match self {
-            Kind::This => {
-                let mut env: Vec<(String, String)> = PLACEHOLDERS
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                env.push(("MAX_WORKERS".into(), "30".into()));
-                env.extend(set.iter().cloned());
-                Config::from_env(Env::from_pairs(env))
-                    .map_err(|e| e.to_string())?
-                    .policy
-            }
+            Kind::This => Kind::config(set)?.policy,
             Kind::Seed => Policy {
                 cpu_up: 70.0,
                 cpu_down: 30.0,
@@ -132,13 +144,17 @@ impl Kind {
 }
 
 /// Settings the figures favour over the shipped defaults (docs/node-autoscaler.md,
-/// Simulator): no launch limit below `MAX_WORKERS`, two free pod slots, removal after 5
-/// unneeded minutes under 75 %.
+/// Simulator): no launch limit below `MAX_WORKERS`, two free pod slots, removal after 3
+/// unneeded minutes under 75 %, and the forecast: an hourly repeat seen in both of the last
+/// two hours is met 3 minutes (a worker's join) ahead.
 const TUNED: &[(&str, &str)] = &[
     ("SCALE_UP_BATCH", "30"),
     ("HEADROOM_PODS", "2"),
-    ("SCALE_DOWN_UNNEEDED_SEC", "300"),
+    ("SCALE_DOWN_UNNEEDED_SEC", "180"),
     ("SCALE_DOWN_UTILIZATION_THRESHOLD", "0.75"),
+    ("FORECAST_PERIOD_SEC", "3600"),
+    ("FORECAST_LOOKAHEAD_SEC", "180"),
+    ("FORECAST_PERIODS", "2"),
 ];
 
 #[derive(Clone, Copy, Debug)]
@@ -185,7 +201,7 @@ fn read_trace(path: &Path) -> Result<Vec<Step>, String> {
 fn run(trace: &[Step], set: &[(String, String)]) -> Result<Vec<(Kind, Report)>, String> {
     [Kind::This, Kind::Seed, Kind::Ca]
         .into_iter()
-        .map(|k| Ok((k, simulate(k, &k.policy(set)?, trace))))
+        .map(|k| Ok((k, simulate(k, &k.policy(set)?, &k.forecast(set)?, trace))))
         .collect()
 }
 
@@ -256,6 +272,17 @@ mod tests {
             .unwrap()
     }
 
+    fn off() -> Forecast {
+        Forecast::default()
+    }
+
+    /// This policy under `TUNED`, its forecast included.
+    fn tuned(trace: &[Step]) -> Report {
+        let tuned = set(TUNED);
+        let (p, f) = (Kind::This.policy(&tuned), Kind::This.forecast(&tuned));
+        simulate(Kind::This, &p.unwrap(), &f.unwrap(), trace)
+    }
+
     fn set(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -286,7 +313,7 @@ mod tests {
     fn the_ca_like_run_keeps_unneeded_nodes_ten_minutes_then_removes_them() {
         // The spike's 80 pods leave at minute 150: 20 nodes, 10 pods left.
         let trace = shipped("spike");
-        let ca = simulate(Kind::Ca, &Kind::Ca.policy(&[]).unwrap(), &trace);
+        let ca = simulate(Kind::Ca, &Kind::Ca.policy(&[]).unwrap(), &off(), &trace);
         let nodes = |m: i64| ca.series.iter().find(|s| s.0 == m).unwrap().1;
         assert_eq!(nodes(149), 20);
         for m in 150..159 {
@@ -299,8 +326,18 @@ mod tests {
     fn headroom_buys_pending_seconds_for_node_hours() {
         let trace = shipped("diurnal");
         let policy = |s: &[(&str, &str)]| Kind::This.policy(&set(s)).unwrap();
-        let none = simulate(Kind::This, &policy(&[("HEADROOM_PODS", "0")]), &trace);
-        let two = simulate(Kind::This, &policy(&[("HEADROOM_PODS", "2")]), &trace);
+        let none = simulate(
+            Kind::This,
+            &policy(&[("HEADROOM_PODS", "0")]),
+            &off(),
+            &trace,
+        );
+        let two = simulate(
+            Kind::This,
+            &policy(&[("HEADROOM_PODS", "2")]),
+            &off(),
+            &trace,
+        );
         assert!(two.pending_pod_seconds < none.pending_pod_seconds / 2);
         assert!(two.node_seconds > none.node_seconds);
     }
@@ -308,10 +345,40 @@ mod tests {
     #[test]
     fn tuned_settings_beat_the_ca_like_run_on_both_counts_on_the_diurnal_trace() {
         let trace = shipped("diurnal");
-        let this = simulate(Kind::This, &Kind::This.policy(&set(TUNED)).unwrap(), &trace);
-        let ca = simulate(Kind::Ca, &Kind::Ca.policy(&[]).unwrap(), &trace);
+        let this = tuned(&trace);
+        let ca = simulate(Kind::Ca, &Kind::Ca.policy(&[]).unwrap(), &off(), &trace);
         assert!(this.pending_pod_seconds < ca.pending_pod_seconds);
         assert!(this.node_seconds <= ca.node_seconds);
+    }
+
+    #[test]
+    fn the_forecast_meets_the_hourly_batch_before_it_arrives() {
+        // 60 pods for 20 min every hour: from the third hour (seen twice) workers are Ready
+        // when the batch comes, and go 3 min after it.
+        let trace = shipped("batch");
+        let this = tuned(&trace);
+        let ca = simulate(Kind::Ca, &Kind::Ca.policy(&[]).unwrap(), &off(), &trace);
+        assert!(this.pending_pod_seconds < ca.pending_pod_seconds / 2);
+        assert!(this.node_seconds <= ca.node_seconds);
+        // Without it, the same settings wait for each batch as CA does.
+        let mut without = set(TUNED);
+        without.push(("FORECAST_PERIOD_SEC".into(), "0".into()));
+        let p = Kind::This.policy(&without).unwrap();
+        let blind = simulate(Kind::This, &p, &off(), &trace);
+        assert!(this.pending_pod_seconds < blind.pending_pod_seconds / 2);
+        // One spike is no repeat: seen once, it launches nothing an hour later.
+        let spike = shipped("spike");
+        let once = |periods: &str| {
+            let mut s = set(TUNED);
+            s.push(("FORECAST_PERIODS".into(), periods.into()));
+            let (p, f) = (Kind::This.policy(&s), Kind::This.forecast(&s));
+            simulate(Kind::This, &p.unwrap(), &f.unwrap(), &spike)
+        };
+        assert!(once("2").launched < once("1").launched);
+        assert!(
+            once("2").node_seconds
+                <= simulate(Kind::Ca, &Kind::Ca.policy(&[]).unwrap(), &off(), &spike).node_seconds
+        );
     }
 
     #[test]
@@ -321,7 +388,10 @@ mod tests {
         let without: Vec<Step> = trace.iter().map(|s| Step { stuck: 0, ..*s }).collect();
         for kind in [Kind::This, Kind::Ca] {
             let p = kind.policy(&[]).unwrap();
-            let (with, alone) = (simulate(kind, &p, &trace), simulate(kind, &p, &without));
+            let (with, alone) = (
+                simulate(kind, &p, &off(), &trace),
+                simulate(kind, &p, &off(), &without),
+            );
             assert_eq!(
                 (with.launched, with.node_seconds),
                 (alone.launched, alone.node_seconds),
@@ -330,8 +400,8 @@ mod tests {
         }
         // The seed read Prometheus's Pending count: the stuck pod launches workers.
         let p = Kind::Seed.policy(&[]).unwrap();
-        let seed = simulate(Kind::Seed, &p, &trace);
-        assert!(seed.launched > simulate(Kind::Seed, &p, &without).launched);
+        let seed = simulate(Kind::Seed, &p, &off(), &trace);
+        assert!(seed.launched > simulate(Kind::Seed, &p, &off(), &without).launched);
     }
 
     #[test]

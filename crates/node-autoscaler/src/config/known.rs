@@ -4,7 +4,7 @@
 //! the configuration stands on its own.
 
 /// Every variable `Config::from_env` reads; a test keeps it in step with `config.rs`.
-pub const VARIABLES: [&str; 51] = [
+pub const VARIABLES: [&str; 54] = [
     "API_SERVER",
     "CERT_AUTHORITY",
     "CLUSTER_TAG_KEY",
@@ -15,6 +15,9 @@ pub const VARIABLES: [&str; 51] = [
     "CPU_UP",
     "DRAIN_TIMEOUT_SEC",
     "DRY_RUN",
+    "FORECAST_LOOKAHEAD_SEC",
+    "FORECAST_PERIODS",
+    "FORECAST_PERIOD_SEC",
     "HEADROOM_PODS",
     "IDLE_DOWN_SEC",
     "JOIN_TIMEOUT_SEC",

@@ -3,7 +3,8 @@
 //! `SCALE_DOWN_UTILIZATION_THRESHOLD`, every pod that has to move (not a DaemonSet or mirror
 //! pod) fits on the workers that stay by the scale-up's fit ([`binpack`](super::binpack):
 //! CPU, memory, pod count, selector, affinity, taints), the PodDisruptionBudgets allow each
-//! eviction, and what stays still keeps `HEADROOM_PODS` free slots. Workers are tried in the
+//! eviction, and what stays still keeps `HEADROOM_PODS` free slots (or the forecast's:
+//! [`headroom::wanted`]). Workers are tried in the
 //! order a removal would take them (most populated zone first, then least utilised), and each
 //! one found unneeded is taken as gone for the next — its pods placed, the budgets spent — so
 //! the whole unneeded set could go together, and so could any part of it.
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::binpack::{self, PodNeeds, Template};
-use super::headroom::{self, Slot};
+use super::headroom::{self, Slot, Want};
 use super::{Observed, Policy, Worker, WorkerState};
 
 /// A pod on a worker, as scale-down sees it.
@@ -127,7 +128,8 @@ pub fn utilisation(w: &Worker) -> f64 {
 }
 
 /// Which workers could go, and since when (see the module documentation).
-pub fn unneeded(policy: &Policy, o: &Observed) -> Unneeded {
+/// `want`: the free slots what stays must keep ([`headroom::wanted`]).
+pub fn unneeded(policy: &Policy, o: &Observed, want: &Want) -> Unneeded {
     let mut zones: BTreeMap<&str, u32> = BTreeMap::new();
     for w in o.workers.iter().filter(|w| w.state != WorkerState::Leaving) {
         *zones.entry(&w.zone).or_default() += 1;
@@ -158,7 +160,7 @@ pub fn unneeded(policy: &Policy, o: &Observed) -> Unneeded {
     let mut out = Unneeded::default();
     let due_after = policy.unneeded_down.as_secs() as i64;
     for w in order {
-        let Some(next) = without(policy, &rooms, &mut budgets, w, slot) else {
+        let Some(next) = without(&rooms, &mut budgets, w, slot, want.slots) else {
             continue;
         };
         rooms = next;
@@ -173,13 +175,13 @@ pub fn unneeded(policy: &Policy, o: &Observed) -> Unneeded {
 
 /// The rooms once `w` is gone and its moving pods placed first-fit (largest first) on the
 /// others, its budgets spent; `None` when a pod finds no room, a budget is spent, or fewer
-/// than `HEADROOM_PODS` slots would be left.
+/// than `want` free slots would be left.
 fn without<'a>(
-    policy: &Policy,
     rooms: &[(Room<'a>, u32)],
     budgets: &mut BTreeMap<String, u32>,
     w: &Worker,
     slot: Option<Slot>,
+    want: u64,
 ) -> Option<Vec<(Room<'a>, u32)>> {
     let mut next: Vec<(Room<'a>, u32)> = rooms
         .iter()
@@ -204,7 +206,7 @@ fn without<'a>(
     }
     if let Some(slot) = slot {
         let free: u64 = next.iter().map(|(r, n)| r.slots(slot, *n)).sum();
-        if free < u64::from(policy.headroom_pods) {
+        if free < want {
             return None;
         }
     }
@@ -232,6 +234,11 @@ mod tests {
         let mut b = w("i-b", "b", WorkerState::Ready, 0);
         with_pods(&mut b, 2, b_cpu, b_mem);
         observed(vec![a, b])
+    }
+
+    /// Unneeded with `HEADROOM_PODS` alone wanted (the forecast off).
+    fn unneeded(p: &Policy, o: &Observed) -> Unneeded {
+        super::unneeded(p, o, &headroom::wanted(p, o, None))
     }
 
     fn ids(u: &Unneeded) -> Vec<&str> {

@@ -3,9 +3,36 @@
 //! for a worker to join. A slot is the mean request of the pods the Ready workers run (the
 //! pod most likely to come next; none running: no slot, no headroom). Scale-up launches
 //! what the missing slots need after the unschedulable pods are packed; scale-down keeps a
-//! worker whose removal would leave fewer slots ([`down`](super::down)).
+//! worker whose removal would leave fewer slots ([`down`](super::down)). The forecast
+//! ([`forecast`](super::forecast)) asks for free slots the same way: what it expects beyond
+//! today's demand ([`wanted`]).
 use super::binpack::Estimate;
-use super::{Observed, Policy, WorkerState};
+use super::{Observed, Policy, WorkerState, forecast};
+
+/// The free pod slots to keep: `HEADROOM_PODS`, or what the forecast expects beyond today's
+/// demand when that is more; and why.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Want {
+    pub slots: u64,
+    pub why: String,
+}
+
+/// The free slots wanted, given the demand the forecast expects (`None`: off, or no history
+/// for the window yet).
+pub fn wanted(policy: &Policy, o: &Observed, expected: Option<u64>) -> Want {
+    let headroom = u64::from(policy.headroom_pods);
+    let ahead = expected.map(|e| (e, forecast::demand(policy, o)));
+    match ahead {
+        Some((e, now)) if e.saturating_sub(now) > headroom => Want {
+            slots: e - now,
+            why: format!("forecast: {e} pod slots asked one FORECAST_PERIOD_SEC ago, {now} now"),
+        },
+        _ => Want {
+            slots: headroom,
+            why: format!("HEADROOM_PODS {headroom}"),
+        },
+    }
+}
 
 /// One pod's room.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,11 +67,16 @@ pub fn slot(o: &Observed) -> Option<Slot> {
     })
 }
 
-/// Workers to launch, beyond `packed`'s, for `HEADROOM_PODS` free slots: the slots left on
+/// Workers to launch, beyond `packed`'s, for `want`'s free slots: the slots left on
 /// the schedulable Ready workers and on the joining and new ones once `packed` placed the
 /// unschedulable pods; and why. `None`: enough slots, or no headroom asked or sized.
-pub fn need(policy: &Policy, o: &Observed, packed: &Estimate) -> Option<(u64, String)> {
-    let want = u64::from(policy.headroom_pods);
+pub fn need(
+    policy: &Policy,
+    o: &Observed,
+    packed: &Estimate,
+    want: &Want,
+) -> Option<(u64, String)> {
+    let (why, want) = (&want.why, want.slots);
     let slot = slot(o).filter(|_| want > 0)?;
     let t = &o.template;
     let per_node = policy.pods_per_node.unwrap_or(t.pods);
@@ -83,7 +115,7 @@ pub fn need(policy: &Policy, o: &Observed, packed: &Estimate) -> Option<(u64, St
     Some((
         workers,
         format!(
-            "HEADROOM_PODS {want}: {free} free slots of {}m/{} MiB: {workers} workers",
+            "{why}: {want} free slots wanted, {free} free of {}m/{} MiB: {workers} workers",
             slot.cpu_milli,
             slot.memory_bytes >> 20
         ),
@@ -121,7 +153,12 @@ mod tests {
                 pending(&mut o, 3, 4500, 0);
             }
             let (_, packed) = crate::decide::up::due(&p, &o);
-            assert_eq!(need(&p, &o, &packed).map(|n| n.0), want, "{name}");
+            let want_slots = wanted(&p, &o, None);
+            assert_eq!(
+                need(&p, &o, &packed, &want_slots).map(|n| n.0),
+                want,
+                "{name}"
+            );
         }
         // Nothing running: no slot to size, so no headroom.
         let p = Policy {
@@ -129,7 +166,8 @@ mod tests {
             ..policy()
         };
         let empty = observed(vec![w("i-a", "z", WorkerState::Ready, 0)]);
-        assert_eq!(need(&p, &empty, &Estimate::default()), None);
+        let four = wanted(&p, &empty, None);
+        assert_eq!(need(&p, &empty, &Estimate::default(), &four), None);
         // Through decide: the headroom's worker is a scale-up of its own.
         let p = Policy {
             headroom_pods: 12,
@@ -139,5 +177,34 @@ mod tests {
             decide(&p, &observed(two())),
             Plan::ScaleUp { count: 1, .. }
         ));
+    }
+
+    #[test]
+    fn the_forecast_asks_for_what_it_expects_beyond_todays_demand() {
+        // Two pods run (demand 2).
+        let table: [(&str, u32, Option<u64>, u64); 5] = [
+            ("off, no headroom", 0, None, 0),
+            ("off: HEADROOM_PODS", 3, None, 3),
+            ("expects 12: 10 more", 3, Some(12), 10),
+            ("expects 4: HEADROOM_PODS's 3 is more", 3, Some(4), 3),
+            ("expects less than today: nothing", 0, Some(1), 0),
+        ];
+        for (name, headroom, expected, slots) in table {
+            let p = Policy {
+                headroom_pods: headroom,
+                ..policy()
+            };
+            assert_eq!(
+                wanted(&p, &observed(two()), expected).slots,
+                slots,
+                "{name}"
+            );
+        }
+        // Through decision: 14 expected, 2 running: 12 free slots wanted, 11 there (5 + 6
+        // of 300m): one worker; 13 expected: 11 wanted, none.
+        let d = crate::decide::decision(&policy(), &observed(two()), Some(14));
+        assert!(matches!(d.plan, Plan::ScaleUp { count: 1, .. }), "{d:?}");
+        let d = crate::decide::decision(&policy(), &observed(two()), Some(13));
+        assert!(!matches!(d.plan, Plan::ScaleUp { .. }), "{d:?}");
     }
 }

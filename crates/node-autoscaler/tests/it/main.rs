@@ -6,6 +6,7 @@ mod bench;
 mod capacity;
 mod clusters;
 mod concurrency;
+mod forecast;
 mod iam_enforced;
 mod original;
 mod rbac;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use node_autoscaler::decide::forecast::{self, Forecast, History};
 use node_autoscaler::decide::{
     self, Metrics, NodeDetail, Observed, PendingPod, Plan, PodNeeds, Policy, Resident, Template,
     Worker, WorkerState,
@@ -190,8 +191,9 @@ fn ts(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).expect("valid")
 }
 
-/// Runs `trace` under `policy`, `decide` every `tick` seconds (a divisor of 60).
-pub fn simulate(kind: Kind, policy: &Policy, trace: &[Step]) -> Report {
+/// Runs `trace` under `policy` and `ahead` (the forecast), `decide` every `tick` seconds (a
+/// divisor of 60); the forecast's history kept from run to run as the Lambda keeps it.
+pub fn simulate(kind: Kind, policy: &Policy, ahead: &Forecast, trace: &[Step]) -> Report {
     let tick = kind.tick();
     let mut c = Cluster {
         nodes: Vec::new(),
@@ -205,6 +207,7 @@ pub fn simulate(kind: Kind, policy: &Policy, trace: &[Step]) -> Report {
     let mut history: Vec<(i64, usize, f64)> = Vec::new();
     let (mut last_up, mut last_down): (Option<i64>, Option<i64>) = (None, None);
     let mut unneeded: BTreeMap<String, Timestamp> = BTreeMap::new();
+    let mut demand = History::new();
     let mut report = Report::default();
     for step in trace {
         for sub in (0..60).step_by(tick as usize) {
@@ -253,7 +256,10 @@ pub fn simulate(kind: Kind, policy: &Policy, trace: &[Step]) -> Report {
                 disruptions_allowed: BTreeMap::new(),
                 unneeded: std::mem::take(&mut unneeded),
             };
-            let decision = decide::decision(policy, &observed);
+            let expected = forecast::expected(ahead, &demand, ts(t).as_second());
+            let decision = decide::decision(policy, &observed, expected);
+            let asked = forecast::demand(policy, &observed);
+            demand = forecast::record(ahead, &demand, ts(t).as_second(), asked);
             unneeded = decision.unneeded;
             match decision.plan {
                 Plan::ScaleUp { count, .. } => {
