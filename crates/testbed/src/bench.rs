@@ -88,37 +88,59 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// One cold start, whole: spawn → the first invocation's response.
+/// One cold start, whole: spawn → the first invocation's response; then the same work warm.
 #[derive(Clone, Debug)]
 pub struct ColdStart {
     /// Process spawn → its response to the first invocation (`POST …/response` received).
     pub to_response: Duration,
-    /// Peak resident set (VmHWM) once it has answered, in KiB.
+    /// A second invocation of the same work on the same process: event handed out → its
+    /// response. `to_response − warm` is what being cold cost ([`ColdStart::cold_extra`]).
+    pub warm: Duration,
+    /// Peak resident set (VmHWM) once it has answered the first invocation, in KiB.
     pub peak_rss_kib: u64,
-    /// The response: what the invocation did.
+    /// The first response: what the invocation did.
     pub response: String,
 }
 
+impl ColdStart {
+    /// What being cold added to the first invocation: the whole cold start less the same
+    /// work done warm (start-up, credentials, clients, first connections and handshakes).
+    /// This compares like with like across programs whose invocations do different work.
+    pub fn cold_extra(&self) -> Duration {
+        self.to_response.saturating_sub(self.warm)
+    }
+}
+
+/// One answer of a function to [`first_invocation`]'s Runtime API: when its invocation was
+/// handed out, when the answer arrived, and the answer (a response, or an error's text).
+struct Answer {
+    handed_out: Instant,
+    received: Instant,
+    result: Result<String, String>,
+}
+
 /// Starts `command` (a function: its program and arguments, its own environment added) with
-/// a Runtime API of ours that hands it `event` as its first invocation, times it to its
-/// response, reads its peak RSS, and kills it. An error answer or an early exit is an error.
+/// a Runtime API of ours that hands it `event` as its first invocation and `warm_event` (the
+/// same work) as its second, times the first to its response from spawn and the second from
+/// its hand-out, reads its peak RSS after the first, and kills it. An error answer or an
+/// early exit is an error.
 pub fn first_invocation(
     mut command: Command,
     event: &serde_json::Value,
+    warm_event: &serde_json::Value,
 ) -> std::io::Result<ColdStart> {
-    use std::sync::mpsc;
+    use std::sync::{Arc, mpsc};
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let (answers, answered) = mpsc::channel::<Result<String, String>>();
-    let event = event.to_string();
+    let (answers, answered) = mpsc::channel::<Answer>();
+    let events = Arc::new([event.to_string(), warm_event.to_string()]);
+    let handed_out = Arc::new(HandedOut::default());
     std::thread::spawn(move || {
-        let mut handed_out = false;
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
-            let first = !handed_out;
-            handed_out = true;
-            let (answers, event) = (answers.clone(), event.clone());
-            std::thread::spawn(move || serve_runtime_api(stream, first, &event, &answers));
+            let (answers, events, handed_out) =
+                (answers.clone(), events.clone(), handed_out.clone());
+            std::thread::spawn(move || serve_runtime_api(stream, &events, &handed_out, &answers));
         }
     });
     let began = Instant::now();
@@ -135,57 +157,77 @@ pub fn first_invocation(
         .stderr(Stdio::null())
         .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    let outcome = loop {
+    let next_answer = |child: &mut std::process::Child| loop {
         match answered.recv_timeout(Duration::from_millis(1)) {
-            Ok(answer) => break answer.map(|response| (began.elapsed(), response)),
-            Err(_) if Instant::now() > deadline => break Err("no answer within 30 s".into()),
-            Err(_) => {
-                if let Some(status) = child.try_wait()? {
-                    break Err(format!("exited before answering: {status}"));
-                }
+            Ok(answer) => {
+                return answer
+                    .result
+                    .clone()
+                    .map(|response| (answer, response))
+                    .map_err(|e| e.to_string());
             }
+            Err(_) if Instant::now() > deadline => return Err("no answer within 30 s".into()),
+            Err(_) => match child.try_wait() {
+                Ok(Some(status)) => return Err(format!("exited before answering: {status}")),
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            },
         }
     };
+    let first = next_answer(&mut child);
     let peak_rss_kib = peak_rss_kib(child.id()).unwrap_or(0);
+    let warm = first
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|_| next_answer(&mut child));
     let _ = child.kill();
     let _ = child.wait();
     // The program only: the environment holds the credentials.
     let program = command.get_program().to_string_lossy().into_owned();
-    let (to_response, response) =
-        outcome.map_err(|e| std::io::Error::other(format!("{program}: {e}")))?;
+    let failed = |e: String| std::io::Error::other(format!("{program}: {e}"));
+    let (first, response) = first.map_err(failed)?;
+    let (warm, _) = warm.map_err(|e| failed(format!("second (warm) invocation: {e}")))?;
     Ok(ColdStart {
-        to_response,
+        to_response: first.received.duration_since(began),
+        warm: warm.received.duration_since(warm.handed_out),
         peak_rss_kib,
         response,
     })
 }
 
-/// One connection of a function to [`first_invocation`]'s Runtime API: the first poll gets
-/// the event, later ones are held (the process is killed first); a response or an error
-/// answer is reported.
+/// The invocations [`first_invocation`]'s Runtime API has handed out, across connections (a
+/// function may poll on one and answer on another): how many, and when the last one went.
+#[derive(Default)]
+struct HandedOut(std::sync::Mutex<(usize, Option<Instant>)>);
+
+/// One connection of a function to [`first_invocation`]'s Runtime API: the first two polls
+/// (on any connection) get `events` in turn, later ones are held (the process is killed
+/// first); each response or error answer is reported with its invocation's hand-out time.
 fn serve_runtime_api(
     stream: std::net::TcpStream,
-    first: bool,
-    event: &str,
-    answers: &std::sync::mpsc::Sender<Result<String, String>>,
+    events: &[String; 2],
+    handed_out: &HandedOut,
+    answers: &std::sync::mpsc::Sender<Answer>,
 ) {
     use std::io::{BufReader, Write};
     let Ok(reader) = stream.try_clone() else {
         return;
     };
     let (mut reader, mut writer) = (BufReader::new(reader), stream);
-    let mut first = first;
     while let Ok(Some((head, body))) = crate::harness::lambda::limits::read_message(&mut reader) {
         let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
-        let (status, answer) = if path.ends_with("/invocation/next") {
-            if !first {
-                return; // held: the process is killed after its first answer
-            }
-            first = false;
+        let result = if path.ends_with("/invocation/next") {
+            let mut out = handed_out.0.lock().unwrap_or_else(|e| e.into_inner());
+            let n = out.0;
+            let Some(event) = events.get(n) else {
+                return; // held: the process is killed after its second answer
+            };
+            *out = (n + 1, Some(Instant::now()));
+            drop(out);
             let deadline = jiff::Timestamp::now().as_millisecond() + 60_000;
             let head = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                 lambda-runtime-aws-request-id: bench-1\r\nlambda-runtime-deadline-ms: {deadline}\r\n\
+                 lambda-runtime-aws-request-id: bench-{n}\r\nlambda-runtime-deadline-ms: {deadline}\r\n\
                  lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
                  lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\n\
                  content-length: {}\r\n\r\n",
@@ -195,15 +237,21 @@ fn serve_runtime_api(
             let _ = writer.write_all(event.as_bytes());
             continue;
         } else if path.ends_with("/response") {
-            (202, Ok(String::from_utf8_lossy(&body).into_owned()))
+            Ok(String::from_utf8_lossy(&body).into_owned())
         } else {
             let text = String::from_utf8_lossy(&body);
-            (202, Err(format!("{path}: {text}")))
+            Err(format!("{path}: {text}"))
         };
-        let _ = writer.write_all(
-            format!("HTTP/1.1 {status} Accepted\r\ncontent-length: 2\r\n\r\n{{}}").as_bytes(),
-        );
-        let _ = answers.send(answer);
+        let received = Instant::now();
+        let _ = writer.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}");
+        let _ = answers.send(Answer {
+            handed_out: handed_out
+                .0
+                .lock()
+                .map_or(received, |o| o.1.unwrap_or(received)),
+            received,
+            result,
+        });
     }
 }
 
