@@ -17,6 +17,7 @@
 //! Every write of `state` and `action#…` is a transaction with a condition check on the
 //! writer's lease (`owner` and `fence` unchanged): fenced.
 use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -304,13 +305,7 @@ impl Store {
     /// When each worker became unneeded (instance id → epoch seconds), as the last run's
     /// decision said (scale-down by simulation: `decide::down`). Item `unneeded`.
     pub async fn unneeded(&self) -> Result<BTreeMap<String, i64>, StoreError> {
-        let item = self.get("unneeded").await?.unwrap_or_default();
-        let since = item.get("since").and_then(|v| v.as_m().ok());
-        Ok(since
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
-            .collect())
+        self.map_item("unneeded", "since").await
     }
 
     pub async fn put_unneeded(
@@ -318,42 +313,55 @@ impl Store {
         lease: &Lease,
         since: &BTreeMap<String, i64>,
     ) -> Result<(), StoreError> {
-        let m = since.iter().map(|(k, v)| (k.clone(), n(*v))).collect();
-        let put = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s("unneeded"))
-            .item("since", AttributeValue::M(m))
-            .build()
-            .expect("table and item are set");
-        self.fenced(lease, TransactWriteItem::builder().put(put).build())
-            .await
+        self.put_map_item(lease, "unneeded", "since", since).await
     }
 
     /// The forecast's history of demand (`decide::forecast::History`). Item `demand`.
     pub async fn demand(&self) -> Result<BTreeMap<i64, u64>, StoreError> {
-        let item = self.get("demand").await?.unwrap_or_default();
-        let slots = item.get("slots").and_then(|v| v.as_m().ok());
-        Ok(slots
-            .into_iter()
-            .flatten()
-            .filter_map(|(t, v)| Some((t.parse().ok()?, v.as_n().ok()?.parse().ok()?)))
-            .collect())
+        self.map_item("demand", "slots").await
     }
 
-    /// Replaces the history (already trimmed to one period by `forecast::record`).
+    /// Replaces the history (already trimmed to what is read by `forecast::record`).
     pub async fn put_demand(
         &self,
         lease: &Lease,
         slots: &BTreeMap<i64, u64>,
     ) -> Result<(), StoreError> {
-        let m = slots
+        self.put_map_item(lease, "demand", "slots", slots).await
+    }
+
+    /// Item `pk`'s map attribute `attr` of numbers; an entry that does not parse is skipped
+    /// (the item is ours: only a hand edit could make one).
+    async fn map_item<K: FromStr + Ord, V: FromStr>(
+        &self,
+        pk: &str,
+        attr: &str,
+    ) -> Result<BTreeMap<K, V>, StoreError> {
+        let item = self.get(pk).await?.unwrap_or_default();
+        let map = item.get(attr).and_then(|v| v.as_m().ok());
+        Ok(map
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_n().ok()?.parse().ok()?)))
+            .collect())
+    }
+
+    /// Replaces item `pk` with `map` as its map attribute `attr` of numbers, fenced.
+    async fn put_map_item<K: ToString, V: ToString>(
+        &self,
+        lease: &Lease,
+        pk: &str,
+        attr: &str,
+        map: &BTreeMap<K, V>,
+    ) -> Result<(), StoreError> {
+        let m = map
             .iter()
-            .map(|(t, v)| (t.to_string(), AttributeValue::N(v.to_string())))
+            .map(|(k, v)| (k.to_string(), AttributeValue::N(v.to_string())))
             .collect();
         let put = Put::builder()
             .table_name(&self.table)
-            .item("pk", s("demand"))
-            .item("slots", AttributeValue::M(m))
+            .item("pk", s(pk))
+            .item(attr, AttributeValue::M(m))
             .build()
             .expect("table and item are set");
         self.fenced(lease, TransactWriteItem::builder().put(put).build())
