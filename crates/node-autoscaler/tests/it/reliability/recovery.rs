@@ -23,11 +23,16 @@ async fn a_drain_whose_rollback_fails_is_reported_and_finished_by_the_next_run()
         w.slow_worker(zone, node, "1").await;
     }
     w.deployment("slow", 3, "400m", 600);
-    // Unneeded at once; one removal per 10 minutes, so the next run only resumes.
+    // Each pod running on its own worker before the run (a pod still pending when evicted
+    // goes at once, and the drain would succeed).
+    w.one_per_node("slow", &["worker-a", "worker-b", "worker-c"]);
+    // Unneeded at once; one removal per 10 minutes, so the next run only resumes. The drain
+    // gives up after 10 s: time for the fault below to be in place before the rollback's
+    // uncordon on a loaded machine.
     let _function = w.spawn(
         FUNCTION,
         &[
-            ("DRAIN_TIMEOUT_SEC", "3"),
+            ("DRAIN_TIMEOUT_SEC", "10"),
             ("SCALE_DOWN_UNNEEDED_SEC", "0"),
             ("COOLDOWN_DOWN_SEC", "600"),
         ],
