@@ -69,17 +69,29 @@ pub fn read(annotations: &BTreeMap<String, String>, keys: Keys) -> Result<Pause,
             }),
         };
     }
-    match annotations.get(keys.paused).map(|v| v.trim()) {
-        None => Ok(Pause::Running),
-        // KEDA parses the value as a Go bool (strconv.ParseBool).
-        Some("true" | "True" | "TRUE" | "t" | "T" | "1") => Ok(Pause::Hold),
-        Some("false" | "False" | "FALSE" | "f" | "F" | "0") => Ok(Pause::Running),
-        Some(_) if keys.unclear_pauses => Ok(Pause::Hold),
-        Some(other) => Err(PauseError {
+    let Some(value) = annotations.get(keys.paused).map(|v| v.trim()) else {
+        return Ok(Pause::Running);
+    };
+    // KEDA parses the value as a Go bool.
+    match go_bool(value) {
+        Some(true) => Ok(Pause::Hold),
+        Some(false) => Ok(Pause::Running),
+        None if keys.unclear_pauses => Ok(Pause::Hold),
+        None => Err(PauseError {
             key: keys.paused,
             expected: "true or false",
-            value: other.to_owned(),
+            value: value.to_owned(),
         }),
+    }
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it, which is how KEDA reads its annotations
+/// and trigger metadata; `None`: not a boolean.
+pub fn go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 

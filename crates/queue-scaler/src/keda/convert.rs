@@ -307,15 +307,15 @@ impl Metadata<'_> {
 
     /// A boolean written as a string, as Go's `strconv.ParseBool` reads it (KEDA's parser).
     fn flag(&self, key: &str, default: bool) -> Result<bool, KedaError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some("1" | "t" | "T" | "TRUE" | "true" | "True") => Ok(true),
-            Some("0" | "f" | "F" | "FALSE" | "false" | "False") => Ok(false),
-            Some(text) => Err(error(
+        let Some(text) = self.get(key) else {
+            return Ok(default);
+        };
+        k8s_ops::pause::go_bool(text).ok_or_else(|| {
+            error(
                 Self::at(key),
                 format!("expected true or false as a string, got {text:?}"),
-            )),
-        }
+            )
+        })
     }
 
     /// KEDA requires it; it may also come from a TriggerAuthentication's secrets there, which

@@ -154,7 +154,7 @@ fn paused(so: &ScaledObject) -> Result<Option<Option<i32>>, KedaError> {
 
 /// A boolean annotation as KEDA reads it: Go's `strconv.ParseBool`, anything else true.
 fn keda_true(value: &str) -> bool {
-    !matches!(value, "0" | "f" | "F" | "FALSE" | "false" | "False")
+    pause::go_bool(value) != Some(false)
 }
 
 #[cfg(test)]
