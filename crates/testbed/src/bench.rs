@@ -159,13 +159,11 @@ pub fn first_invocation(
     let deadline = Instant::now() + Duration::from_secs(30);
     let next_answer = |child: &mut std::process::Child| loop {
         match answered.recv_timeout(Duration::from_millis(1)) {
-            Ok(answer) => {
-                return answer
-                    .result
-                    .clone()
-                    .map(|response| (answer, response))
-                    .map_err(|e| e.to_string());
-            }
+            Ok(Answer {
+                handed_out,
+                received,
+                result,
+            }) => return result.map(|response| (handed_out, received, response)),
             Err(_) if Instant::now() > deadline => return Err("no answer within 30 s".into()),
             Err(_) => match child.try_wait() {
                 Ok(Some(status)) => return Err(format!("exited before answering: {status}")),
@@ -185,11 +183,12 @@ pub fn first_invocation(
     // The program only: the environment holds the credentials.
     let program = command.get_program().to_string_lossy().into_owned();
     let failed = |e: String| std::io::Error::other(format!("{program}: {e}"));
-    let (first, response) = first.map_err(failed)?;
-    let (warm, _) = warm.map_err(|e| failed(format!("second (warm) invocation: {e}")))?;
+    let (_, first, response) = first.map_err(failed)?;
+    let (handed_out, answered, _) =
+        warm.map_err(|e| failed(format!("second (warm) invocation: {e}")))?;
     Ok(ColdStart {
-        to_response: first.received.duration_since(began),
-        warm: warm.received.duration_since(warm.handed_out),
+        to_response: first.duration_since(began),
+        warm: answered.duration_since(handed_out),
         peak_rss_kib,
         response,
     })

@@ -55,7 +55,7 @@ async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result
     let (observed, now) = (&observation.observed, event.now.as_second());
     let expected = decide::forecast::expected(forecast, &observation.demand, now);
     let decision = decide::decision(policy, observed, expected);
-    // The forecast's history: this run's demand recorded, one period kept, every run.
+    // The forecast's history: this run's demand recorded, what later runs read kept.
     if let Some(lease) = lease
         && forecast.on()
     {
