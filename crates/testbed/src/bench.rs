@@ -1,6 +1,7 @@
 //! Measurements for `make bench`: figures printed, never asserted.
 use std::io::Read;
 use std::net::TcpListener;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -121,9 +122,9 @@ struct Answer {
 
 /// Starts `command` (a function: its program and arguments, its own environment added) with
 /// a Runtime API of ours that hands it `event` as its first invocation and `warm_event` (the
-/// same work) as its second, times the first to its response from spawn and the second from
-/// its hand-out, reads its peak RSS after the first, and kills it. An error answer or an
-/// early exit is an error.
+/// same work) as its second, [`SCHEDULE_GAP`] after the first's answer; times the first to
+/// its response from spawn and the second from its hand-out, reads its peak RSS after the
+/// first, and kills it. An error answer or an early exit is an error.
 pub fn first_invocation(
     mut command: Command,
     event: &serde_json::Value,
@@ -143,6 +144,7 @@ pub fn first_invocation(
             std::thread::spawn(move || serve_runtime_api(stream, &events, &handed_out, &answers));
         }
     });
+    let log = function_log(&mut command);
     let began = Instant::now();
     let mut child = command
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
@@ -153,7 +155,7 @@ pub fn first_invocation(
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(log)
         .stderr(Stdio::null())
         .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -194,6 +196,31 @@ pub fn first_invocation(
     })
 }
 
+/// How long the warm invocation waits after the cold one's answer before it is handed out
+/// (its time is counted from the hand-out). A consistent LIST (kube-apiserver ≥ 1.31,
+/// `ConsistentListFromCache`) of a resource whose watch cache has not yet seen etcd's latest
+/// revision waits for a watch progress notification, which the apiserver requests at most
+/// once per 100 ms (`progressRequestPeriod`, k8s.io/apiserver `cacher/progress`). Handed out
+/// back to back, queue-scaler's warm HPA list waited ~70 ms for it in every run (a debug
+/// trace of its calls: 66–79 ms, against 2–4 ms cold), more than being cold cost; 300 ms
+/// apart it did not. A scheduled function is invoked a minute apart, never back to back.
+const SCHEDULE_GAP: Duration = Duration::from_millis(300);
+
+/// Where a measured function's log goes: nowhere, or with `SUITE_BENCH_FUNCTION_LOG=<level>`
+/// (`debug`: every HTTP connection and SDK phase) to suite-bench's stderr at that level, so
+/// that where a cold start's time goes can be read off a timestamped copy
+/// (`2>&1 >/dev/null | ts -s %.s`, moreutils); the figures of such a run are not quiet ones.
+fn function_log(command: &mut Command) -> Stdio {
+    let Ok(level) = std::env::var("SUITE_BENCH_FUNCTION_LOG") else {
+        return Stdio::null();
+    };
+    command.env("RUST_LOG", level);
+    std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
 /// The invocations [`first_invocation`]'s Runtime API has handed out, across connections (a
 /// function may poll on one and answer on another): how many, and when the last one went.
 #[derive(Default)]
@@ -222,6 +249,9 @@ fn serve_runtime_api(
             let Some(event) = events.get(n) else {
                 return; // held: the process is killed after its second answer
             };
+            if n == 1 {
+                std::thread::sleep(SCHEDULE_GAP);
+            }
             *out = (n + 1, Some(Instant::now()));
             drop(out);
             let deadline = jiff::Timestamp::now().as_millisecond() + 60_000;
