@@ -5,7 +5,9 @@
 //! call in the same run, interleaved ([`calls`]): (a) the floor extended with that call and
 //! the suite's SDK loader (`cold-floor-<service>`), (b) a straightforward Rust function on
 //! aws-config's defaults (`cold-defaults-<service>`), (c) Python with boto3
-//! (`crates/testbed/bench/boto3_function.py <call>`).
+//! (`crates/testbed/bench/boto3_function.py <call>`); for the EKS functions also (k), the
+//! floor making one Kubernetes request with the suite's EKS client (`cold-floor-cluster`):
+//! the first remote step those functions take and (a), (b), (c) do not.
 //!
 //! Each process is then invoked a second time with the same work, warm, so that what being
 //! cold cost can be told apart from what the invocation does ([`Row::cold_extra`]): each
@@ -36,6 +38,9 @@ pub struct Subject {
     pub service: &'static str,
     /// (c)'s call: `boto3_function.py <python>`.
     pub python: &'static str,
+    /// An EKS function: measured beside (k), `cold-floor-cluster` (node-autoscaler reaches
+    /// a k3s cluster with a service-account token instead).
+    pub eks: bool,
 }
 
 /// Every function of the suite, in the order the bench measures them.
@@ -45,36 +50,42 @@ pub const SUBJECTS: [Subject; 6] = [
         call: "SQS GetQueueAttributes",
         service: "sqs",
         python: "sqs",
+        eks: true,
     },
     Subject {
         function: "alarm-scaler",
         call: "CloudWatch SetAlarmState",
         service: "cloudwatch",
         python: "cloudwatch-set-alarm-state",
+        eks: true,
     },
     Subject {
         function: "alarm-sync",
         call: "CloudWatch DescribeAlarms",
         service: "cloudwatch",
         python: "cloudwatch-describe-alarms",
+        eks: true,
     },
     Subject {
         function: "iam-sync",
         call: "IAM GetGroup",
         service: "iam",
         python: "iam",
+        eks: true,
     },
     Subject {
         function: "concurrency-scaler",
         call: "SQS GetQueueAttributes + Lambda GetFunctionConcurrency",
         service: "sqs-lambda",
         python: "sqs-lambda",
+        eks: true,
     },
     Subject {
         function: "node-autoscaler",
         call: "DynamoDB UpdateItem (lease)",
         service: "dynamodb",
         python: "dynamodb",
+        eks: false,
     },
 ];
 
@@ -100,7 +111,7 @@ impl Row {
     }
 }
 
-/// Each function's four rows (the function, a, b, c), measured with the binaries of
+/// Each function's rows (the function, a, b, c, and k for the EKS functions), measured with the binaries of
 /// `release_dir`, one function's stand-ins at a time; a function whose stand-ins or runs
 /// failed has the error instead.
 pub fn measure(release_dir: &Path) -> Vec<(&'static Subject, Result<Vec<Row>, String>)> {
@@ -139,7 +150,7 @@ fn compare(
     let bin = |kind: &str| release_dir.join(format!("cold-{kind}-{}", subject.service));
     let script = repo("crates/testbed/bench/boto3_function.py");
     let call = subject.call;
-    let candidates: [(String, Command, usize); 4] = [
+    let mut candidates: Vec<(String, Command, usize)> = vec![
         (
             subject.function.to_owned(),
             command(
@@ -169,6 +180,13 @@ fn compare(
             PYTHON_RUNS,
         ),
     ];
+    if subject.eks {
+        candidates.push((
+            "(k) floor + one Kubernetes request (EKS token)".into(),
+            command(&release_dir.join("cold-floor-cluster"), &[], &with_call),
+            RUST_RUNS,
+        ));
+    }
     let mut rows: Vec<Row> = candidates
         .iter()
         .map(|(name, _, _)| Row {

@@ -41,6 +41,26 @@ pub async fn defaults<C: FirstCall>() -> Result<(), Error> {
     serve(C::new(&sdk)?).await
 }
 
+/// (k): the floor making the EKS functions' first remote step and nothing else — one
+/// Kubernetes request (`GET /version`, which every identity may read) through `eks-auth`'s
+/// client as the functions build it (`CLUSTER_NAME`, `API_SERVER`, `CERT_AUTHORITY`): a TLS
+/// connection to the API server and a presigned token it has to review. What being cold
+/// costs a function beyond its first AWS call is at least this.
+pub async fn floor_cluster() -> Result<(), Error> {
+    lambda_support::init_tracing();
+    let mut env = lambda_support::Env::from_process();
+    let cluster = eks_auth::EksCluster::from_env(&mut env);
+    env.finish()?;
+    let cluster = cluster.ok_or("CLUSTER_NAME, API_SERVER, CERT_AUTHORITY")?;
+    let sdk = lambda_support::aws::load_sdk_config().await?;
+    let kube = &cluster.kube_client(&sdk).await?;
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {
+        let version = kube.apiserver_version().await?;
+        Ok::<_, Error>(json!({ "gitVersion": version.git_version }))
+    }))
+    .await
+}
+
 async fn serve<C: FirstCall>(call: C) -> Result<(), Error> {
     let call = &call;
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| call.call())).await
