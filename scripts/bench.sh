@@ -22,7 +22,7 @@ target="${CARGO_TARGET_DIR:-target}"
 # whose `cli` feature (SSO, credential_process) must not reach the functions' binaries.
 cold=$(for s in sqs cloudwatch iam sqs-lambda dynamodb; do echo cold-floor-$s cold-defaults-$s; done)
 cargo build -q --release $(printf -- '--bin %s ' alarm-scaler alarm-sync iam-sync node-autoscaler \
-  concurrency-scaler queue-scaler lambda-floor $cold cold-floor-cluster suite-bench)
+  concurrency-scaler queue-scaler lambda-floor $cold suite-bench)
 cargo build -q --release --bin eks-token
 section "Start-up, memory, sizes; eks-token vs aws eks get-token; cold start, whole" "target/release/suite-bench --release-dir target/release"
 "$target/release/suite-bench" --release-dir "$target/release" | tee -a "$out"

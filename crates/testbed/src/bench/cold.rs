@@ -1,19 +1,21 @@
 //! Cold start, whole (issue 19): spawn → the first invocation's response, and the peak RSS
 //! after it, of each function on the local stand-ins (moto behind its gateway; the real
 //! control plane verifying the EKS functions' tokens through moto's STS, token cache off),
-//! each on its own fixture ([`fixtures`]), against three functions making its first AWS
-//! call in the same run, interleaved ([`calls`]): (a) the floor extended with that call and
-//! the suite's SDK loader (`cold-floor-<service>`), (b) a straightforward Rust function on
-//! aws-config's defaults (`cold-defaults-<service>`), (c) Python with boto3
-//! (`crates/testbed/bench/boto3_function.py <call>`); for the EKS functions also (k), the
-//! floor making one Kubernetes request with the suite's EKS client (`cold-floor-cluster`):
-//! the first remote step those functions take and (a), (b), (c) do not.
+//! each on its own fixture ([`fixtures`]), against three functions making its first remote
+//! calls in the same run, interleaved ([`calls`]): (a) the floor extended with those calls
+//! and the suite's SDK loader (`cold-floor-<service>`), (b) a straightforward Rust function
+//! on aws-config's defaults (`cold-defaults-<service>`), (c) Python with boto3
+//! (`crates/testbed/bench/boto3_function.py <call> <eks|k3s>`). A function's first remote
+//! calls are its first AWS call and its first Kubernetes request (the same LIST or GET,
+//! [`Subject::first_request`]), authenticated as its are (an EKS token; node-autoscaler a
+//! service-account token read from SSM): a TLS connection to the API server, a credential
+//! it checks and a read it serves, none of which (a), (b), (c) would pay with one AWS call.
 //!
 //! Each process is then invoked a second time with the same work, warm, so that what being
 //! cold cost can be told apart from what the invocation does ([`Row::cold_extra`]): each
-//! function's first invocation does its whole job (Kubernetes reads and writes over TLS with
-//! an EKS token, besides its AWS call), while (a), (b) and (c) make one AWS call, so the whole
-//! cold starts compare unlike work; the cold extras compare like with like.
+//! function's first invocation does its whole job (several Kubernetes reads and writes,
+//! besides its AWS call), while (a), (b) and (c) make its first calls, so the whole cold
+//! starts compare unlike work; the cold extras compare like with like.
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -24,12 +26,12 @@ use crate::world::repo;
 pub mod calls;
 mod fixtures;
 
-const RUST_RUNS: usize = 20;
+const RUST_RUNS: usize = 30;
 const PYTHON_RUNS: usize = 10;
 /// The `n` of a warm invocation's event is its cold one's plus this: never a cold one's.
 const WARM: usize = 1_000;
 
-/// A function and the first AWS call its comparison functions make.
+/// A function and the first remote calls its comparison functions make.
 pub struct Subject {
     pub function: &'static str,
     /// The call, as the rows name it.
@@ -38,54 +40,64 @@ pub struct Subject {
     pub service: &'static str,
     /// (c)'s call: `boto3_function.py <python>`.
     pub python: &'static str,
-    /// An EKS function: measured beside (k), `cold-floor-cluster` (node-autoscaler reaches
-    /// a k3s cluster with a service-account token instead).
-    pub eks: bool,
+    /// Its first Kubernetes request (a GET path, read from its code), which (a), (b) and (c)
+    /// make too (`KUBE_FIRST_REQUEST`).
+    pub first_request: &'static str,
+    /// How its first Kubernetes request is authenticated, as (a), (b) and (c) do theirs:
+    /// `eks`, a presigned EKS token; `k3s` (node-autoscaler), a service-account token read
+    /// from SSM.
+    pub cluster: &'static str,
 }
 
 /// Every function of the suite, in the order the bench measures them.
 pub const SUBJECTS: [Subject; 6] = [
     Subject {
         function: "queue-scaler",
+        first_request: "/apis/autoscaling.k8s-lambda.dev/v1alpha1/sqsqueuescalers?limit=500",
         call: "SQS GetQueueAttributes",
         service: "sqs",
         python: "sqs",
-        eks: true,
+        cluster: "eks",
     },
     Subject {
         function: "alarm-scaler",
+        first_request: "/apis/containerinsights.eks.com/v1/k8smetricalarms?limit=500",
         call: "CloudWatch SetAlarmState",
         service: "cloudwatch",
         python: "cloudwatch-set-alarm-state",
-        eks: true,
+        cluster: "eks",
     },
     Subject {
         function: "alarm-sync",
+        first_request: "/apis/containerinsights.eks.com/v1/k8smetricalarms?limit=500",
         call: "CloudWatch DescribeAlarms",
         service: "cloudwatch",
         python: "cloudwatch-describe-alarms",
-        eks: true,
+        cluster: "eks",
     },
     Subject {
         function: "iam-sync",
+        first_request: "/api/v1/namespaces/kube-system/configmaps/iam-sync-groups",
         call: "IAM GetGroup",
         service: "iam",
         python: "iam",
-        eks: true,
+        cluster: "eks",
     },
     Subject {
         function: "concurrency-scaler",
-        call: "SQS GetQueueAttributes + Lambda GetFunctionConcurrency",
+        first_request: "/apis/aws.operators.jittakal.io/v1alpha1/lambdaconcurrencyscalers?limit=500",
+        call: "SQS GetQueueUrl (first run) + GetQueueAttributes + Lambda GetFunctionConcurrency",
         service: "sqs-lambda",
         python: "sqs-lambda",
-        eks: true,
+        cluster: "eks",
     },
     Subject {
         function: "node-autoscaler",
+        first_request: "/api/v1/nodes",
         call: "DynamoDB UpdateItem (lease)",
         service: "dynamodb",
         python: "dynamodb",
-        eks: false,
+        cluster: "k3s",
     },
 ];
 
@@ -111,7 +123,7 @@ impl Row {
     }
 }
 
-/// Each function's rows (the function, a, b, c, and k for the EKS functions), measured with
+/// Each function's rows (the function, a, b, c), measured with
 /// the binaries of `release_dir`, one function's stand-ins at a time; a function whose
 /// stand-ins or runs failed has the error instead.
 pub fn measure(release_dir: &Path) -> Vec<(&'static Subject, Result<Vec<Row>, String>)> {
@@ -142,6 +154,7 @@ fn compare(
     let mut with_call = stand.function_env.clone();
     with_call.extend(stand.call_env.iter().cloned());
     with_call.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
+    with_call.push(("KUBE_FIRST_REQUEST".into(), subject.first_request.into()));
     let command = |program: &Path, args: &[&str], env: &[(String, String)]| {
         let mut c = Command::new(program);
         c.args(args).env_clear().envs(env.iter().cloned());
@@ -149,8 +162,14 @@ fn compare(
     };
     let bin = |kind: &str| release_dir.join(format!("cold-{kind}-{}", subject.service));
     let script = repo("crates/testbed/bench/boto3_function.py");
-    let call = subject.call;
-    let mut candidates: Vec<(String, Command, usize)> = vec![
+    let (call, path) = (subject.call, subject.first_request);
+    let call = match subject.cluster {
+        "eks" => format!("{call} + GET {path} (EKS token)"),
+        _ => format!("{call} + SSM GetParameter + GET {path}"),
+    };
+    let script = script.to_string_lossy();
+    let python_args = [&*script, subject.python, subject.cluster];
+    let candidates: Vec<(String, Command, usize)> = vec![
         (
             subject.function.to_owned(),
             command(
@@ -172,21 +191,10 @@ fn compare(
         ),
         (
             format!("(c) Python boto3 + {call}"),
-            command(
-                Path::new("python3"),
-                &[&script.to_string_lossy(), subject.python],
-                &with_call,
-            ),
+            command(Path::new("python3"), &python_args, &with_call),
             PYTHON_RUNS,
         ),
     ];
-    if subject.eks {
-        candidates.push((
-            "(k) floor + one Kubernetes request (EKS token)".into(),
-            command(&release_dir.join("cold-floor-cluster"), &[], &with_call),
-            RUST_RUNS,
-        ));
-    }
     let mut rows: Vec<Row> = candidates
         .iter()
         .map(|(name, _, _)| Row {

@@ -1,7 +1,8 @@
-//! Cold start, whole (`make bench`, `testbed::bench::cold`): (b) for iam-sync, a
-//! straightforward Rust function on aws-config's defaults making its first AWS call
-//! (IAM GetGroup). Never shipped.
+//! Cold start, whole (`make bench`, `testbed::bench::cold`): (b) for iam-sync, a straightforward
+//! Rust function on aws-config's defaults making its first remote calls (IAM GetGroup; then its
+//! first Kubernetes request, KUBE_FIRST_REQUEST, with an EKS token). Never shipped.
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    testbed::bench::cold::calls::defaults::<testbed::bench::cold::calls::GetGroup>().await
+    use testbed::bench::cold::calls::{Eks, GetGroup, defaults};
+    defaults::<GetGroup, Eks>().await
 }

@@ -1,10 +1,9 @@
 //! Cold start, whole (`make bench`, `testbed::bench::cold`): (b) for concurrency-scaler, a
-//! straightforward Rust function on aws-config's defaults making its first AWS call
-//! (SQS GetQueueAttributes, Lambda GetFunctionConcurrency). Never shipped.
+//! straightforward Rust function on aws-config's defaults making its first remote calls (SQS
+//! GetQueueUrl on the first run, GetQueueAttributes, Lambda GetFunctionConcurrency; then its first
+//! Kubernetes request, KUBE_FIRST_REQUEST, with an EKS token). Never shipped.
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    testbed::bench::cold::calls::defaults::<
-        testbed::bench::cold::calls::GetQueueAttributesThenConcurrency,
-    >()
-    .await
+    use testbed::bench::cold::calls::{Eks, GetQueueAttributesThenConcurrency, defaults};
+    defaults::<GetQueueAttributesThenConcurrency, Eks>().await
 }

@@ -1,7 +1,9 @@
 //! Cold start, whole (`make bench`, `testbed::bench::cold`): (b) for queue-scaler, a
-//! straightforward Rust function on aws-config's defaults making its first AWS call
-//! (SQS GetQueueAttributes). Never shipped.
+//! straightforward Rust function on aws-config's defaults making its first remote calls (SQS
+//! GetQueueAttributes; then its first Kubernetes request, KUBE_FIRST_REQUEST, with an EKS token).
+//! Never shipped.
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    testbed::bench::cold::calls::defaults::<testbed::bench::cold::calls::GetQueueAttributes>().await
+    use testbed::bench::cold::calls::{Eks, GetQueueAttributes, defaults};
+    defaults::<GetQueueAttributes, Eks>().await
 }

@@ -1,6 +1,9 @@
-//! Cold start, whole (`make bench`, `testbed::bench::cold`): (a) for alarm-scaler and alarm-sync, the floor
-//! making its first AWS call (CloudWatch SetAlarmState, DescribeAlarms, by CLOUDWATCH_CALL) with the suite's SDK loader. Never shipped.
+//! Cold start, whole (`make bench`, `testbed::bench::cold`): (a) for alarm-scaler and alarm-sync,
+//! the floor making its first remote calls (CloudWatch SetAlarmState or DescribeAlarms, by
+//! CLOUDWATCH_CALL; then its first Kubernetes request, KUBE_FIRST_REQUEST, with an EKS token) with
+//! the suite's SDK loader. Never shipped.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    testbed::bench::cold::calls::floor::<testbed::bench::cold::calls::CloudWatch>().await
+    use testbed::bench::cold::calls::{CloudWatch, Eks, floor};
+    floor::<CloudWatch, Eks>().await
 }

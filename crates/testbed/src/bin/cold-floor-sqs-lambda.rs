@@ -1,9 +1,9 @@
 //! Cold start, whole (`make bench`, `testbed::bench::cold`): (a) for concurrency-scaler, the floor
-//! making its first AWS call (SQS GetQueueAttributes, Lambda GetFunctionConcurrency) with the suite's SDK loader. Never shipped.
+//! making its first remote calls (SQS GetQueueUrl on the first run, GetQueueAttributes, Lambda
+//! GetFunctionConcurrency; then its first Kubernetes request, KUBE_FIRST_REQUEST, with an EKS
+//! token) with the suite's SDK loader. Never shipped.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    testbed::bench::cold::calls::floor::<
-        testbed::bench::cold::calls::GetQueueAttributesThenConcurrency,
-    >()
-    .await
+    use testbed::bench::cold::calls::{Eks, GetQueueAttributesThenConcurrency, floor};
+    floor::<GetQueueAttributesThenConcurrency, Eks>().await
 }

@@ -109,9 +109,10 @@ fn figure(id: &str, subject: &str, value: f64) {
 }
 
 /// Cold start, whole: each function to its first invocation's response on its stand-ins,
-/// against (a), (b) and (c) making its first AWS call in the same run, then the same work
-/// warm ([`testbed::bench::cold`]): its rows, then its ratios — of the whole
-/// cold starts (unlike work: the function does its whole job, the others one call) and of
+/// against (a), (b) and (c) making its first remote calls (its first AWS call and its first
+/// Kubernetes request) in the same run, then the same work warm ([`testbed::bench::cold`]):
+/// its rows, then its ratios — of the whole cold starts (unlike work: the function does its
+/// whole job, the others its first calls) and of
 /// the cold extras (whole less warm: like with like), the latter checked against the targets.
 fn cold_start(dir: &std::path::Path) {
     for (subject, rows) in testbed::bench::cold::measure(dir) {

@@ -1,10 +1,12 @@
 //! The comparison functions (a) and (b) of the cold-start bench: each makes one function's
-//! first AWS call, its client built at init and its parameters read from the environment,
-//! and answers with what the call returned. One binary per service and kind
+//! first remote calls — its first AWS call ([`FirstCall`]) and one Kubernetes request
+//! authenticated as the function's are ([`Kubernetes`]) — its clients built at init and its
+//! parameters read from the environment, and answers with what the calls returned. One binary per service and kind
 //! (`src/bin/cold-<floor|defaults>-<service>.rs`, a line each), so that each links only its
 //! own SDK crate: a binary linking every SDK would be larger and slower to load than the
 //! function it is compared with. Never shipped.
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
@@ -18,19 +20,55 @@ pub trait FirstCall: Sized {
     fn call(&self) -> impl Future<Output = Result<Value, Error>>;
 }
 
-/// (a): the floor (`lambda-floor`) extended with the suite's SDK loader
-/// (`lambda_support::aws`) and the call.
-pub async fn floor<C: FirstCall>() -> Result<(), Error> {
-    lambda_support::init_tracing();
-    let sdk = lambda_support::aws::load_sdk_config().await?;
-    serve(C::new(&sdk)?).await
+/// A function's cluster and how its first request is authenticated: the client is built
+/// at init, the credential fetched on first use, as the functions do it.
+pub trait Kubernetes {
+    fn client(sdk: &SdkConfig) -> impl Future<Output = Result<kube::Client, Error>>;
 }
 
-/// (b): a straightforward Rust function making the call, as the SDK's examples write it:
+/// The EKS functions': `eks-auth`'s client as they build it (`CLUSTER_NAME`, `API_SERVER`,
+/// `CERT_AUTHORITY`), a token presigned with the execution role's credentials.
+pub struct Eks;
+
+impl Kubernetes for Eks {
+    async fn client(sdk: &SdkConfig) -> Result<kube::Client, Error> {
+        let mut env = lambda_support::Env::from_process();
+        let cluster = eks_auth::EksCluster::from_env(&mut env);
+        env.finish()?;
+        let cluster = cluster.ok_or("CLUSTER_NAME, API_SERVER, CERT_AUTHORITY")?;
+        Ok(cluster.kube_client(sdk).await?)
+    }
+}
+
+/// node-autoscaler's: the k3s API server (`API_SERVER`, `CERT_AUTHORITY`) with the
+/// service-account token it reads from the SSM SecureString `K8S_API_TOKEN_PARAM`.
+pub struct K3s;
+
+impl Kubernetes for K3s {
+    async fn client(sdk: &SdkConfig) -> Result<kube::Client, Error> {
+        let access =
+            eks_auth::ClusterAccess::from_base64_ca(&var("API_SERVER")?, &var("CERT_AUTHORITY")?)?;
+        let ssm = lambda_support::aws::LazyClient::new(sdk, aws_sdk_ssm::Client::new);
+        let token = eks_auth::SsmTokenSource::new(ssm, var("K8S_API_TOKEN_PARAM")?);
+        Ok(eks_auth::kube_client(&access, Arc::new(token))?)
+    }
+}
+
+/// (a): the floor (`lambda-floor`) extended with the suite's SDK loader
+/// (`lambda_support::aws`) and the calls.
+pub async fn floor<C: FirstCall, K: Kubernetes>() -> Result<(), Error> {
+    lambda_support::init_tracing();
+    let sdk = lambda_support::aws::load_sdk_config().await?;
+    let kube = K::client(&sdk).await?;
+    serve(C::new(&sdk)?, kube).await
+}
+
+/// (b): a straightforward Rust function making the calls, as the SDK's examples write it:
 /// aws-config's `defaults(...).load()` with the HTTPS client its `default-https-client`
 /// feature would add (rustls; here on ring, the workspace's one TLS stack, since that
-/// feature would bring aws-lc into the workspace's feature resolution).
-pub async fn defaults<C: FirstCall>() -> Result<(), Error> {
+/// feature would bring aws-lc into the workspace's feature resolution), and the same
+/// Kubernetes client on those credentials.
+pub async fn defaults<C: FirstCall, K: Kubernetes>() -> Result<(), Error> {
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
@@ -38,32 +76,23 @@ pub async fn defaults<C: FirstCall>() -> Result<(), Error> {
         .http_client(https)
         .load()
         .await;
-    serve(C::new(&sdk)?).await
+    let kube = K::client(&sdk).await?;
+    serve(C::new(&sdk)?, kube).await
 }
 
-/// (k): the floor making the EKS functions' first remote step and nothing else — one
-/// Kubernetes request (`GET /version`, which every identity may read) through `eks-auth`'s
-/// client as the functions build it (`CLUSTER_NAME`, `API_SERVER`, `CERT_AUTHORITY`): a TLS
-/// connection to the API server and a presigned token it has to review. What being cold
-/// costs a function beyond its first AWS call is at least this.
-pub async fn floor_cluster() -> Result<(), Error> {
-    lambda_support::init_tracing();
-    let mut env = lambda_support::Env::from_process();
-    let cluster = eks_auth::EksCluster::from_env(&mut env);
-    env.finish()?;
-    let cluster = cluster.ok_or("CLUSTER_NAME, API_SERVER, CERT_AUTHORITY")?;
-    let sdk = lambda_support::aws::load_sdk_config().await?;
-    let kube = &cluster.kube_client(&sdk).await?;
+/// Each invocation: the AWS call, then the function's first Kubernetes request
+/// (`KUBE_FIRST_REQUEST`, a GET path: the LIST or GET the function starts with, under the
+/// function's identity and so its RBAC), answered with the size of what it returned.
+async fn serve<C: FirstCall>(call: C, kube: kube::Client) -> Result<(), Error> {
+    let path = var("KUBE_FIRST_REQUEST")?;
+    let (call, kube, path) = (&call, &kube, &path);
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {
-        let version = kube.apiserver_version().await?;
-        Ok::<_, Error>(json!({ "gitVersion": version.git_version }))
+        let mut answer = call.call().await?;
+        let request = http::Request::get(path).body(Vec::new())?;
+        answer["kubernetesBytes"] = json!(kube.request_text(request).await?.len());
+        Ok::<_, Error>(answer)
     }))
     .await
-}
-
-async fn serve<C: FirstCall>(call: C) -> Result<(), Error> {
-    let call = &call;
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| call.call())).await
 }
 
 fn var(name: &str) -> Result<String, Error> {
@@ -71,25 +100,41 @@ fn var(name: &str) -> Result<String, Error> {
 }
 
 /// queue-scaler's: SQS GetQueueAttributes on `QUEUE_URL`, the attributes `sqs_depth` reads.
+/// With `QUEUE_NAME` instead (concurrency-scaler's scalers name their queue), the URL is
+/// looked up with GetQueueUrl on the first call and kept, as `sqs_depth` does.
 pub struct GetQueueAttributes {
     sqs: aws_sdk_sqs::Client,
-    url: String,
+    url: tokio::sync::OnceCell<String>,
+    name: Option<String>,
 }
 
 impl FirstCall for GetQueueAttributes {
     fn new(sdk: &SdkConfig) -> Result<Self, Error> {
+        let (url, name) = match var("QUEUE_URL") {
+            Ok(url) => (tokio::sync::OnceCell::from(url), None),
+            Err(_) => (tokio::sync::OnceCell::new(), Some(var("QUEUE_NAME")?)),
+        };
         Ok(GetQueueAttributes {
             sqs: aws_sdk_sqs::Client::new(sdk),
-            url: var("QUEUE_URL")?,
+            url,
+            name,
         })
     }
 
     async fn call(&self) -> Result<Value, Error> {
         use aws_sdk_sqs::types::QueueAttributeName as A;
+        let url = self
+            .url
+            .get_or_try_init(|| async {
+                let name = self.name.as_deref().unwrap_or_default();
+                let out = self.sqs.get_queue_url().queue_name(name).send().await?;
+                Ok::<_, Error>(out.queue_url().unwrap_or_default().to_owned())
+            })
+            .await?;
         let out = self
             .sqs
             .get_queue_attributes()
-            .queue_url(&self.url)
+            .queue_url(url)
             .attribute_names(A::ApproximateNumberOfMessages)
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
             .attribute_names(A::ApproximateNumberOfMessagesDelayed)
@@ -104,7 +149,8 @@ impl FirstCall for GetQueueAttributes {
     }
 }
 
-/// concurrency-scaler's: the queue's GetQueueAttributes, then its first Lambda call,
+/// concurrency-scaler's: the queue's GetQueueUrl (first call only) and GetQueueAttributes,
+/// then its first Lambda call,
 /// GetFunctionConcurrency of `FUNCTION_NAME` (a pass reads both before it decides).
 pub struct GetQueueAttributesThenConcurrency {
     queue: GetQueueAttributes,
@@ -122,7 +168,9 @@ impl FirstCall for GetQueueAttributesThenConcurrency {
     }
 
     async fn call(&self) -> Result<Value, Error> {
-        let mut answer = self.queue.call().await?;
+        // Boxed: nested in the runtime's service future, the layout otherwise overflows
+        // rustc's query depth.
+        let mut answer = Box::pin(self.queue.call()).await?;
         let out = self
             .lambda
             .get_function_concurrency()

@@ -189,7 +189,7 @@ async fn concurrency_scaler() -> Result<Stand, String> {
     crate::world::consumers::create_function(&w.aws, "consumer").await?;
     let lambda = aws_sdk_lambda::Client::new(&w.aws);
     let sqs = aws_sdk_sqs::Client::new(&w.aws);
-    let queue = crate::world::sqs::create_queue(&sqs, "jobs").await;
+    crate::world::sqs::create_queue(&sqs, "jobs").await;
     let arn = format!("arn:aws:sqs:us-east-1:{ACCOUNT}:jobs");
     let scaling = aws_sdk_lambda::types::ScalingConfig::builder()
         .maximum_concurrency(2)
@@ -211,7 +211,9 @@ async fn concurrency_scaler() -> Result<Stand, String> {
     });
     w.cluster.load_yaml(&scaler.to_string())?;
     let env = w.env_of(F).map_err(|e| e.to_string())?;
-    let call = [("QUEUE_URL", queue.as_str()), ("FUNCTION_NAME", "consumer")];
+    // The scaler names its queue (`awsSQSName`), so the function's first SQS call is
+    // GetQueueUrl, kept for the warm run: (a), (b), (c) look it up too.
+    let call = [("QUEUE_NAME", "jobs"), ("FUNCTION_NAME", "consumer")];
     Ok(Stand::new(w, env, &call))
 }
 
