@@ -123,9 +123,9 @@ impl Row {
     }
 }
 
-/// Each function's rows (the function, a, b, c), measured with
-/// the binaries of `release_dir`, one function's stand-ins at a time; a function whose
-/// stand-ins or runs failed has the error instead.
+/// Each function's rows (the function, a, b, c), measured with the binaries of
+/// `release_dir`, one function's stand-ins at a time; a function whose stand-ins or runs
+/// failed has the error instead.
 pub fn measure(release_dir: &Path) -> Vec<(&'static Subject, Result<Vec<Row>, String>)> {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

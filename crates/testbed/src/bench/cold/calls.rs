@@ -1,10 +1,10 @@
 //! The comparison functions (a) and (b) of the cold-start bench: each makes one function's
-//! first remote calls — its first AWS call ([`FirstCall`]) and one Kubernetes request
-//! authenticated as the function's are ([`Kubernetes`]) — its clients built at init and its
-//! parameters read from the environment, and answers with what the calls returned. One binary per service and kind
-//! (`src/bin/cold-<floor|defaults>-<service>.rs`, a line each), so that each links only its
-//! own SDK crate: a binary linking every SDK would be larger and slower to load than the
-//! function it is compared with. Never shipped.
+//! first remote calls — its first AWS call ([`FirstCall`]) and its first Kubernetes request,
+//! authenticated as the function's is ([`Kubernetes`]) — its clients built at init and its
+//! parameters read from the environment, and answers with what the calls returned. One
+//! binary per service and kind (`src/bin/cold-<floor|defaults>-<service>.rs`, a line each),
+//! so that each links only its own SDK crate: a binary linking every SDK would be larger and
+//! slower to load than the function it is compared with. Never shipped.
 use std::future::Future;
 use std::sync::Arc;
 
@@ -41,7 +41,9 @@ impl Kubernetes for Eks {
 }
 
 /// node-autoscaler's: the k3s API server (`API_SERVER`, `CERT_AUTHORITY`) with the
-/// service-account token it reads from the SSM SecureString `K8S_API_TOKEN_PARAM`.
+/// service-account token it reads from the SSM SecureString `K8S_API_TOKEN_PARAM`: the
+/// `eks-auth` pieces node-autoscaler's `KubeClients` puts together (testbed cannot call it:
+/// node-autoscaler's tests depend on testbed).
 pub struct K3s;
 
 impl Kubernetes for K3s {
@@ -150,8 +152,8 @@ impl FirstCall for GetQueueAttributes {
 }
 
 /// concurrency-scaler's: the queue's GetQueueUrl (first call only) and GetQueueAttributes,
-/// then its first Lambda call,
-/// GetFunctionConcurrency of `FUNCTION_NAME` (a pass reads both before it decides).
+/// then its first Lambda call, GetFunctionConcurrency of `FUNCTION_NAME` (a pass reads both
+/// before it decides).
 pub struct GetQueueAttributesThenConcurrency {
     queue: GetQueueAttributes,
     lambda: aws_sdk_lambda::Client,
