@@ -18,10 +18,13 @@ fn target_dir() -> PathBuf {
 }
 
 /// `make build ARCH=arm64 PROFILE=dev LAMBDA_DIR=…`: the six zips, `<dir>/<function>/bootstrap.zip`,
-/// in their own lambda dir so that `make build`'s target/lambda (the deploy's) is left alone.
-/// Quick when up to date; tests running it at once wait on cargo's lock.
-pub fn arm64_zips() -> PathBuf {
-    let lambda_dir = target_dir().join("arm64-test/lambda");
+/// in a lambda dir of `user`'s own, so that `make build`'s target/lambda (the deploy's) is
+/// left alone and no other test's `make build` rewrites a zip while `user` reads it (with
+/// one dir for both tests, deploy.rs's run re-zipped alarm-sync's while this file's test
+/// unpacked it: "File is not a zip file"). The cross-build itself is shared: tests running
+/// it at once wait on cargo's lock, and the second finds it up to date.
+pub fn arm64_zips(user: &str) -> PathBuf {
+    let lambda_dir = target_dir().join("arm64-test").join(user).join("lambda");
     let mut make = Command::new("make");
     make.current_dir(repo(""))
         .env_clear()
@@ -82,7 +85,7 @@ fn elf_machine(binary: &Path) -> u16 {
 
 #[test]
 fn every_function_runs_as_arm64_under_qemu() {
-    let dir = unpacked(&arm64_zips());
+    let dir = unpacked(&arm64_zips("qemu"));
     for f in demo::BINARIES {
         assert_eq!(
             elf_machine(&dir.join(f)),

@@ -2,8 +2,9 @@
 //! Lambda API: the function is created with its execution role, the memory, timeout, tracing
 //! and runtime of its crate's `[package.metadata.lambda.deploy]`, the environment of its env
 //! file, the architecture of its binary, and exactly the zip `make build` made (moto's
-//! CodeSha256 is the zip's). The zips are arm64.rs's (`make build ARCH=arm64 PROFILE=dev`), so
-//! one cross-build serves both tests.
+//! CodeSha256 is the zip's). The zips are built as arm64.rs builds them (`make build
+//! ARCH=arm64 PROFILE=dev`, into a lambda dir of this test's own), so one cross-build serves
+//! both tests.
 use std::process::Command;
 
 use aws_credential_types::Credentials;
@@ -29,7 +30,7 @@ fn code_sha256(path: &std::path::Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cargo_lambda_deploy_creates_each_function_from_its_crate_metadata_and_zip() {
-    let zips = tokio::task::block_in_place(crate::arm64::arm64_zips);
+    let zips = tokio::task::block_in_place(|| crate::arm64::arm64_zips("deploy"));
     let metadata = deploy_metadata();
     let moto = Moto::start().expect("moto");
     let config = moto.sdk_config().await;
