@@ -294,8 +294,9 @@ pub fn simulate(kind: Kind, policy: &Policy, ahead: &Forecast, trace: &[Step]) -
 }
 
 /// Spot warnings for the oldest Ready nodes not yet warned: reclaimed `NOTICE` later. This
-/// policy cordons and drains at once and launches a replacement (within `MAX_WORKERS`); the
-/// baselines notice nothing until the pods come back pending.
+/// policy cordons and drains at once, launches a replacement (within `MAX_WORKERS`) and
+/// terminates the drained worker; the baselines notice nothing until the pods come back
+/// pending.
 fn spot_warnings(kind: Kind, policy: &Policy, c: &mut Cluster, r: &mut Report, n: u32, t: i64) {
     for _ in 0..n {
         let Some(i) = (0..c.nodes.len())
@@ -310,6 +311,9 @@ fn spot_warnings(kind: Kind, policy: &Policy, c: &mut Cluster, r: &mut Report, n
         }
         let workers = c.workers(t);
         let id = c.nodes[i].id.clone();
+        // Drained at once, then terminated (as `apply::interruption` does): paid until the
+        // drain ends, if that comes before the reclaim.
+        c.nodes[i].gone_at = Some(t + DRAIN.min(NOTICE));
         c.nodes[i].leaving = true;
         c.evict(i, t);
         if decide::may_replace(policy, &workers, &id) {
