@@ -6,11 +6,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use base64::Engine;
 use http::{HeaderValue, Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
 use kube::client::{Body, ConfigExt};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -115,9 +117,20 @@ pub fn kube_client(
     let mut config = kube::Config::new(access.api_server.clone());
     config.root_cert = Some(access.ca_certs.clone());
     config.default_namespace = access.default_namespace.clone();
-    let https = config
-        .rustls_https_connector()
+    let tls = config
+        .rustls_client_config()
         .map_err(|e| KubeClientError::Tls(e.to_string()))?;
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    // HTTP/2 offered first, as client-go does: the API server (kube-apiserver, k3s) answers
+    // h2, and a function's concurrent reads share one TLS connection instead of each opening
+    // its own; HTTP/1.1 stays the fallback. kube's own connector offers HTTP/1.1 only.
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_all_versions()
+        .wrap_connector(tcp);
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(https);
     let service = ServiceBuilder::new()
@@ -125,6 +138,7 @@ pub fn kube_client(
         .layer(BearerLayer {
             source,
             timeout: access.request_timeout,
+            first: Arc::default(),
         })
         .service(http);
     Ok(kube::Client::new(service, config.default_namespace))
@@ -134,6 +148,29 @@ pub fn kube_client(
 struct BearerLayer {
     source: Arc<dyn BearerSource>,
     timeout: Duration,
+    first: Arc<FirstAnswer>,
+}
+
+/// Until the API server has answered once, requests go one at a time. The pool learns that a
+/// connection speaks HTTP/2 only when its handshake ends, so concurrent first requests (a cold
+/// node-autoscaler's LISTs of nodes, pods and PDBs) would each open a TLS connection of their
+/// own; waiting for the first answer costs the others one round trip and saves those
+/// handshakes, on both sides. Afterwards nothing waits.
+#[derive(Default)]
+struct FirstAnswer {
+    answered: AtomicBool,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl FirstAnswer {
+    /// The turn to hold while sending, or `None` once the server has answered.
+    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if self.answered.load(Ordering::Acquire) {
+            return None;
+        }
+        let turn = self.turn.clone().lock_owned().await;
+        (!self.answered.load(Ordering::Acquire)).then_some(turn)
+    }
 }
 
 impl<S> Layer<S> for BearerLayer {
@@ -143,6 +180,7 @@ impl<S> Layer<S> for BearerLayer {
             inner,
             source: self.source.clone(),
             timeout: self.timeout,
+            first: self.first.clone(),
         }
     }
 }
@@ -152,6 +190,7 @@ pub struct Bearer<S> {
     inner: S,
     source: Arc<dyn BearerSource>,
     timeout: Duration,
+    first: Arc<FirstAnswer>,
 }
 
 impl<S, B> Service<Request<Body>> for Bearer<S>
@@ -175,10 +214,17 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let source = self.source.clone();
         let timeout = self.timeout;
+        let first = self.first.clone();
         Box::pin(async move {
             let retry = try_clone(&request);
             let token = source.bearer().await?;
-            let response = send(&mut inner, authorize(request, &token)?, timeout).await?;
+            let turn = first.turn().await;
+            let response = send(&mut inner, authorize(request, &token)?, timeout).await;
+            if response.is_ok() {
+                first.answered.store(true, Ordering::Release);
+            }
+            drop(turn);
+            let response = response?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }

@@ -112,6 +112,28 @@ async fn mapped_role_gets_exactly_its_rbac() {
     );
 }
 
+/// A cold client's concurrent first requests (as a cold node-autoscaler's LISTs) open one TLS
+/// connection, over HTTP/2, and its later concurrent requests share it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_one_http2_connection() {
+    let w = world().await;
+    let client = kube_client(&w.access(), w.provider(CLUSTER)).unwrap();
+    let before = w.testbed.connections().len();
+    let namespaces = Api::<Namespace>::all(client);
+    let lp = Default::default();
+    for _ in 0..2 {
+        let (all, again, default) = tokio::try_join!(
+            namespaces.list(&lp),
+            namespaces.list(&lp),
+            namespaces.get("default")
+        )
+        .unwrap();
+        assert_eq!(all.items.len(), again.items.len());
+        assert_eq!(default.metadata.name.as_deref(), Some("default"));
+    }
+    assert_eq!(w.testbed.connections()[before..], ["h2"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_signed_for_another_cluster_is_refused_after_one_retry() {
     let w = world().await;

@@ -344,6 +344,11 @@ impl Cluster {
     pub fn barrier_report(&self) -> BarrierReport {
         self.front().barrier_report()
     }
+    /// The protocol negotiated on each connection a client opened to [`Cluster::url`], in
+    /// order: `h2` or `http/1.1`.
+    pub fn connections(&self) -> Vec<String> {
+        self.front().connections()
+    }
     /// Every bearer token a client sent through [`Cluster::url`] (EKS tokens, service
     /// account tokens, the admin's).
     pub fn bearer_tokens(&self) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! What the real control plane cannot do here, as a thin layer in front of it: fault
 //! injection ([`FaultConfig`] rules by verb, resource and namespace: an error status, a delay,
-//! a dropped connection, each request and its answer logged), a [`Barrier`] holding
+//! a dropped connection — on HTTP/2 a reset stream, the connection's other requests going on —,
+//! each request and its answer logged), a [`Barrier`] holding
 //! concurrent requests until all have arrived, and the EKS API stand-in (`/clusters/…`: DescribeCluster and access
 //! entries, which `AWS_ENDPOINT_URL_EKS` points at). Every other byte goes to kube-apiserver
 //! unchanged, over one HTTP/2 connection (TLS verified against the cluster CA); the
@@ -40,6 +41,8 @@ struct Shared {
     barrier: Held,
     /// Every bearer token a client sent (to search logs for them).
     bearers: Mutex<std::collections::BTreeSet<String>>,
+    /// The protocol of each client connection accepted, in order (`h2`, `http/1.1`).
+    connections: Mutex<Vec<String>>,
     eks: EksApi,
 }
 
@@ -68,6 +71,9 @@ impl Front {
     }
     pub fn barrier_report(&self) -> BarrierReport {
         self.shared.barrier.report()
+    }
+    pub fn connections(&self) -> Vec<String> {
+        lock(&self.shared.connections).clone()
     }
     pub fn bearer_tokens(&self) -> Vec<String> {
         lock(&self.shared.bearers).iter().cloned().collect()
@@ -114,6 +120,7 @@ pub fn start(
         faults: Mutex::new(Faults::default()),
         barrier: Held::default(),
         bearers: Mutex::default(),
+        connections: Mutex::default(),
         eks: eks(&url),
     });
     let acceptor = TlsAcceptor::from(Arc::new(server_tls));
@@ -140,6 +147,8 @@ async fn accept(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared
             let Ok(stream) = acceptor.accept(tcp).await else {
                 return;
             };
+            let protocol = stream.get_ref().1.alpn_protocol().unwrap_or(b"http/1.1");
+            lock(&shared.connections).push(String::from_utf8_lossy(protocol).into_owned());
             let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), svc)
