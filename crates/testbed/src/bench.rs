@@ -145,6 +145,7 @@ pub fn first_invocation(
         }
     });
     let log = function_log(&mut command);
+    NEW_TOKEN_SECOND.wait();
     let began = Instant::now();
     let mut child = command
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
@@ -175,6 +176,7 @@ pub fn first_invocation(
         }
     };
     let first = next_answer(&mut child);
+    NEW_TOKEN_SECOND.signed_by_now();
     let peak_rss_kib = peak_rss_kib(child.id()).unwrap_or(0);
     let warm = first
         .as_ref()
@@ -194,6 +196,42 @@ pub fn first_invocation(
         peak_rss_kib,
         response,
     })
+}
+
+/// The wall-clock second by which the last measured process had signed its first token.
+/// An EKS token is a presigned URL whose `X-Amz-Date` has whole seconds, so two processes
+/// with the same credentials signing in the same second present the same token, and
+/// kube-apiserver caches a token it has verified for 10 s whatever the webhook's cache TTL
+/// (`TokenSuccessCacheTTL`, no flag; k8s.io/kubernetes `pkg/kubeapiserver/options`). Run
+/// back to back, about half the cold starts presented the token the process before them had
+/// had verified: their first request took ~2 ms where a new token's took ~10–22 ms, and the
+/// cold extras were two-humped. A new sandbox signs a token never presented before, so each
+/// process starts in a later second than the one before it signed in.
+static NEW_TOKEN_SECOND: NewTokenSecond = NewTokenSecond(std::sync::Mutex::new(0));
+
+struct NewTokenSecond(std::sync::Mutex<u64>);
+
+impl NewTokenSecond {
+    fn now() -> Duration {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+    }
+
+    /// Blocks until the wall clock is past the second the last process signed by.
+    fn wait(&self) {
+        let last = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let next = Duration::from_secs(last + 1);
+        if let Some(left) = next.checked_sub(Self::now()) {
+            std::thread::sleep(left);
+        }
+    }
+
+    /// The process has answered, so whatever it signed for its first invocation was signed by
+    /// now.
+    fn signed_by_now(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Self::now().as_secs();
+    }
 }
 
 /// How long the warm invocation waits after the cold one's answer before it is handed out

@@ -1,6 +1,7 @@
 //! Cold start, whole (issue 19): spawn → the first invocation's response, and the peak RSS
 //! after it, of each function on the local stand-ins (moto behind its gateway; the real
-//! control plane verifying the EKS functions' tokens through moto's STS, token cache off),
+//! control plane verifying the EKS functions' tokens through moto's STS, each process's token
+//! new: `bench::NEW_TOKEN_SECOND`),
 //! each on its own fixture ([`fixtures`]), against three functions making its first remote
 //! calls in the same run, interleaved ([`calls`]): (a) the floor extended with those calls
 //! and the suite's SDK loader (`cold-floor-<service>`), (b) a straightforward Rust function
@@ -217,10 +218,22 @@ fn compare(
     for (_, c, _) in &candidates {
         once(c, 0)?;
     }
+    // `SUITE_BENCH_SAMPLES=1`: every run on stderr, so a median's spread can be read.
+    let print_samples = std::env::var_os("SUITE_BENCH_SAMPLES").is_some();
     for i in 0..RUST_RUNS {
-        for ((_, c, runs), row) in candidates.iter().zip(rows.iter_mut()) {
+        for ((name, c, runs), row) in candidates.iter().zip(rows.iter_mut()) {
             if i < *runs {
                 let s = once(c, i + 1)?;
+                if print_samples {
+                    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                    eprintln!(
+                        "sample\t{}\t{name}\t{i}\tcold {:.2}\twarm {:.2}\textra {:.2}",
+                        subject.function,
+                        ms(s.to_response),
+                        ms(s.warm),
+                        ms(s.cold_extra())
+                    );
+                }
                 row.to_response.push(s.to_response);
                 row.cold_extra.push(s.cold_extra());
                 row.peak_rss_kib.push(s.peak_rss_kib);

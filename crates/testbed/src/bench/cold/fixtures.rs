@@ -40,7 +40,8 @@ fn owned(env: &[(&str, &str)]) -> Env {
         .collect()
 }
 
-/// `function`'s world with its CRD and RBAC file; every cold start's EKS token verified anew,
+/// `function`'s world with its CRD and RBAC file; the webhook's token cache off, so that a new
+/// token is verified anew (each process signs a new one: `bench::NEW_TOKEN_SECOND`),
 /// as a new sandbox's would be.
 fn world(function: &str, crd: &str) -> crate::world::Builder {
     World::builder()
