@@ -209,28 +209,24 @@ pub fn first_invocation(
 /// process starts in a later second than the one before it signed in.
 static NEW_TOKEN_SECOND: NewTokenSecond = NewTokenSecond(std::sync::Mutex::new(0));
 
-struct NewTokenSecond(std::sync::Mutex<u64>);
+/// Unix seconds, on the clock that dates tokens (the wall clock).
+struct NewTokenSecond(std::sync::Mutex<i64>);
 
 impl NewTokenSecond {
-    fn now() -> Duration {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-    }
-
     /// Blocks until the wall clock is past the second the last process signed by.
     fn wait(&self) {
         let last = *self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let next = Duration::from_secs(last + 1);
-        if let Some(left) = next.checked_sub(Self::now()) {
-            std::thread::sleep(left);
+        // Milliseconds are floored, so this never wakes before the next second.
+        let left = (last + 1) * 1000 - jiff::Timestamp::now().as_millisecond();
+        if let Ok(left @ 1..) = u64::try_from(left) {
+            std::thread::sleep(Duration::from_millis(left));
         }
     }
 
     /// The process has answered, so whatever it signed for its first invocation was signed by
     /// now.
     fn signed_by_now(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Self::now().as_secs();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = jiff::Timestamp::now().as_second();
     }
 }
 
