@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help setup test lint lint-template fmt demo bench bench-check build deploy fuzz zip-sizes
+.PHONY: help setup test lint lint-template fmt demo bench bench-check build deploy fuzz zip-sizes link-order
 
 # The suite's functions: one crate and one binary each, one function in infra/template.yaml.
 FUNCTIONS := alarm-scaler alarm-sync concurrency-scaler queue-scaler iam-sync node-autoscaler
@@ -18,6 +18,7 @@ help:
 	@echo "make lint   rustfmt, clippy (-D warnings) and cfn-lint (make lint-template)"
 	@echo "make bench  measure and print figures (not tests)"
 	@echo "make bench-check  make bench, then fail if a figure misses its target (BENCHMARKS.md)"
+	@echo "make link-order  remake link/init-order.ld (the init code linked together; valgrind)"
 	@echo "make fuzz   fuzz every event decoder and CR parser (nightly; FUZZ_SECONDS per target)"
 	@echo "make build  release zips of every function (cargo lambda build; arm64, ARCH=x86_64)"
 	@echo "make zip-sizes  release zips for both architectures, sizes side by side"
@@ -60,6 +61,15 @@ bench: setup
 # fails when one is missed. Not part of make test.
 bench-check: setup
 	@scripts/bench-check.py
+
+# link/init-order.ld, which link/build.rs links into every function: the functions each runs
+# from spawn to its first Runtime API poll (callgrind, on release binaries kept unstripped in
+# their own target dir), linked ahead of the rest of .text. Remake it when init changes.
+link-order:
+	CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR=$(TARGET_DIR)/link-order \
+	  $(CARGO) build --release $(addprefix --bin ,$(FUNCTIONS))
+	$(CARGO) run -q -p testbed --bin link-order -- \
+	  --release-dir $(TARGET_DIR)/link-order/release --out link/init-order.ld
 
 # cargo-fuzz (pinned) on nightly, FUZZ_SECONDS (default 30) per target of fuzz/: prints the
 # executions and crashes per target; fails on any crash.

@@ -1,12 +1,13 @@
 //! Measurements for `make bench`: figures printed, never asserted.
 use std::io::Read;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod cold;
+pub mod link_order;
 
 /// One cold start of a function binary.
 #[derive(Clone, Copy, Debug)]
@@ -17,13 +18,90 @@ pub struct Startup {
     pub peak_rss_kib: u64,
 }
 
+/// The six function binaries and the settings each needs beyond [`startup_env`] to reach its
+/// first Runtime API poll (what `make bench` and `make link-order` start them with).
+pub const FUNCTIONS: [(&str, &[(&str, &str)]); 6] = [
+    ("alarm-scaler", &[]),
+    (
+        "alarm-sync",
+        &[("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:bench")],
+    ),
+    ("iam-sync", &[]),
+    (
+        "node-autoscaler",
+        &[
+            ("MASTER_TAG_KEY", "k3s-role"),
+            ("MASTER_TAG_VALUE", "master"),
+            ("WORKER_TAG_KEY", "k3s-role"),
+            ("WORKER_TAG_VALUE", "worker"),
+            ("WORKER_SUBNET_IDS", "subnet-1,subnet-2"),
+            ("WORKER_SG_ID", "sg-1"),
+            ("WORKER_AMI_ID", "ami-1"),
+            ("K3S_CLUSTER_TOKEN_PARAM", "/k3s/cluster-token"),
+            ("K8S_API_TOKEN_PARAM", "/k3s/api-token"),
+            ("STATE_TABLE", "bench-state"),
+            ("LOGS_TABLE", "bench-logs"),
+        ],
+    ),
+    ("concurrency-scaler", &[]),
+    ("queue-scaler", &[]),
+];
+
+/// The settings every function needs to start (a cluster that is never called: init makes no
+/// remote call), `extra` appended.
+pub fn startup_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    use base64::Engine;
+    let ca =
+        base64::engine::general_purpose::STANDARD.encode(crate::harness::cluster::other_ca_pem());
+    [
+        ("CLUSTER_NAME", "bench".to_string()),
+        ("API_SERVER", "https://127.0.0.1:6443".to_string()),
+        ("CERT_AUTHORITY", ca),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".to_string()),
+        ("AWS_SESSION_TOKEN", "bench".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .chain(extra.iter().map(|&(k, v)| (k.to_string(), v.to_string())))
+    .collect()
+}
+
 /// Starts `binary` with the Lambda environment pointing at a listener of ours, times it to its
 /// first poll, reads its peak RSS, and kills it.
 pub fn startup(binary: &Path, env: &[(&str, &str)]) -> std::io::Result<Startup> {
+    let began = Instant::now();
+    let mut polling = until_first_poll(Command::new(binary), env, Duration::from_secs(10))?;
+    let to_first_poll = began.elapsed();
+    let peak_rss_kib = peak_rss_kib(polling.child.id()).unwrap_or(0);
+    let _ = polling.child.kill();
+    let _ = polling.child.wait();
+    Ok(Startup {
+        to_first_poll,
+        peak_rss_kib,
+    })
+}
+
+/// A process started by [`until_first_poll`], blocked in its first Runtime API poll.
+pub struct Polling {
+    pub child: Child,
+    /// The poll's connection, held open so the process stays in it.
+    pub poll: TcpStream,
+}
+
+/// Spawns `command` (a function binary, or a tool wrapping one) with the Lambda environment
+/// pointing at a Runtime API listener of ours, `env` added, and returns once its first poll's
+/// request has arrived, or with an error when it exits first or does not poll within `wait`.
+pub fn until_first_poll(
+    mut command: Command,
+    env: &[(&str, &str)],
+    wait: Duration,
+) -> std::io::Result<Polling> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let began = Instant::now();
-    let mut child = Command::new(binary)
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
@@ -39,23 +117,21 @@ pub fn startup(binary: &Path, env: &[(&str, &str)]) -> std::io::Result<Startup> 
         .spawn()?;
     // A function whose init fails exits instead of polling: report that, do not hang.
     listener.set_nonblocking(true)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + wait;
     let mut stream = loop {
         match listener.accept() {
             Ok((stream, _)) => break stream,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if let Some(status) = child.try_wait()? {
                     return Err(std::io::Error::other(format!(
-                        "{} exited before its first poll: {status}",
-                        binary.display()
+                        "{program} exited before its first poll: {status}"
                     )));
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(std::io::Error::other(format!(
-                        "{} did not poll within 10 s",
-                        binary.display()
+                        "{program} did not poll within {wait:?}"
                     )));
                 }
                 std::thread::sleep(Duration::from_micros(50));
@@ -66,15 +142,11 @@ pub fn startup(binary: &Path, env: &[(&str, &str)]) -> std::io::Result<Startup> 
     stream.set_nonblocking(false)?;
     // The poll is complete once its request line has arrived.
     let mut buf = [0u8; 64];
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(wait))?;
     let _ = stream.read(&mut buf)?;
-    let to_first_poll = began.elapsed();
-    let peak_rss_kib = peak_rss_kib(child.id()).unwrap_or(0);
-    let _ = child.kill();
-    let _ = child.wait();
-    Ok(Startup {
-        to_first_poll,
-        peak_rss_kib,
+    Ok(Polling {
+        child,
+        poll: stream,
     })
 }
 

@@ -10,6 +10,8 @@ use testbed::world::{developer_cargo, repo};
 
 /// ELF e_machine of AArch64.
 const EM_AARCH64: u16 = 0xB7;
+/// At least this much of a (dev-profile, arm64) binary's code is in `.text.init`.
+const INIT_CODE_MIN: u64 = 64 * 1024;
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -83,6 +85,25 @@ fn elf_machine(binary: &Path) -> u16 {
     u16::from_le_bytes([bytes[18], bytes[19]])
 }
 
+/// Size of `binary`'s `.text.init` section: the init code link/init-order.ld puts together
+/// (link/build.rs), 0 without one.
+fn init_code_bytes(binary: &Path) -> u64 {
+    let out = Command::new("readelf")
+        .arg("-SW")
+        .arg(binary)
+        .output()
+        .expect("readelf runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let name = f.iter().position(|w| *w == ".text.init")?;
+            // [Nr] Name Type Address Off Size ...
+            u64::from_str_radix(f.get(name + 4)?, 16).ok()
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn every_function_runs_as_arm64_under_qemu() {
     let dir = unpacked(&arm64_zips("qemu"));
@@ -91,6 +112,12 @@ fn every_function_runs_as_arm64_under_qemu() {
             elf_machine(&dir.join(f)),
             EM_AARCH64,
             "{f}: not an aarch64 binary"
+        );
+        // zig links the deployed zips: its linker must have read the script too.
+        let init = init_code_bytes(&dir.join(f));
+        assert!(
+            init >= INIT_CODE_MIN,
+            "{f}: {init} bytes of init code linked together, expected ≥ {INIT_CODE_MIN}"
         );
     }
     let out = Command::new(env!("CARGO_BIN_EXE_suite-demo"))

@@ -9,37 +9,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use testbed::bench::{median_iqr, process_time, sorted, startup};
+use testbed::bench::{FUNCTIONS, median_iqr, process_time, sorted, startup, startup_env};
 
 /// Every function binary of the suite, with the variables its init needs beyond the common
 /// ones (its init must succeed for it to reach its first poll).
-const FUNCTIONS: [(&str, &[(&str, &str)]); 6] = [
-    ("alarm-scaler", &[]),
-    (
-        "alarm-sync",
-        &[("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:bench")],
-    ),
-    ("iam-sync", &[]),
-    (
-        "node-autoscaler",
-        &[
-            ("MASTER_TAG_KEY", "k3s-role"),
-            ("MASTER_TAG_VALUE", "master"),
-            ("WORKER_TAG_KEY", "k3s-role"),
-            ("WORKER_TAG_VALUE", "worker"),
-            ("WORKER_SUBNET_IDS", "subnet-1,subnet-2"),
-            ("WORKER_SG_ID", "sg-1"),
-            ("WORKER_AMI_ID", "ami-1"),
-            ("K3S_CLUSTER_TOKEN_PARAM", "/k3s/cluster-token"),
-            ("K8S_API_TOKEN_PARAM", "/k3s/api-token"),
-            ("STATE_TABLE", "bench-state"),
-            ("LOGS_TABLE", "bench-logs"),
-        ],
-    ),
-    ("concurrency-scaler", &[]),
-    ("queue-scaler", &[]),
-];
-
 const STARTUP_RUNS: usize = 30;
 const PROCESS_RUNS: usize = 20;
 
@@ -285,19 +258,6 @@ fn with_role(dir: &std::path::Path) {
 
 /// Per function: binary and zip size, start-up and peak RSS as ratios to the floor.
 fn functions(dir: &std::path::Path, floor: &std::path::Path) {
-    let ca_b64 = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(testbed::harness::cluster::other_ca_pem())
-    };
-    let common = [
-        ("CLUSTER_NAME", "bench"),
-        ("API_SERVER", "https://127.0.0.1:6443"),
-        ("CERT_AUTHORITY", ca_b64.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
-        ("AWS_SECRET_ACCESS_KEY", "bench"),
-        ("AWS_SESSION_TOKEN", "bench"),
-    ];
     for (name, extra) in FUNCTIONS {
         let binary = dir.join(name);
         if !binary.exists() {
@@ -315,7 +275,8 @@ fn functions(dir: &std::path::Path, floor: &std::path::Path) {
             zip.map(|z| format!("{:.2} MB", z as f64 / 1e6))
                 .unwrap_or_else(|| "zip failed".into())
         );
-        let env: Vec<(&str, &str)> = common.iter().chain(extra.iter()).copied().collect();
+        let env = startup_env(extra);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut failure = None;
         let mut floor_samples = Vec::with_capacity(STARTUP_RUNS);
         let samples = sorted(STARTUP_RUNS, || {
