@@ -33,8 +33,11 @@ setup:
 BUILD_SET := --workspace --all-targets
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
+# nextest builds every binary of BUILD_SET before the first test: SUITE_WORKSPACE_BUILT tells
+# the tests that need another package's function binary not to start a cargo of their own
+# (testbed::world::build; it would wait on the lock the arm64 test's cross build holds).
 test: setup
-	$(CARGO) nextest run $(BUILD_SET) --no-fail-fast
+	SUITE_WORKSPACE_BUILT=1 $(CARGO) nextest run $(BUILD_SET) --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check

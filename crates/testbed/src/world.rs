@@ -416,22 +416,7 @@ fn lambda_invoke(
     flag: &[&str],
     data: &std::ffi::OsStr,
 ) -> std::result::Result<Value, String> {
-    let out = std::process::Command::new("cargo")
-        .current_dir(repo(""))
-        .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
-        .arg(port.to_string())
-        .args(["--output-format", "json"])
-        .args(flag)
-        .arg(data)
-        .arg(function)
-        .env("NO_COLOR", "1")
-        .output()
-        .map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!("{}{stdout}", String::from_utf8_lossy(&out.stderr)));
-    }
-    serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))
+    crate::harness::lambda::invoke_on(port, function, flag, data).map_err(|e| e.to_string())
 }
 
 /// A directory of this process's under the system temp dir, removed on drop: the cluster's

@@ -100,6 +100,12 @@ fn demo_builds_what_test_builds() {
     assert!(ok, "{demo}");
     let built_by_test = selection(&test, "nextest run");
     assert_eq!(built_by_test, ["--all-targets", "--workspace"], "{test}");
+    // What lets testbed::world::build skip cargo: only true of a whole-workspace build.
+    assert!(
+        test.lines()
+            .any(|l| l.contains("nextest run") && l.contains("SUITE_WORKSPACE_BUILT=1")),
+        "{test}"
+    );
     assert_eq!(selection(&demo, "--no-run"), built_by_test, "{demo}");
     for rebuilding in ["cargo run", "cargo build"] {
         assert!(!demo.contains(rebuilding), "{rebuilding} in: {demo}");

@@ -14,7 +14,7 @@ pub mod limits;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Error, Result, Supervised};
 pub use limits::Limits;
@@ -142,37 +142,49 @@ impl LambdaEmulator {
     /// Sends `event` to `name` with `cargo lambda invoke` and waits for the answer: the
     /// function's response, or `Err` with the function's error (or the emulator's).
     pub fn invoke(&self, name: &str, event: &serde_json::Value) -> Result<serde_json::Value> {
-        let began = Instant::now();
-        let out = Command::new("cargo")
-            .current_dir(super::repo("")) // where `cargo metadata` finds the functions
-            .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
-            .arg(self.port.to_string())
-            .args(["--output-format", "json", "--data-ascii"])
-            .arg(event.to_string())
-            .arg(name)
-            .env("NO_COLOR", "1")
-            .output()
-            .map_err(|e| Error::new(format!("cannot run cargo lambda invoke: {e}")))?;
-        if began.elapsed() > INVOKE_DEADLINE {
-            return Err(Error::new(format!(
-                "invoke {name} took {:?}",
-                began.elapsed()
-            )));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            return Err(Error::new(format!(
-                "invoke {name} failed: {}{}",
-                String::from_utf8_lossy(&out.stderr).trim(),
-                stdout.trim()
-            )));
-        }
-        serde_json::from_str(stdout.trim()).map_err(|e| {
-            Error::new(format!(
-                "invoke {name}: response is not JSON ({e}): {stdout}"
-            ))
-        })
+        invoke_on(
+            self.port,
+            name,
+            &["--data-ascii"],
+            event.to_string().as_ref(),
+        )
     }
+}
+
+/// `cargo lambda invoke <name>` on the emulator at `port`, the payload given as `flag`s then
+/// `data` (`--data-ascii <json>`, `--data-file <path>`): the function's response, or `Err`
+/// with its error (or the emulator's, or [`INVOKE_DEADLINE`] passed).
+pub(crate) fn invoke_on(
+    port: u16,
+    name: &str,
+    flag: &[&str],
+    data: &std::ffi::OsStr,
+) -> Result<serde_json::Value> {
+    let mut invoke = Command::new("cargo");
+    invoke
+        .current_dir(super::repo("")) // where `cargo metadata` finds the functions
+        .args(["lambda", "invoke", "-A", "127.0.0.1", "-P"])
+        .arg(port.to_string())
+        .args(["--output-format", "json"])
+        .args(flag)
+        .arg(data)
+        .arg(name)
+        .env("NO_COLOR", "1");
+    let out = super::process::output_within(invoke, INVOKE_DEADLINE)
+        .map_err(|e| Error::new(format!("invoke {name}: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(Error::new(format!(
+            "invoke {name} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            stdout.trim()
+        )));
+    }
+    serde_json::from_str(stdout.trim()).map_err(|e| {
+        Error::new(format!(
+            "invoke {name}: response is not JSON ({e}): {stdout}"
+        ))
+    })
 }
 
 impl LambdaEmulator {

@@ -360,3 +360,47 @@ pub(crate) fn kill_group(pid: u32) {
         .stderr(Stdio::null())
         .status();
 }
+
+/// What `command` wrote and how it exited, as [`Command::output`] gives them, or an error
+/// naming it when it runs past `deadline` (then it and whatever it started are killed): a
+/// helper that hangs fails its test with a message, not at the test runner's timeout.
+pub fn output_within(mut command: Command, deadline: Duration) -> Result<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+    let what = format!("{command:?}");
+    let mut child = command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::new(format!("cannot run {what}: {e}")))?;
+    fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
+    let until = Instant::now() + deadline;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < until => thread::sleep(Duration::from_millis(5)),
+            waited => {
+                kill_group(child.id());
+                let _ = child.wait();
+                return Err(Error::new(match waited {
+                    Err(e) => format!("{what}: {e}"),
+                    _ => format!("{what} still running after {deadline:?}: killed"),
+                }));
+            }
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use crate::harness::cargo::developer_cargo;
 
+/// Set to `1` by `make test`, whose `cargo nextest run --workspace --all-targets` builds
+/// every binary of the workspace (the dev profile) before it runs a test.
+pub const WORKSPACE_BUILT: &str = "SUITE_WORKSPACE_BUILT";
+
 /// The running executable's profile directory (`target/<profile>/`; a test runs from
 /// `target/<profile>/deps/`).
 fn profile_dir() -> PathBuf {
@@ -36,9 +40,24 @@ pub fn next_to_this_executable(name: &str) -> PathBuf {
 /// have one fingerprint whatever their features), so the next `make demo` or `make test`
 /// compiled them all again. `release` and `measure` (`make bench`) build just the binary in
 /// their own directory.
+///
+/// Under `make test` ([`WORKSPACE_BUILT`] set) it builds nothing: nextest built every
+/// binary of the workspace before the first test, and a cargo started now would wait on the
+/// build directory's lock for as long as the arm64 test's cross build holds it (minutes on
+/// a fresh clone: CI killed a test waiting so at 240 s).
 pub fn build(package: &str, bin: &str) -> PathBuf {
     let dir = profile_dir();
     let profile = dir.file_name().and_then(|p| p.to_str());
+    if profile == Some("debug") && std::env::var_os(WORKSPACE_BUILT).is_some_and(|v| v == "1") {
+        let binary = dir.join(bin);
+        assert!(
+            binary.exists(),
+            "{WORKSPACE_BUILT}=1 but {} is not built: run the tests with `make test`, or \
+             without {WORKSPACE_BUILT}",
+            binary.display()
+        );
+        return binary;
+    }
     let mut cargo = developer_cargo();
     match profile.filter(|p| *p != "debug") {
         None => cargo.args([
