@@ -51,6 +51,22 @@ fn glob_hashes(symbol: &str) -> String {
     out
 }
 
+/// A Rust symbol in the legacy mangling (`_ZN…17h<16 hex digits>E`): its hash covers the
+/// crate's build settings, so no pattern made from it matches another build's code.
+/// `.cargo/config.toml` has every crate mangled v0, whose hashes [`section_pattern`] globs.
+pub fn is_legacy_rust(symbol: &str) -> bool {
+    let Some(rest) = symbol.strip_prefix("_ZN") else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    b.len() >= 20
+        && b.ends_with(b"E")
+        && &b[b.len() - 20..b.len() - 17] == b"17h"
+        && b[b.len() - 17..b.len() - 1]
+            .iter()
+            .all(u8::is_ascii_hexdigit)
+}
+
 pub fn script(patterns: &BTreeSet<String>) -> String {
     let mut s = String::from(
         "/* Made by `make link-order` (crates/testbed/src/bin/link-order.rs); linked into every\n   \
@@ -85,6 +101,19 @@ mod tests {
             ("_ZN3foo3barE", "_ZN3foo3barE"),
         ] {
             assert_eq!(glob_hashes(symbol), pattern, "{symbol}");
+        }
+    }
+
+    #[test]
+    fn legacy_rust_names_are_told_apart() {
+        for (symbol, legacy) in [
+            ("_ZN9sqs_depth4pass4Pass3new17he076408cf7e751b7E", true),
+            ("_ZN3foo3barE", false),
+            ("_ZN3foo3bar17hnothexnothexnothE", false),
+            ("_RNvNtCsjrHSEGnQ3l9_3std2rt10lang_start", false),
+            ("memcpy", false),
+        ] {
+            assert_eq!(is_legacy_rust(symbol), legacy, "{symbol}");
         }
     }
 

@@ -11,15 +11,17 @@
 //! SIGTERM, on which callgrind writes what ran. The functions that ran and are the binary's own
 //! (its symbol table, `nm`) become input-section patterns, one list for the six binaries. A
 //! symbol's crate hashes differ between profiles and targets (`cargo lambda build` for arm64),
-//! so they are globbed: the same list serves every build. Sections it names that a binary
-//! lacks match nothing, and code the list misses stays where it was: a stale list costs memory,
-//! never correctness.
+//! so they are globbed: the same list serves every build. That needs v0 mangling
+//! (.cargo/config.toml): a legacy name's hash is not a field of its own but its end, and
+//! differs between builds, so this refuses a binary whose own functions are mangled so.
+//! Sections it names that a binary lacks match nothing, and code the list misses stays where
+//! it was: a stale list costs memory, never correctness.
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use testbed::bench::link_order::{functions_named, script, section_pattern};
+use testbed::bench::link_order::{functions_named, is_legacy_rust, script, section_pattern};
 use testbed::bench::{FUNCTIONS, startup_env, until_first_poll};
 
 fn main() {
@@ -43,6 +45,14 @@ fn main() {
         let ran = ran_until_first_poll(&binary, extra, &work.join(format!("{name}.callgrind")));
         let own = text_symbols(&binary);
         let kept: Vec<&String> = ran.iter().filter(|f| own.contains_key(*f)).collect();
+        if let Some(legacy) = kept.iter().find(|f| is_legacy_rust(f)) {
+            fail(&format!(
+                "{name}: {} of its functions are mangled the legacy way (e.g. {legacy}), whose \
+                 hashes change with every build: build with .cargo/config.toml's v0 mangling \
+                 (is RUSTFLAGS set?)",
+                kept.iter().filter(|f| is_legacy_rust(f)).count()
+            ));
+        }
         let bytes: u64 = kept.iter().map(|f| own[*f]).sum();
         eprintln!(
             "link-order: {name}: {} functions ran to the first poll, {} of them its own ({} KB)",
