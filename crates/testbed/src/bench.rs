@@ -150,6 +150,56 @@ pub fn until_first_poll(
     })
 }
 
+/// Peak RSS (KiB) at `binary`'s first poll, and the KiB resident then in each of its mappings,
+/// largest first ([`resident_by_mapping`]): where a peak RSS of [`startup`] comes from. With
+/// `cached`, the binary is read whole first, as `make bench`'s zip step reads it: a page fault
+/// maps the neighbouring pages the page cache holds (fault-around), so what is resident depends
+/// on the cache's state as well as on the code run.
+pub fn resident_at_first_poll(
+    binary: &Path,
+    env: &[(&str, &str)],
+    cached: bool,
+) -> std::io::Result<(u64, Vec<(String, u64)>)> {
+    if cached {
+        std::fs::read(binary)?;
+    }
+    let mut polling = until_first_poll(Command::new(binary), env, Duration::from_secs(10))?;
+    let pid = polling.child.id();
+    let peak = peak_rss_kib(pid).unwrap_or(0);
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"));
+    let _ = polling.child.kill();
+    let _ = polling.child.wait();
+    Ok((peak, resident_by_mapping(&smaps?, binary)))
+}
+
+/// `/proc/<pid>/smaps` summed by mapping, `<file name> <permissions>` (`binary` for `binary`
+/// itself, `[anon]` for an anonymous one), largest first.
+pub fn resident_by_mapping(smaps: &str, binary: &Path) -> Vec<(String, u64)> {
+    let mut resident = std::collections::BTreeMap::<String, u64>::new();
+    let mut mapping = None;
+    for line in smaps.lines() {
+        match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["Rss:", kib, ..] => {
+                if let (Some(m), Ok(kib)) = (&mapping, kib.parse::<u64>()) {
+                    *resident.entry(String::clone(m)).or_default() += kib;
+                }
+            }
+            [range, perms, _, _, _, ref path @ ..] if range.contains('-') => {
+                let file = match path.first() {
+                    None => "[anon]",
+                    Some(p) if Path::new(p) == binary => "binary",
+                    Some(p) => p.rsplit('/').next().unwrap_or(p),
+                };
+                mapping = Some(format!("{file} {perms}"));
+            }
+            _ => {}
+        }
+    }
+    let mut resident: Vec<(String, u64)> = resident.into_iter().collect();
+    resident.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    resident
+}
+
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -420,4 +470,37 @@ pub fn process_time(command: &mut Command) -> std::io::Result<Duration> {
         )));
     }
     Ok(elapsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_pages_are_summed_by_file_and_permissions() {
+        let smaps = "\
+5600-5700 r--p 00000000 08:01 42   /opt/fn/bootstrap
+Rss:                 100 kB
+VmFlags: rd mr mw me
+5700-5900 r-xp 00100000 08:01 42   /opt/fn/bootstrap
+Rss:                 468 kB
+7f00-7f10 r-xp 00000000 08:01 7    /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                 984 kB
+7f20-7f30 rw-p 00000000 00:00 0
+Rss:                   8 kB
+7f30-7f40 r--p 00200000 08:01 42   /opt/fn/bootstrap
+Rss:                  24 kB
+";
+        let by = resident_by_mapping(smaps, Path::new("/opt/fn/bootstrap"));
+        let by: Vec<(&str, u64)> = by.iter().map(|(m, k)| (m.as_str(), *k)).collect();
+        assert_eq!(
+            by,
+            [
+                ("libc.so.6 r-xp", 984),
+                ("binary r-xp", 468),
+                ("binary r--p", 124),
+                ("[anon] rw-p", 8),
+            ]
+        );
+    }
 }

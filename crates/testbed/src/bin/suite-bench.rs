@@ -1,6 +1,11 @@
 //! `make bench`: prints the suite's figures as a Markdown table. Measures, never asserts.
 //!
 //! usage: suite-bench --release-dir target/release [--eks-token-only | --cold-start-only]
+//!        suite-bench --rss-breakdown BINARY [--runs N] [--cached]
+//!
+//! `--rss-breakdown`, by hand: BINARY's peak RSS at its first poll, N starts (7), and which
+//! mappings held it in the last (`testbed::bench::resident_at_first_poll`; `--cached`: the
+//! binary read whole before each start, as `make bench` reads it).
 //!
 //! With `SUITE_BENCH_FIGURES=<file>`, each figure a target of BENCHMARKS.md applies to is also
 //! appended to that file as a JSON line `{"figure", "subject", "value"}` for `make
@@ -9,7 +14,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use testbed::bench::{FUNCTIONS, median_iqr, process_time, sorted, startup, startup_env};
+use testbed::bench::{
+    FUNCTIONS, median_iqr, process_time, resident_at_first_poll, sorted, startup, startup_env,
+};
 
 /// Every function binary of the suite, with the variables its init needs beyond the common
 /// ones (its init must succeed for it to reach its first poll).
@@ -23,13 +30,33 @@ fn ms(d: Duration) -> String {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut dir = PathBuf::from("target/release");
-    let (mut eks_token_only, mut cold_start_only) = (false, false);
+    let (mut eks_token_only, mut cold_start_only, mut cached) = (false, false, false);
+    let (mut breakdown, mut runs) = (None, 7);
     while let Some(a) = args.next() {
-        if a == "--release-dir" {
-            dir = PathBuf::from(args.next().expect("--release-dir needs a value"));
+        match a.as_str() {
+            "--release-dir" => {
+                dir = PathBuf::from(args.next().expect("--release-dir needs a value"))
+            }
+            "--rss-breakdown" => {
+                breakdown = Some(PathBuf::from(
+                    args.next().expect("--rss-breakdown needs a binary"),
+                ))
+            }
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--runs needs a number")
+            }
+            _ => {}
         }
         eks_token_only |= a == "--eks-token-only";
         cold_start_only |= a == "--cold-start-only";
+        cached |= a == "--cached";
+    }
+    if let Some(binary) = breakdown {
+        rss_breakdown(&binary, runs, cached);
+        return;
     }
     println!("| figure | median | p25–p75 | runs | command |");
     println!("|---|---|---|---|---|");
@@ -254,6 +281,39 @@ fn with_role(dir: &std::path::Path) {
         );
     }
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// `--rss-breakdown`: `binary`'s peak RSS at its first poll over `runs` starts (with the
+/// settings [`functions`] gives it, by its file name), then the resident KiB of each mapping
+/// of 64 KiB or more in the last start.
+fn rss_breakdown(binary: &std::path::Path, runs: usize, cached: bool) {
+    let binary = binary
+        .canonicalize()
+        .expect("--rss-breakdown: no such binary");
+    let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let extra = FUNCTIONS
+        .iter()
+        .find(|(f, _)| *f == name)
+        .map_or(&[][..], |(_, e)| e);
+    let env = startup_env(extra);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let starts: Vec<_> = (0..runs.max(1))
+        .map(|_| resident_at_first_poll(&binary, &env, cached).expect("start to the first poll"))
+        .collect();
+    let mut peaks: Vec<u64> = starts.iter().map(|(peak, _)| *peak).collect();
+    peaks.sort();
+    let (m, lo, hi) = median_iqr(&peaks);
+    let read = if cached {
+        ", binary read whole first"
+    } else {
+        ""
+    };
+    println!("{name}: peak RSS at the first poll {m} KiB (p25–p75 {lo}–{hi}, {runs} starts{read})");
+    for (mapping, kib) in &starts[starts.len() - 1].1 {
+        if *kib >= 64 {
+            println!("  {mapping}: {kib} KiB");
+        }
+    }
 }
 
 /// Per function: binary and zip size, start-up and peak RSS as ratios to the floor.
