@@ -68,10 +68,16 @@ impl Cluster {
             .copied()
             .filter(|n| n.starts_with("customresourcedefinition"))
             .collect();
-        if !crds.is_empty() {
-            let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
-            args.extend(crds);
-            self.kubectl(&args, "")?;
+        // Polled, not `kubectl wait --for=condition=Established`: that fails at once
+        // (".status.conditions accessor error") when it reads the CRD before the API server
+        // has written any condition, which a fresh-clone CI run hit.
+        for crd in crds {
+            let name = crd.rsplit('/').next().unwrap_or(crd);
+            poll(&format!("{crd} established"), || {
+                self.get("customresourcedefinitions", "", name)
+                    .filter(established)
+                    .map(|_| ())
+            })?;
         }
         Ok(names.len())
     }
@@ -239,6 +245,14 @@ impl Cluster {
     }
 }
 
+/// Whether a CustomResourceDefinition's `Established` condition is `True` (none yet: not).
+fn established(crd: &Value) -> bool {
+    crd["status"]["conditions"].as_array().is_some_and(|all| {
+        all.iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+    })
+}
+
 /// Calls `check` every 50 ms until it yields `Some`, or fails naming `what` after the
 /// cluster's start deadline (the synchronous helpers' wait).
 fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> Result<T, String> {
@@ -251,5 +265,37 @@ fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> Result<T, String
             return Err(format!("{what}: not within {START_DEADLINE:?}"));
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crd_is_established_only_by_its_established_condition_true() {
+        let cases = [
+            (json!({}), false),
+            (json!({"status": {}}), false),
+            (json!({"status": {"conditions": null}}), false),
+            (
+                json!({"status": {"conditions": [{"type": "NamesAccepted", "status": "True"}]}}),
+                false,
+            ),
+            (
+                json!({"status": {"conditions": [{"type": "Established", "status": "False"}]}}),
+                false,
+            ),
+            (
+                json!({"status": {"conditions": [
+                    {"type": "NamesAccepted", "status": "True"},
+                    {"type": "Established", "status": "True"}
+                ]}}),
+                true,
+            ),
+        ];
+        for (crd, want) in cases {
+            assert_eq!(established(&crd), want, "{crd}");
+        }
     }
 }
