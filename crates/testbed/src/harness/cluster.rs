@@ -506,10 +506,17 @@ where
 
 /// Whether a Node object's Ready condition is True.
 pub fn node_ready(node: &Value) -> bool {
-    node["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
+    condition_true(node, "Ready")
+}
+
+/// Whether `object`'s condition of type `kind` is `True` (no conditions yet: not).
+pub fn condition_true(object: &Value, kind: &str) -> bool {
+    object["status"]["conditions"]
+        .as_array()
+        .is_some_and(|all| {
+            all.iter()
+                .any(|c| c["type"] == kind && c["status"] == "True")
+        })
 }
 
 /// VmRSS of `pid` and all its descendants, KiB (0 for processes already gone).

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::components::bin;
 use super::nodes::{NodeSpec, node_object, ready_condition};
-use super::{Cluster, KWOK_NODE_ANNOTATION, START_DEADLINE};
+use super::{Cluster, KWOK_NODE_ANNOTATION, START_DEADLINE, condition_true};
 
 impl Cluster {
     /// Runs the cluster's own kubectl as admin with `args` and `stdin`; its stdout, or an
@@ -75,7 +75,7 @@ impl Cluster {
             let name = crd.rsplit('/').next().unwrap_or(crd);
             poll(&format!("{crd} established"), || {
                 self.get("customresourcedefinitions", "", name)
-                    .filter(established)
+                    .filter(|crd| condition_true(crd, "Established"))
                     .map(|_| ())
             })?;
         }
@@ -245,14 +245,6 @@ impl Cluster {
     }
 }
 
-/// Whether a CustomResourceDefinition's `Established` condition is `True` (none yet: not).
-fn established(crd: &Value) -> bool {
-    crd["status"]["conditions"].as_array().is_some_and(|all| {
-        all.iter()
-            .any(|c| c["type"] == "Established" && c["status"] == "True")
-    })
-}
-
 /// Calls `check` every 50 ms until it yields `Some`, or fails naming `what` after the
 /// cluster's start deadline (the synchronous helpers' wait).
 fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> Result<T, String> {
@@ -295,7 +287,7 @@ mod tests {
             ),
         ];
         for (crd, want) in cases {
-            assert_eq!(established(&crd), want, "{crd}");
+            assert_eq!(condition_true(&crd, "Established"), want, "{crd}");
         }
     }
 }
