@@ -297,7 +297,8 @@ fn rss_breakdown(binary: &std::path::Path, runs: usize, cached: bool) {
         .map_or(&[][..], |(_, e)| e);
     let env = startup_env(extra);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let starts: Vec<_> = (0..runs.max(1))
+    let runs = runs.max(1);
+    let starts: Vec<_> = (0..runs)
         .map(|_| resident_at_first_poll(&binary, &env, cached).expect("start to the first poll"))
         .collect();
     let mut peaks: Vec<u64> = starts.iter().map(|(peak, _)| *peak).collect();
@@ -309,7 +310,8 @@ fn rss_breakdown(binary: &std::path::Path, runs: usize, cached: bool) {
         ""
     };
     println!("{name}: peak RSS at the first poll {m} KiB (p25–p75 {lo}–{hi}, {runs} starts{read})");
-    for (mapping, kib) in &starts[starts.len() - 1].1 {
+    let (_, last) = starts.last().expect("at least one start");
+    for (mapping, kib) in last {
         if *kib >= 64 {
             println!("  {mapping}: {kib} KiB");
         }
