@@ -732,7 +732,11 @@ DYNAMODB_LOCK = threading.Lock()
 
 class SsoHeaderHandler(WSGIRequestHandler):
     """werkzeug's server drops headers with `_` in their name (they would collide with `-` in
-    the WSGI environ); the SSO portal's `x-amz-sso_bearer_token` is one, so it is kept."""
+    the WSGI environ); the SSO portal's `x-amz-sso_bearer_token` is one, so it is kept.
+    Nagle is off, as on AWS's endpoints: werkzeug writes a response's head and body apart,
+    and the body must not wait for the caller's delayed ACK."""
+
+    disable_nagle_algorithm = True
 
     def make_environ(self):
         environ = super().make_environ()

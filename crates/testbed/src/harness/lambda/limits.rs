@@ -185,12 +185,16 @@ impl Sandbox {
 fn forward(state: &State, client: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
+    // Each answer is two writes (head, body) on a kept-alive connection: without this the
+    // body (the event) may wait for the function's delayed ACK.
+    client.set_nodelay(true)?;
     while let Some((head, body)) = read_message(&mut reader)? {
         let mut lines = head.lines();
         let request_line = lines.next().unwrap_or_default().to_owned();
         let mut parts = request_line.split(' ');
         let (method, path) = (parts.next().unwrap_or("GET"), parts.next().unwrap_or("/"));
         let mut upstream = TcpStream::connect(&state.upstream)?;
+        upstream.set_nodelay(true)?; // head and body are two writes here too
         let mut out = format!("{method} {}{path} HTTP/1.1\r\n", state.prefix);
         for line in lines.filter(|l| !is_framing(l)) {
             out.push_str(line);
