@@ -183,8 +183,14 @@ impl Judge<'_> {
         }
         let reading = reading?;
         let lambda = &self.concurrency.lambda;
-        let reserved = lambda.reserved_concurrency(function).await?;
-        let found = Function::new(reserved, &lambda.mappings(function).await?, &reading.arn);
+        // Two reads of the function, neither needing the other: made together (both run to
+        // their end, so a failure reported is the same one as when they ran in turn).
+        let (reserved, mappings) = tokio::join!(
+            lambda.reserved_concurrency(function),
+            lambda.mappings(function)
+        );
+        let (reserved, mappings) = (reserved?, mappings?);
+        let found = Function::new(reserved, &mappings, &reading.arn);
         let conflict = |conflict| ScalerError::Conflict {
             function: function.into(),
             conflict,
