@@ -71,16 +71,33 @@ pub fn startup_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Starts `binary` with the Lambda environment pointing at a listener of ours, times it to its
 /// first poll, reads its peak RSS, and kills it.
 pub fn startup(binary: &Path, env: &[(&str, &str)]) -> std::io::Result<Startup> {
-    let began = Instant::now();
-    let mut polling = until_first_poll(Command::new(binary), env, Duration::from_secs(10))?;
-    let to_first_poll = began.elapsed();
-    let peak_rss_kib = peak_rss_kib(polling.child.id()).unwrap_or(0);
-    let _ = polling.child.kill();
-    let _ = polling.child.wait();
+    let (to_first_poll, peak_rss_kib) =
+        at_first_poll(binary, env, |pid| peak_rss_kib(pid).unwrap_or(0))?;
     Ok(Startup {
         to_first_poll,
         peak_rss_kib,
     })
+}
+
+/// Starts `binary` as [`until_first_poll`] does, reads `at_poll(pid)` while it is in its first
+/// poll, and kills it; with the time from spawn to that poll.
+fn at_first_poll<T>(
+    binary: &Path,
+    env: &[(&str, &str)],
+    at_poll: impl FnOnce(u32) -> T,
+) -> std::io::Result<(Duration, T)> {
+    let began = Instant::now();
+    let mut polling = until_first_poll(Command::new(binary), env, Duration::from_secs(10))?;
+    let to_first_poll = began.elapsed();
+    let read = at_poll(polling.child.id());
+    let _ = polling.child.kill();
+    let _ = polling.child.wait();
+    Ok((to_first_poll, read))
+}
+
+/// `env` (as [`startup_env`] gives it) as the pairs [`startup`] and [`until_first_poll`] take.
+pub fn env_pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// A process started by [`until_first_poll`], blocked in its first Runtime API poll.
@@ -163,12 +180,10 @@ pub fn resident_at_first_poll(
     if cached {
         std::fs::read(binary)?;
     }
-    let mut polling = until_first_poll(Command::new(binary), env, Duration::from_secs(10))?;
-    let pid = polling.child.id();
-    let peak = peak_rss_kib(pid).unwrap_or(0);
-    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"));
-    let _ = polling.child.kill();
-    let _ = polling.child.wait();
+    let (_, (peak, smaps)) = at_first_poll(binary, env, |pid| {
+        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"));
+        (peak_rss_kib(pid).unwrap_or(0), smaps)
+    })?;
     Ok((peak, resident_by_mapping(&smaps?, binary)))
 }
 

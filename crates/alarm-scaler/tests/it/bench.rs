@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use testbed::bench::{median_iqr, sorted, startup};
+use testbed::bench::{env_pairs, median_iqr, sorted, startup};
 use testbed::harness::{FaultAction, FaultConfig, FaultRule};
 use testbed::world::cloudwatch::{TOPIC, notification};
 use testbed::world::{CLUSTER, World, build, sample};
@@ -157,7 +157,7 @@ async fn figures() {
         ),
         ("SNS_TOPIC_ARN".into(), TOPIC.into()),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = env_pairs(&env);
     let starts = |bin: &std::path::Path| {
         let s = sorted(STARTUP_RUNS, || {
             let s = startup(bin, &env).expect("start-up");

@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testbed::bench::link_order::{functions_named, is_legacy_rust, script, section_pattern};
-use testbed::bench::{FUNCTIONS, startup_env, until_first_poll};
+use testbed::bench::{FUNCTIONS, env_pairs, startup_env, until_first_poll};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -86,7 +86,7 @@ fn ran_until_first_poll(binary: &Path, extra: &[(&str, &str)], out: &Path) -> BT
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(binary);
     let env = startup_env(extra);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = env_pairs(&env);
     let mut polling = until_first_poll(valgrind, &env, Duration::from_secs(120))
         .unwrap_or_else(|e| fail(&format!("{}: {e}", binary.display())));
     // SIGTERM, not SIGKILL: callgrind writes its profile as the process ends.

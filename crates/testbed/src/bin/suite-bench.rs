@@ -15,7 +15,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use testbed::bench::{
-    FUNCTIONS, median_iqr, process_time, resident_at_first_poll, sorted, startup, startup_env,
+    FUNCTIONS, env_pairs, median_iqr, process_time, resident_at_first_poll, sorted, startup,
+    startup_env,
 };
 
 /// Every function binary of the suite, with the variables its init needs beyond the common
@@ -296,7 +297,7 @@ fn rss_breakdown(binary: &std::path::Path, runs: usize, cached: bool) {
         .find(|(f, _)| *f == name)
         .map_or(&[][..], |(_, e)| e);
     let env = startup_env(extra);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = env_pairs(&env);
     let runs = runs.max(1);
     let starts: Vec<_> = (0..runs)
         .map(|_| resident_at_first_poll(&binary, &env, cached).expect("start to the first poll"))
@@ -338,7 +339,7 @@ fn functions(dir: &std::path::Path, floor: &std::path::Path) {
                 .unwrap_or_else(|| "zip failed".into())
         );
         let env = startup_env(extra);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let env = env_pairs(&env);
         let mut failure = None;
         let mut floor_samples = Vec::with_capacity(STARTUP_RUNS);
         let samples = sorted(STARTUP_RUNS, || {

@@ -2,11 +2,18 @@
 //! GetCallerIdentity to a real STS hostname (`sts.<region>.amazonaws.com`, port 443). The
 //! cluster resolves that name, for the authenticator alone, to a loopback address of its own
 //! where this forwarder ends TLS (a certificate for that name from the cluster's CA) and
-//! passes the bytes to the moto gateway, which verifies the signature as STS does.
+//! passes each request to the moto gateway, which verifies the signature as STS does.
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use bytes::Bytes;
+use http::header::CONNECTION;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::net::{TcpListener, TcpStream};
@@ -82,13 +89,41 @@ async fn forward(listener: TcpListener, acceptor: TlsAcceptor, gateway: SocketAd
             // token verifications took 13-16 ms instead of 3-7 (the cold-start benchmark's
             // second hump, BENCHMARKS.md "The second hump").
             let _ = client.set_nodelay(true);
-            let Ok(mut tls) = acceptor.accept(client).await else {
+            let Ok(tls) = acceptor.accept(client).await else {
                 return;
             };
-            if let Ok(mut upstream) = TcpStream::connect(gateway).await {
-                let _ = upstream.set_nodelay(true);
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-            }
+            // HTTP/1.1 kept alive towards the authenticator, as STS's endpoints answer: the
+            // gateway (werkzeug) closes every connection after its answer, which made the
+            // authenticator open a new TCP and TLS connection for every token it verified
+            // (~1.3 ms each, a stand-in cost no EKS cluster pays on a warm connection to
+            // STS). Each request gets its own connection to the gateway instead.
+            let relay = service_fn(move |request| relay(request, gateway));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(tls), relay)
+                .await;
         });
     }
+}
+
+/// One request to the gateway and its answer, whole, less the gateway's `Connection: close`
+/// (the connection it closes is its own, not the authenticator's).
+async fn relay(
+    request: Request<Incoming>,
+    gateway: SocketAddr,
+) -> std::result::Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+    let upstream = TcpStream::connect(gateway).await?;
+    upstream.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await?;
+    tokio::spawn(connection);
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let answer = sender
+        .send_request(Request::from_parts(parts, Full::new(body)))
+        .await?;
+    let (mut parts, body) = answer.into_parts();
+    parts.headers.remove(CONNECTION);
+    let body = body.collect().await?.to_bytes();
+    Ok(Response::from_parts(parts, Full::new(body)))
 }
