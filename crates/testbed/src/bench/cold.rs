@@ -12,9 +12,9 @@
 //! service-account token read from SSM): a TLS connection to the API server, a credential
 //! it checks and a read it serves, none of which (a), (b), (c) would pay with one AWS call.
 //!
-//! Each process is then invoked a second time with the same work, warm, so that what being
-//! cold cost can be told apart from what the invocation does ([`Row::cold_extra`]): each
-//! function's first invocation does its whole job (several Kubernetes reads and writes,
+//! Each process is then invoked three more times with the same work, warm (their median
+//! taken), so that what being cold cost can be told apart from what the invocation does
+//! ([`Row::cold_extra`]): each function's first invocation does its whole job (several Kubernetes reads and writes,
 //! besides its AWS call), while (a), (b) and (c) make its first calls, so the whole cold
 //! starts compare unlike work; the cold extras compare like with like.
 use std::path::Path;
@@ -29,8 +29,12 @@ mod fixtures;
 
 const RUST_RUNS: usize = 30;
 const PYTHON_RUNS: usize = 10;
-/// The `n` of a warm invocation's event is its cold one's plus this: never a cold one's.
+/// The `n` of a warm invocation's event is its cold one's plus a multiple of this: never a
+/// cold one's.
 const WARM: usize = 1_000;
+/// Warm invocations per process, whose median is the warm time a cold start is compared
+/// with ([`ColdStart::warm`](super::ColdStart::warm)).
+const WARM_RUNS: usize = 3;
 
 /// A function and the first remote calls its comparison functions make.
 pub struct Subject {
@@ -210,10 +214,12 @@ fn compare(
         let mut fresh = Command::new(c.get_program());
         fresh.args(c.get_args()).env_clear();
         fresh.envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))));
-        // The warm invocation's event is another of the same kind (a new notification for
+        // Each warm invocation's event is another of the same kind (a new notification for
         // alarm-scaler, so that it is not a duplicate delivery doing less).
-        first_invocation(fresh, &(stand.event)(n), &(stand.event)(n + WARM))
-            .map_err(|e| e.to_string())
+        let warm: Vec<_> = (1..=WARM_RUNS)
+            .map(|k| (stand.event)(n + k * WARM))
+            .collect();
+        first_invocation(fresh, &(stand.event)(n), &warm).map_err(|e| e.to_string())
     };
     for (_, c, _) in &candidates {
         once(c, 0)?;
