@@ -47,13 +47,18 @@ def connections(path):
     return [(syn.get(c), segments) for c, segments in found.items()]
 
 
+def requests_of(segments):
+    """When the client's request records were sent: its records after the handshake's two
+    (ClientHello, Finished)."""
+    return [ts for ts, from_server, _ in segments if not from_server][2:]
+
+
 def verifications_ms(segments):
     """Each request's time on one connection, the connection kept alive between requests:
     from the request's record to the last answer record before the next request (or within
     1 s). A connection that carried no whole request (the capture began or ended in it) gives
     none."""
-    sent = [ts for ts, from_server, _ in segments if not from_server]
-    requests = sent[2:]  # ClientHello, Finished, then the requests
+    requests = requests_of(segments)
     for i, request in enumerate(requests):
         until = min(requests[i + 1], request + 1) if i + 1 < len(requests) else request + 1
         answer = [ts for ts, from_server, size in segments
@@ -64,8 +69,8 @@ def verifications_ms(segments):
 
 def handshake_ms(opened, segments):
     """From the client's SYN to its first request (TCP and TLS handshakes), or None."""
-    sent = [ts for ts, from_server, _ in segments if not from_server]
-    return (sent[2] - opened) * 1e3 if opened is not None and len(sent) > 2 else None
+    requests = requests_of(segments)
+    return (requests[0] - opened) * 1e3 if opened is not None and requests else None
 
 
 def main():

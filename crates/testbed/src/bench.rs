@@ -271,6 +271,9 @@ pub fn first_invocation(
     warm_events: &[serde_json::Value],
 ) -> std::io::Result<ColdStart> {
     use std::sync::{Arc, mpsc};
+    if warm_events.is_empty() {
+        return Err(std::io::Error::other("no warm invocation asked for"));
+    }
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let (answers, answered) = mpsc::channel::<Answer>();
@@ -336,9 +339,7 @@ pub fn first_invocation(
     let (_, first, response) = first.map_err(failed)?;
     let mut warm = warm.map_err(|e| failed(format!("a warm invocation: {e}")))?;
     warm.sort();
-    let warm = *warm
-        .get(warm.len() / 2)
-        .ok_or_else(|| failed("no warm invocation asked for".into()))?;
+    let (warm, _, _) = median_iqr(&warm);
     Ok(ColdStart {
         to_response: first.duration_since(began),
         warm,

@@ -14,9 +14,10 @@
 //!
 //! Each process is then invoked three more times with the same work, warm (their median
 //! taken), so that what being cold cost can be told apart from what the invocation does
-//! ([`Row::cold_extra`]): each function's first invocation does its whole job (several Kubernetes reads and writes,
-//! besides its AWS call), while (a), (b) and (c) make its first calls, so the whole cold
-//! starts compare unlike work; the cold extras compare like with like.
+//! ([`Row::cold_extra`]): each function's first invocation does its whole job (several
+//! Kubernetes reads and writes, besides its AWS call), while (a), (b) and (c) make its first
+//! calls, so the whole cold starts compare unlike work; the cold extras compare like with
+//! like.
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
