@@ -19,14 +19,20 @@ use crate::store::{ActionKind, Lease, State};
 
 pub(super) async fn run(ctx: &Context, event: &Event) -> Result<Periodic, Error> {
     if ctx.config.dry_run {
-        return Box::pin(evaluate(ctx, event, None)).await;
+        let cp = ctx.control_plane().await?;
+        return Box::pin(evaluate(ctx, event, None, &cp)).await;
     }
     let owner = ctx.owner(event);
-    let Some(lease) = ctx
-        .store
-        .acquire(PERIODIC, &owner, event.now, ctx.config.lease)
-        .await?
-    else {
+    // The lease and the control plane at once: finding the control plane only reads (EC2,
+    // the cluster CA), and a cold start's first connections to DynamoDB and EC2 then
+    // overlap instead of following each other. A run that finds the lease held has looked
+    // for nothing, which is rare (runs are minutes apart) and changes nothing.
+    let (lease, cp) = tokio::join!(
+        ctx.store
+            .acquire(PERIODIC, &owner, event.now, ctx.config.lease),
+        ctx.control_plane()
+    );
+    let Some(lease) = lease? else {
         let holder = ctx.store.holder(PERIODIC).await?.map(|(owner, _)| owner);
         tracing::info!(
             decision = "locked",
@@ -35,16 +41,23 @@ pub(super) async fn run(ctx: &Context, event: &Event) -> Result<Periodic, Error>
         );
         return Ok(Periodic::Locked { holder });
     };
-    let result = Box::pin(evaluate(ctx, event, Some(&lease))).await;
+    let result = match cp {
+        Ok(cp) => Box::pin(evaluate(ctx, event, Some(&lease), &cp)).await,
+        Err(e) => Err(e),
+    };
     if let Err(e) = ctx.store.release(&lease).await {
         tracing::warn!(error = %e, "lease not released; it expires by itself");
     }
     result
 }
 
-/// One evaluation; `lease` is `None` in `DRY_RUN`.
-async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result<Periodic, Error> {
-    let cp = ctx.control_plane().await?;
+/// One evaluation of the control plane `cp`; `lease` is `None` in `DRY_RUN`.
+async fn evaluate(
+    ctx: &Context,
+    event: &Event,
+    lease: Option<&Lease>,
+    cp: &ControlPlane,
+) -> Result<Periodic, Error> {
     let resumed = match lease {
         Some(lease) => resume_recorded(ctx, &cp.kube, lease, event.now).await?,
         None => Vec::new(),
@@ -79,7 +92,7 @@ async fn evaluate(ctx: &Context, event: &Event, lease: Option<&Lease>) -> Result
         resumed,
         unjoined_terminated,
     };
-    let acted = act(ctx, event, lease, &cp, &observation, plan, seen).await;
+    let acted = act(ctx, event, lease, cp, &observation, plan, seen).await;
     if lease.is_some() {
         if let Ok(periodic) = &acted {
             let launch = match periodic {

@@ -437,6 +437,11 @@ impl Cluster {
         c.root_cert = Some(vec![self.ca_der.clone()]);
         c.default_namespace = "default".into();
         c.connect_timeout = Some(Duration::from_secs(10));
+        // kube-rs waits for an answer for ever by default: a test's call that gets none fails
+        // naming itself, not silently at the test runner's timeout. Counted from the request
+        // sent, not from when its pooled connection went idle.
+        c.read_timeout = Some(Duration::from_secs(60));
+        c.reset_reader_on_write = true;
         if let Some(t) = token {
             c.headers.push((
                 http::header::AUTHORIZATION,

@@ -186,6 +186,13 @@ impl Moto {
             .endpoint_url(&self.endpoint)
             .credentials_provider(credentials.clone())
             .http_client(http_client())
+            // The SDK waits for an answer for ever by default: a test's call that gets none
+            // fails naming itself. Above the longest stall a test injects (30 s).
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                    .build(),
+            )
             .load()
             .await
     }

@@ -33,6 +33,12 @@ mod status;
 
 type Body = BoxBody<Bytes, hyper::Error>;
 
+/// How long kube-apiserver may take to connect or to answer a request's headers (a watch's
+/// come at once). It answers in milliseconds and ends a request itself at 60 s; a request
+/// unanswered this long sits on a wedged HTTP/2 connection (clients' reports of such stalls:
+/// seanmonstar/reqwest#1323), which the front replaces instead of waiting on it for ever.
+const UPSTREAM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 struct Shared {
     upstream: SocketAddr,
     connector: TlsConnector,
@@ -239,20 +245,24 @@ async fn sender(shared: &Shared) -> std::result::Result<SendRequest<Full<Bytes>>
     if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
         return Ok(s.clone());
     }
-    let tcp = TcpStream::connect(shared.upstream)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = tcp.set_nodelay(true);
-    let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
-    let tls = shared
-        .connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+    let connect = async {
+        let tcp = TcpStream::connect(shared.upstream)
             .await
             .map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+        let tls = shared
+            .connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let (send, conn) = tokio::time::timeout(UPSTREAM_DEADLINE, connect)
+        .await
+        .map_err(|_| format!("no connection to kube-apiserver within {UPSTREAM_DEADLINE:?}"))??;
     tokio::spawn(conn);
     *slot = Some(send.clone());
     Ok(send)
@@ -268,6 +278,7 @@ async fn forward(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
+    let what = format!("{} {pq}", parts.method);
     parts.uri = format!("https://{}{pq}", shared.upstream)
         .parse()
         .map_err(|e: http::uri::InvalidUri| e.to_string())?;
@@ -294,19 +305,31 @@ async fn forward(
     let mut last = String::new();
     for _ in 0..2 {
         let mut send = sender(shared).await?;
-        if let Err(e) = send.ready().await {
-            last = e.to_string();
-            continue;
-        }
-        match send
-            .send_request(Request::from_parts(parts.clone(), Full::new(body.clone())))
-            .await
-        {
-            Ok(response) => return Ok(response),
-            // Canceled: the connection went away before the request was sent; a new one is
-            // made on the next turn.
-            Err(e) if e.is_canceled() || e.is_closed() => last = e.to_string(),
-            Err(e) => return Err(e.to_string()),
+        let request = Request::from_parts(parts.clone(), Full::new(body.clone()));
+        // Err(true, _): the connection went away before the request was sent (not ready,
+        // canceled); a new one is made on the next turn.
+        let answer = tokio::time::timeout(UPSTREAM_DEADLINE, async {
+            send.ready().await.map_err(|e| (true, e))?;
+            let sent = send.send_request(request).await;
+            sent.map_err(|e| (e.is_canceled() || e.is_closed(), e))
+        })
+        .await;
+        match answer {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err((true, e))) => last = e.to_string(),
+            Ok(Err((false, e))) => return Err(e.to_string()),
+            Err(_) => {
+                // kube-apiserver answers in milliseconds: the connection is wedged. Replace it
+                // so that this request's retry and every later one do not wait on it too.
+                last = format!("no answer to {what} within {UPSTREAM_DEADLINE:?}");
+                eprintln!("cluster front: {last}; replacing its connection to kube-apiserver");
+                *shared.sender.lock().await = None;
+                // A GET is safe to send again on the new connection; anything else may have
+                // been carried out, and is answered 503, as the API server's own timeout is.
+                if parts.method != http::Method::GET {
+                    break;
+                }
+            }
         }
     }
     Err(last)
