@@ -354,6 +354,28 @@ impl Cluster {
     pub fn bearer_tokens(&self) -> Vec<String> {
         self.front().bearer_tokens()
     }
+    /// How long the front waits for kube-apiserver to connect or answer before it replaces its
+    /// connection (30 s unless set; see [`front`]'s `UPSTREAM_DEADLINE`).
+    pub fn set_upstream_deadline(&self, deadline: Duration) {
+        self.front().set_upstream_deadline(deadline);
+    }
+    /// Stops kube-apiserver (SIGSTOP) until the guard is dropped (SIGCONT): a server that
+    /// accepts connections and answers nothing, as a wedged one does.
+    pub fn freeze_apiserver(&self) -> Frozen {
+        let wrapper = self.processes.iter().find(|p| p.name() == "kube-apiserver");
+        let pids: Vec<u32> = wrapper
+            .map(|w| children(w.id()))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "kube-apiserver")
+            })
+            .collect();
+        assert!(!pids.is_empty(), "kube-apiserver's process not found");
+        signal(&pids, "STOP");
+        Frozen(pids)
+    }
     /// The EKS control-plane stand-in served under `/clusters/…` of [`Cluster::url`].
     pub fn eks_api(&self) -> &eks_api::EksApi {
         self.front().eks_api()
@@ -534,7 +556,12 @@ fn tree_rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0);
-    let children: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+    own + children(pid).into_iter().map(tree_rss_kib).sum::<u64>()
+}
+
+/// The processes `pid` started (of each of its threads).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
         .flatten()
         .flatten()
@@ -544,7 +571,23 @@ fn tree_rss_kib(pid: u32) -> u64 {
                 .filter_map(|p| p.parse::<u32>().ok())
                 .collect::<Vec<_>>()
         })
-        .map(tree_rss_kib)
-        .sum();
-    own + children
+        .collect()
+}
+
+fn signal(pids: &[u32], signal: &str) {
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .args(["-s", signal, &pid.to_string()])
+            .status();
+    }
+}
+
+/// kube-apiserver stopped by [`Cluster::freeze_apiserver`]; resumed when dropped, a panic
+/// included (a stopped process would not end with its wrapper).
+pub struct Frozen(Vec<u32>);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(&self.0, "CONT");
+    }
 }

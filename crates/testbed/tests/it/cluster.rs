@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 use testbed::harness::moto::eks_token;
@@ -131,4 +131,35 @@ async fn real_control_plane_runs_pods_and_verifies_eks_tokens() {
         .await
         .expect_err("token for another cluster");
     assert_eq!(status_code(&refused), Some(401), "{refused}");
+}
+
+/// A request kube-apiserver leaves unanswered (here it is stopped: it accepts connections and
+/// answers nothing, as over a wedged connection) is answered by the front, 503 naming it,
+/// once the deadline passes, instead of waiting for ever; a GET is tried again on a new
+/// connection first. Once the API server runs again, the next request is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_front_answers_what_the_api_server_leaves_unanswered_then_reconnects() {
+    let cluster = Cluster::start(ClusterConfig::default())
+        .await
+        .expect("cluster starts");
+    // No retry of a 503 by the client: each answer is the front's own.
+    let mut config = cluster.kube_config(Some(cluster.admin_token()));
+    config.default_retry = false;
+    let namespaces = Api::<Namespace>::all(kube::Client::try_from(config).expect("client"));
+    namespaces.get("default").await.expect("served");
+
+    cluster.set_upstream_deadline(Duration::from_millis(500));
+    let frozen = cluster.freeze_apiserver();
+    let unanswered = namespaces.get("default").await;
+    drop(frozen);
+    let err = unanswered.expect_err("the API server is stopped");
+    assert_eq!(status_code(&err), Some(503), "{err}");
+    assert!(
+        err.to_string().contains(
+            "no answer to GET /api/v1/namespaces/default within 500ms; \
+             then no connection to kube-apiserver within 500ms"
+        ),
+        "{err}"
+    );
+    namespaces.get("default").await.expect("served again");
 }

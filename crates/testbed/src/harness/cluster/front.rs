@@ -8,6 +8,7 @@
 //! functions reach the cluster through this address, so the faults apply to their calls.
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
@@ -34,15 +35,18 @@ mod status;
 type Body = BoxBody<Bytes, hyper::Error>;
 
 /// How long kube-apiserver may take to connect or to answer a request's headers (a watch's
-/// come at once). It answers in milliseconds and ends a request itself at 60 s; a request
-/// unanswered this long sits on a wedged HTTP/2 connection (clients' reports of such stalls:
-/// seanmonstar/reqwest#1323), which the front replaces instead of waiting on it for ever.
-const UPSTREAM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// come at once), unless a test sets another ([`Front::set_upstream_deadline`]). It answers
+/// in milliseconds and ends a request itself at 60 s; a request unanswered this long sits on
+/// a wedged HTTP/2 connection (clients' reports of such stalls: seanmonstar/reqwest#1323),
+/// which the front replaces instead of waiting on it for ever.
+const UPSTREAM_DEADLINE: Duration = Duration::from_secs(30);
 
 struct Shared {
     upstream: SocketAddr,
     connector: TlsConnector,
     sender: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
+    /// [`UPSTREAM_DEADLINE`], or a test's.
+    deadline: Mutex<Duration>,
     faults: Mutex<Faults>,
     barrier: Held,
     /// Every bearer token a client sent (to search logs for them).
@@ -87,6 +91,9 @@ impl Front {
     pub fn eks_api(&self) -> &EksApi {
         &self.shared.eks
     }
+    pub fn set_upstream_deadline(&self, deadline: Duration) {
+        *lock(&self.shared.deadline) = deadline;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -123,6 +130,7 @@ pub fn start(
         upstream,
         connector: TlsConnector::from(Arc::new(client)),
         sender: tokio::sync::Mutex::new(None),
+        deadline: Mutex::new(UPSTREAM_DEADLINE),
         faults: Mutex::new(Faults::default()),
         barrier: Held::default(),
         bearers: Mutex::default(),
@@ -260,9 +268,10 @@ async fn sender(shared: &Shared) -> std::result::Result<SendRequest<Full<Bytes>>
             .await
             .map_err(|e| e.to_string())
     };
-    let (send, conn) = tokio::time::timeout(UPSTREAM_DEADLINE, connect)
+    let deadline = *lock(&shared.deadline);
+    let (send, conn) = tokio::time::timeout(deadline, connect)
         .await
-        .map_err(|_| format!("no connection to kube-apiserver within {UPSTREAM_DEADLINE:?}"))??;
+        .map_err(|_| format!("no connection to kube-apiserver within {deadline:?}"))??;
     tokio::spawn(conn);
     *slot = Some(send.clone());
     Ok(send)
@@ -302,13 +311,17 @@ async fn forward(
         .await
         .map_err(|e| format!("request body: {e}"))?
         .to_bytes();
+    let deadline = *lock(&shared.deadline);
     let mut last = String::new();
     for _ in 0..2 {
-        let mut send = sender(shared).await?;
+        let mut send = sender(shared).await.map_err(|e| match last.as_str() {
+            "" => e,
+            first => format!("{first}; then {e}"),
+        })?;
         let request = Request::from_parts(parts.clone(), Full::new(body.clone()));
         // Err(true, _): the connection went away before the request was sent (not ready,
         // canceled); a new one is made on the next turn.
-        let answer = tokio::time::timeout(UPSTREAM_DEADLINE, async {
+        let answer = tokio::time::timeout(deadline, async {
             send.ready().await.map_err(|e| (true, e))?;
             let sent = send.send_request(request).await;
             sent.map_err(|e| (e.is_canceled() || e.is_closed(), e))
@@ -321,7 +334,7 @@ async fn forward(
             Err(_) => {
                 // kube-apiserver answers in milliseconds: the connection is wedged. Replace it
                 // so that this request's retry and every later one do not wait on it too.
-                last = format!("no answer to {what} within {UPSTREAM_DEADLINE:?}");
+                last = format!("no answer to {what} within {deadline:?}");
                 eprintln!("cluster front: {last}; replacing its connection to kube-apiserver");
                 *shared.sender.lock().await = None;
                 // A GET is safe to send again on the new connection; anything else may have
