@@ -576,9 +576,7 @@ fn children(pid: u32) -> Vec<u32> {
 
 fn signal(pids: &[u32], signal: &str) {
     for pid in pids {
-        let _ = std::process::Command::new("kill")
-            .args(["-s", signal, &pid.to_string()])
-            .status();
+        crate::harness::process::signal(signal, &pid.to_string());
     }
 }
 

@@ -355,8 +355,14 @@ pub(crate) fn is_alive(pid: u32) -> bool {
 
 /// SIGKILLs the process group `pid` leads (the program and whatever it started).
 pub(crate) fn kill_group(pid: u32) {
+    signal("KILL", &format!("-{pid}"));
+}
+
+/// Sends `signal` (`KILL`, `STOP`, …) to `target`, a pid or `-<group>`; one already gone is
+/// no error.
+pub(crate) fn signal(signal: &str, target: &str) {
     let _ = std::process::Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .args(["-s", signal, "--", target])
         .stderr(Stdio::null())
         .status();
 }

@@ -248,7 +248,12 @@ async fn served(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-async fn sender(shared: &Shared) -> std::result::Result<SendRequest<Full<Bytes>>, String> {
+/// The shared connection to kube-apiserver, or a new one if it is closed or gone, made within
+/// `deadline` (read once per request by [`forward`]).
+async fn sender(
+    shared: &Shared,
+    deadline: Duration,
+) -> std::result::Result<SendRequest<Full<Bytes>>, String> {
     let mut slot = shared.sender.lock().await;
     if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
         return Ok(s.clone());
@@ -268,7 +273,6 @@ async fn sender(shared: &Shared) -> std::result::Result<SendRequest<Full<Bytes>>
             .await
             .map_err(|e| e.to_string())
     };
-    let deadline = *lock(&shared.deadline);
     let (send, conn) = tokio::time::timeout(deadline, connect)
         .await
         .map_err(|_| format!("no connection to kube-apiserver within {deadline:?}"))??;
@@ -314,10 +318,12 @@ async fn forward(
     let deadline = *lock(&shared.deadline);
     let mut last = String::new();
     for _ in 0..2 {
-        let mut send = sender(shared).await.map_err(|e| match last.as_str() {
-            "" => e,
-            first => format!("{first}; then {e}"),
-        })?;
+        let mut send = sender(shared, deadline)
+            .await
+            .map_err(|e| match last.as_str() {
+                "" => e,
+                first => format!("{first}; then {e}"),
+            })?;
         let request = Request::from_parts(parts.clone(), Full::new(body.clone()));
         // Err(true, _): the connection went away before the request was sent (not ready,
         // canceled); a new one is made on the next turn.
