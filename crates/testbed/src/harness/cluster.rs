@@ -121,11 +121,21 @@ impl Drop for Cluster {
     }
 }
 
-fn free_port() -> Result<u16> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::new(format!("no free port: {e}")))
+/// `N` loopback ports free now and distinct from each other: all bound before any is
+/// released. Taken one at a time, the kernel may hand the same port out again once its
+/// listener is gone: kube-apiserver then failed to start, "address already in use" by the
+/// etcd started before it.
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::new(format!("no free port: {e}")))?;
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::new(format!("no free port: {e}")))?;
+    Ok(ports.try_into().expect("one port per listener"))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -168,7 +178,8 @@ impl Cluster {
         let sts_host = format!("sts.{}.amazonaws.com", cfg.region);
         let pki = pki::write(&dir, &sts_host)?;
         let admin_token = format!("admin-{}", random_hex());
-        let port = free_port()?;
+        // Every port of the control plane at once, so that no two are the same.
+        let [port, etcd_client, etcd_peer, webhook_port] = free_ports()?;
         let url = format!("https://127.0.0.1:{port}");
         let mut cluster = Cluster {
             processes: Vec::new(),
@@ -186,14 +197,20 @@ impl Cluster {
         let admin_kubeconfig = dir.join("admin.kubeconfig");
         write(&admin_kubeconfig, &kubeconfig(&url, &pki.ca, &admin_token))?;
 
-        let (etcd, etcd_url) = components::etcd(&dir)?;
+        let (etcd, etcd_url) = components::etcd(&dir, [etcd_client, etcd_peer])?;
         cluster.processes.push(etcd);
 
         // The token webhook: its serving certificate from the cluster CA, its kubeconfig for
         // the API server written here, so the API server starts first and the authenticator's
         // first watch of aws-auth succeeds.
         let webhook = match &cfg.sts_gateway {
-            Some(gateway) => Some(Webhook::prepare(&dir, &pki, gateway, &sts_host)?),
+            Some(gateway) => Some(Webhook::prepare(
+                &dir,
+                &pki,
+                gateway,
+                &sts_host,
+                webhook_port,
+            )?),
             None => None,
         };
         let apiserver = components::kube_apiserver(

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::pki::Pki;
-use super::{KWOK_NODE_ANNOTATION, START_DEADLINE, free_port, write};
+use super::{KWOK_NODE_ANNOTATION, START_DEADLINE, write};
 use crate::harness::{Error, Result, Supervised, http_get};
 
 /// The directory holding the control plane's binaries: `scripts/cluster-build.sh` builds
@@ -41,8 +41,7 @@ pub(super) fn bin(name: &str) -> Result<PathBuf> {
 
 /// etcd: no fsync (test data), one member on loopback. Returned once healthy, with its
 /// client URL.
-pub(super) fn etcd(dir: &Path) -> Result<(Supervised, String)> {
-    let (client, peer) = (free_port()?, free_port()?);
+pub(super) fn etcd(dir: &Path, [client, peer]: [u16; 2]) -> Result<(Supervised, String)> {
     let etcd_url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
     let mut etcd = Supervised::spawn_wrapped(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::components::bin;
-use super::{ClusterConfig, START_DEADLINE, free_port, pki, sts_tls, write};
+use super::{ClusterConfig, START_DEADLINE, pki, sts_tls, write};
 use crate::harness::{Error, Result, Supervised};
 
 /// Where the access entries are written for the authenticator's `DynamicFile` backend.
@@ -55,7 +55,14 @@ pub(super) struct Webhook {
 }
 
 impl Webhook {
-    pub fn prepare(dir: &Path, pki: &pki::Pki, gateway: &str, sts_host: &str) -> Result<Webhook> {
+    /// The webhook will listen on `port`, chosen with the control plane's other ports.
+    pub fn prepare(
+        dir: &Path,
+        pki: &pki::Pki,
+        gateway: &str,
+        sts_host: &str,
+        port: u16,
+    ) -> Result<Webhook> {
         let gateway: SocketAddr = gateway
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -67,7 +74,6 @@ impl Webhook {
         let (cert, key) = pki.webhook_cert()?;
         write(&state.join("cert.pem"), &cert)?;
         write(&state.join("key.pem"), &key)?;
-        let port = free_port()?;
         let kubeconfig = state.join("webhook.kubeconfig");
         write(
             &kubeconfig,
