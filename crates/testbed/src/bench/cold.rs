@@ -138,8 +138,12 @@ pub fn measure(release_dir: &Path) -> Vec<(&'static Subject, Result<Vec<Row>, St
         Err(e) => return SUBJECTS.iter().map(|s| (s, Err(e.to_string()))).collect(),
     };
     let _entered = runtime.enter();
+    // `SUITE_BENCH_ONLY=<function>`: that function's comparison alone (a quicker look at
+    // one row; the targets of the others then read as missed).
+    let only = std::env::var("SUITE_BENCH_ONLY").ok();
     SUBJECTS
         .iter()
+        .filter(|s| only.as_deref().is_none_or(|f| f == s.function))
         .map(|subject| {
             let rows = runtime
                 .block_on(fixtures::start(subject.function))
