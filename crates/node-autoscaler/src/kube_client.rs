@@ -42,6 +42,21 @@ impl KubeClients {
         }
     }
 
+    /// Reads what every client needs, the cluster CA and the service-account token, while
+    /// the API server is being found (EC2). Cold, the token's SSM read otherwise came
+    /// between the run's first Kubernetes request and its connection, behind the run's
+    /// other reads; warm, both are cached and this returns at once. A failure is left to
+    /// the request that meets it again, which reports it.
+    pub async fn prepare(&self) {
+        let ca = async {
+            let _ = self.ca_pem.get_or_try_init(|| self.read_ca()).await;
+        };
+        let token = async {
+            let _ = self.bearer.bearer().await;
+        };
+        tokio::join!(ca, token);
+    }
+
     /// The client for the API server at `url`.
     pub async fn client(&self, url: &str) -> Result<kube::Client, ClientError> {
         let ca = self.ca_pem.get_or_try_init(|| self.read_ca()).await?;

@@ -78,7 +78,9 @@ impl Context {
     /// IP gives.
     pub(super) async fn control_plane(&self) -> Result<ControlPlane, Error> {
         let c = &self.config;
-        let instance = self.ec2.control_plane(&c.tags).await?;
+        // The cluster CA and the service-account token while EC2 finds the instance.
+        let (instance, ()) = tokio::join!(self.ec2.control_plane(&c.tags), self.kube.prepare());
+        let instance = instance?;
         let ip = instance.private_ip.clone().unwrap_or_default();
         let api_server = c
             .api_server
