@@ -3,7 +3,7 @@
 //!
 //! - `context`: what is built once at init and shared by warm invocations; where the
 //!   cluster is.
-//! - `periodic`: take the lease, resume recorded actions, observe, remove the instances
+//! - `periodic`: take the lease, observe, resume recorded actions, remove the instances
 //!   that never joined, decide, act, release the lease.
 //! - `interruption`: a Spot worker's interruption warning or rebalance recommendation, an
 //!   AWS Health scheduled change, under the lease `spot#<instance>`: cordon, replace, drain,
@@ -49,8 +49,14 @@ pub use context::Context;
 
 pub async fn handle(ctx: &Context, event: Event) -> Result<Answer, Error> {
     let began = Instant::now();
+    // The periodic run's lease, held until its last write.
+    let mut lease = None;
     let run = match &event.trigger {
-        Trigger::Schedule => Run::Schedule(Box::pin(periodic::run(ctx, &event)).await?),
+        Trigger::Schedule => {
+            let (periodic, held) = Box::pin(periodic::run(ctx, &event)).await?;
+            lease = held;
+            Run::Schedule(periodic)
+        }
         Trigger::SpotInterruption { instance_id } => Run::SpotInterruption(
             Box::pin(interruption::run(
                 ctx,
@@ -96,7 +102,12 @@ pub async fn handle(ctx: &Context, event: Event) -> Result<Answer, Error> {
         elapsed_ms: began.elapsed().as_millis() as u64,
     };
     if !ctx.config.dry_run {
-        log_decision(ctx, &event, &answer).await;
+        // The periodic lease is released as the log is written: both are the run's last
+        // writes, and the next run waits for neither.
+        tokio::join!(
+            log_decision(ctx, &event, &answer),
+            periodic::release(ctx, lease)
+        );
     }
     metrics::record(&answer);
     Ok(answer)

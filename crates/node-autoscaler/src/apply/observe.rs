@@ -17,6 +17,8 @@ pub(super) struct Observation {
     pub instances: Vec<Instance>,
     pub view: ClusterView,
     pub state: State,
+    /// The actions recorded by earlier runs, not yet finished.
+    pub actions: Vec<Action>,
     /// `decide`'s input.
     pub observed: Observed,
     pub unjoined: Vec<Unjoined>,
@@ -86,6 +88,7 @@ pub(super) async fn observe(
         instances,
         view,
         state,
+        actions,
         observed,
         unjoined,
         demand,

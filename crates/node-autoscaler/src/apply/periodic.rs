@@ -1,5 +1,6 @@
-//! The periodic run (the schedule), under the `periodic` lease: finish what an earlier run
-//! left half done, observe, remove the instances that never joined, decide, act. In
+//! The periodic run (the schedule), under the `periodic` lease: observe, finish what an
+//! earlier run left half done (and observe again), remove the instances that never joined,
+//! decide, act; the lease is released with the decision log ([`release`]). In
 //! `DRY_RUN` there is no lease: the same steps decide and log, and change nothing.
 use jiff::Timestamp;
 
@@ -15,12 +16,14 @@ use crate::cluster;
 use crate::decide::{self, Plan};
 use crate::error::Error;
 use crate::event::Event;
-use crate::store::{ActionKind, Lease, State};
+use crate::store::{Action, ActionKind, Lease, State};
 
-pub(super) async fn run(ctx: &Context, event: &Event) -> Result<Periodic, Error> {
+/// The run and the lease it still holds (`None` in `DRY_RUN`), which the caller gives to
+/// [`release`] with the decision log. A run that failed has released it already.
+pub(super) async fn run(ctx: &Context, event: &Event) -> Result<(Periodic, Option<Lease>), Error> {
     if ctx.config.dry_run {
         let cp = ctx.control_plane().await?;
-        return Box::pin(evaluate(ctx, event, None, &cp)).await;
+        return Ok((Box::pin(evaluate(ctx, event, None, &cp)).await?, None));
     }
     let owner = ctx.owner(event);
     // The lease and the control plane at once: finding the control plane only reads (EC2,
@@ -39,16 +42,27 @@ pub(super) async fn run(ctx: &Context, event: &Event) -> Result<Periodic, Error>
             holder = holder.as_deref(),
             "another run holds the lease; nothing done"
         );
-        return Ok(Periodic::Locked { holder });
+        return Ok((Periodic::Locked { holder }, None));
     };
     let result = match cp {
         Ok(cp) => Box::pin(evaluate(ctx, event, Some(&lease), &cp)).await,
         Err(e) => Err(e),
     };
+    match result {
+        Ok(periodic) => Ok((periodic, Some(lease))),
+        Err(e) => {
+            release(ctx, Some(lease)).await;
+            Err(e)
+        }
+    }
+}
+
+/// Gives the lease back, if held; a failure is only a warning (it expires by itself).
+pub(super) async fn release(ctx: &Context, lease: Option<Lease>) {
+    let Some(lease) = lease else { return };
     if let Err(e) = ctx.store.release(&lease).await {
         tracing::warn!(error = %e, "lease not released; it expires by itself");
     }
-    result
 }
 
 /// One evaluation of the control plane `cp`; `lease` is `None` in `DRY_RUN`.
@@ -58,11 +72,18 @@ async fn evaluate(
     lease: Option<&Lease>,
     cp: &ControlPlane,
 ) -> Result<Periodic, Error> {
+    let mut observation = observe::observe(ctx, &cp.kube, &cp.prometheus, event.now).await?;
+    // What an earlier run left half done is finished (or rolled back) first; it changed the
+    // cluster, which is then seen again. Most runs find nothing recorded and observe once.
     let resumed = match lease {
-        Some(lease) => resume_recorded(ctx, &cp.kube, lease, event.now).await?,
-        None => Vec::new(),
+        Some(lease) if !observation.actions.is_empty() => {
+            let recorded = std::mem::take(&mut observation.actions);
+            let resumed = resume_recorded(ctx, &cp.kube, lease, recorded, event.now).await?;
+            observation = observe::observe(ctx, &cp.kube, &cp.prometheus, event.now).await?;
+            resumed
+        }
+        _ => Vec::new(),
     };
-    let observation = observe::observe(ctx, &cp.kube, &cp.prometheus, event.now).await?;
     let unjoined_terminated = remove_unjoined(ctx, &cp.kube, lease, &observation.unjoined).await?;
     let (policy, forecast) = (&ctx.config.policy, &ctx.config.forecast);
     let (observed, now) = (&observation.observed, event.now.as_second());
@@ -94,21 +115,27 @@ async fn evaluate(
     };
     let acted = act(ctx, event, lease, cp, &observation, plan, seen).await;
     if lease.is_some() {
-        if let Ok(periodic) = &acted {
-            let launch = match periodic {
-                Periodic::ScaleUp {
-                    from,
-                    to,
-                    launched: Some(l),
-                    ..
-                } if !l.launched.is_empty() => Some((*from, *to)),
-                _ => None,
-            };
-            let events = events::verdicts(&ctx.config.policy, &observation.observed, launch);
-            events::record(&cp.kube, events, event.now).await;
-        }
-        // Last: what the run saw and did, or the launch that failed.
-        status::after_periodic(ctx, &cp.kube, &observation, &acted, event.now).await;
+        let events = match &acted {
+            Ok(periodic) => {
+                let launch = match periodic {
+                    Periodic::ScaleUp {
+                        from,
+                        to,
+                        launched: Some(l),
+                        ..
+                    } if !l.launched.is_empty() => Some((*from, *to)),
+                    _ => None,
+                };
+                events::verdicts(&ctx.config.policy, &observation.observed, launch)
+            }
+            Err(_) => Vec::new(),
+        };
+        // The Events and what the run saw and did (or the launch that failed) at once: each
+        // is written whatever becomes of the other.
+        tokio::join!(
+            events::record(&cp.kube, events, event.now),
+            status::after_periodic(ctx, &cp.kube, &observation, &acted, event.now)
+        );
     }
     acted
 }
@@ -118,10 +145,11 @@ async fn resume_recorded(
     ctx: &Context,
     kube: &kube::Client,
     lease: &Lease,
+    recorded: Vec<Action>,
     now: Timestamp,
 ) -> Result<Vec<Resumed>, Error> {
     let mut resumed = Vec::new();
-    for recorded in ctx.store.actions().await? {
+    for recorded in recorded {
         if let Some(outcome) = Box::pin(action::resume(ctx, kube, lease, &recorded, now)).await? {
             resumed.push(Resumed {
                 instance: recorded.instance_id,
