@@ -103,7 +103,7 @@ pub async fn handle(ctx: &Context, event: Event) -> Result<Answer, Error> {
     };
     if !ctx.config.dry_run {
         // The periodic lease is released as the log is written: both are the run's last
-        // writes, and the next run waits for neither.
+        // writes, and neither needs the other's answer.
         tokio::join!(
             log_decision(ctx, &event, &answer),
             periodic::release(ctx, lease)
